@@ -1,0 +1,274 @@
+//! The command line, as the contract defines it. Parsing only: no I/O happens here.
+
+use crate::model::Probe;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const EXAMPLES: &str = "\
+Examples:
+  bmw-netcheck                                  check the rest-of-world endpoints and explain the result
+  bmw-netcheck --region north_america           the North American endpoints
+  bmw-netcheck --format markdown -o ticket.md   a report to attach to a support ticket
+  bmw-netcheck --only dns,tcp --resolver 9.9.9.9   is it my resolver?
+  bmw-netcheck -q --format prometheus -o /var/lib/node_exporter/bmw.prom   for cron
+  bmw-netcheck explain dns_filter               what a suspect means and how to fix it
+
+Exit codes: 0 all passed, 1 warnings, 2 failures, 3 the check itself could not run.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bmw-netcheck",
+    version,
+    about = "Checks everything between this device and BMW's connected services, and says why the My BMW app cannot connect.",
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every check for the region and print the report (the default)
+    Run(RunArgs),
+    /// Show the probes, endpoints and thresholds a run would use, without touching the network
+    List(RunArgs),
+    /// What a suspect means and the steps that fix it (works offline)
+    Explain {
+        /// A suspect id, as printed in reports; leave out to list them all
+        suspect: Option<String>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ExplainFormat::Human)]
+        format: ExplainFormat,
+    },
+    /// Past runs from the history log, newest last, with trends per endpoint
+    History(HistoryArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout
+    Man,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// How many of the newest runs to show
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100000))]
+    pub last: u32,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ExplainFormat::Human)]
+    pub format: ExplainFormat,
+    /// The history file to read (default: the one runs append to)
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    /// When to use colour
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExplainFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    #[default]
+    Human,
+    Json,
+    /// For a support ticket: redacted, readable when pasted
+    Markdown,
+    /// Text exposition for node_exporter's textfile collector
+    Prometheus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ColorWhen {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct RunArgs {
+    /// Which endpoint set to check: rest_of_world, north_america or china
+    #[arg(long, value_name = "R", default_value = "rest_of_world", value_parser = ["rest_of_world", "north_america", "china"])]
+    pub region: String,
+
+    /// A profile TOML used instead of the built-in one
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+
+    /// Report format
+    #[arg(long, value_enum, value_name = "F", default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+
+    /// Write the report to FILE (atomically) instead of stdout
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Send DNS queries to this server instead of the system's resolvers
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_resolver)]
+    pub resolver: Option<SocketAddr>,
+
+    /// Trust the certificates in this PEM file as roots, in addition to the system's
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Bound for one probe step (e.g. 800ms, 5s)
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_step)]
+    pub timeout: Duration,
+
+    /// Bound for the whole run; unfinished checks are reported as timeouts
+    #[arg(long, value_name = "DUR", default_value = "20s", value_parser = parse_step)]
+    pub deadline: Duration,
+
+    /// Run only these probes (comma-separated names as in `list`)
+    #[arg(long, value_name = "P,..", value_delimiter = ',', value_parser = parse_probe)]
+    pub only: Vec<Probe>,
+
+    /// Skip these probes
+    #[arg(long, value_name = "P,..", value_delimiter = ',', value_parser = parse_probe)]
+    pub skip: Vec<Probe>,
+
+    /// Latency samples per endpoint (1-1000)
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub samples: u32,
+
+    /// When to use colour; NO_COLOR set means never under auto
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+
+    /// Print nothing when every check passes (for cron); problems are still printed
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// A path whose filesystem the storage probe checks (repeatable; default: home and temp)
+    #[arg(long, value_name = "PATH")]
+    pub storage_path: Vec<PathBuf>,
+
+    /// Append this run as one JSON line to FILE (default: in the user's state directory)
+    #[arg(long, value_name = "FILE", conflicts_with = "no_history")]
+    pub history: Option<PathBuf>,
+
+    /// Do not record this run in the history file
+    #[arg(long)]
+    pub no_history: bool,
+
+    /// Keep host names, user names and private addresses in Markdown reports
+    #[arg(long)]
+    pub no_redact: bool,
+
+    /// Wait a random time up to DUR before starting (spreads a fleet's cron runs)
+    #[arg(long, value_name = "DUR", value_parser = parse_jitter)]
+    pub jitter: Option<Duration>,
+
+    /// Refuse to start while another run holding the lock is going (exit 3)
+    #[arg(long)]
+    pub lock: bool,
+}
+
+impl RunArgs {
+    pub fn only_set(&self) -> Option<BTreeSet<Probe>> {
+        (!self.only.is_empty()).then(|| self.only.iter().copied().collect())
+    }
+}
+
+fn parse_probe(s: &str) -> Result<Probe, String> {
+    Probe::from_name(s.trim()).ok_or_else(|| {
+        format!(
+            "unknown probe '{s}' (known: {})",
+            Probe::ALL.map(Probe::name).join(", ")
+        )
+    })
+}
+
+/// A positive duration of at most a day, in humantime syntax.
+fn parse_step(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("'{s}' is not a duration like 800ms or 5s ({e})"))?;
+    if d.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    if d > Duration::from_secs(86_400) {
+        return Err("must be at most 24h".into());
+    }
+    Ok(d)
+}
+
+fn parse_jitter(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("'{s}' is not a duration like 30s or 5m ({e})"))?;
+    if d > Duration::from_secs(86_400) {
+        return Err("must be at most 24h".into());
+    }
+    Ok(d)
+}
+
+/// `IP` or `IP:PORT` (`[v6]:PORT` for IPv6 with a port); port 53 by default.
+pub fn parse_resolver(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        if addr.port() == 0 {
+            return Err("port must be 1-65535".into());
+        }
+        return Ok(addr);
+    }
+    let bare = s.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| {
+            format!(
+                "'{s}' is not an IP address with an optional port (e.g. 9.9.9.9 or 127.0.0.1:5353)"
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolver_forms() {
+        assert_eq!(
+            parse_resolver("9.9.9.9").unwrap(),
+            "9.9.9.9:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_resolver("127.0.0.1:5353").unwrap(),
+            "127.0.0.1:5353".parse().unwrap()
+        );
+        assert_eq!(parse_resolver("::1").unwrap(), "[::1]:53".parse().unwrap());
+        assert_eq!(
+            parse_resolver("[::1]:54").unwrap(),
+            "[::1]:54".parse().unwrap()
+        );
+        assert!(parse_resolver("dns.google").is_err());
+        assert!(parse_resolver("1.2.3.4:0").is_err());
+        assert!(parse_resolver("1.2.3.4:70000").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_step("800ms").unwrap(), Duration::from_millis(800));
+        assert!(parse_step("0s").is_err());
+        assert!(parse_step("soon").is_err());
+        assert!(parse_step("2d").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

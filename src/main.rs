@@ -1,0 +1,64 @@
+//! bmw-netcheck: why can't the My BMW app connect, from this device?
+//!
+//! The binary is thin glue: parse the command line, dispatch, and map every outcome to one exit
+//! code in one place (0 pass, 1 warn, 2 fail, 3 the tool could not run).
+
+mod cli;
+mod error;
+mod model;
+mod output;
+mod probe;
+mod profile;
+mod report;
+mod run;
+mod runner;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+use error::{AppError, exit};
+
+fn main() {
+    std::process::exit(real_main());
+}
+
+fn real_main() -> i32 {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = e.print();
+                    exit::OK
+                }
+                _ => {
+                    // clap's message spans several lines; the contract wants one.
+                    let text = e.to_string();
+                    let first = text
+                        .lines()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("invalid usage")
+                        .trim_start_matches("error: ");
+                    eprintln!("bmw-netcheck: error: {first} (see --help)");
+                    exit::TOOL
+                }
+            };
+        }
+    };
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("bmw-netcheck: error: {e}");
+            exit::TOOL
+        }
+    }
+}
+
+fn dispatch(cli: cli::Cli) -> Result<i32, AppError> {
+    match cli.command {
+        None => run::run(&cli.run),
+        Some(cli::Command::Run(args)) => run::run(&args),
+        Some(cli::Command::List(args)) => run::list(&args),
+        Some(cli::Command::Explain { .. }) => Err(AppError::usage("explain is not available yet")),
+        Some(_) => Err(AppError::usage("this command is not available yet")),
+    }
+}

@@ -1,0 +1,422 @@
+//! The data model every other part speaks: checks, their status and codes, suspects and the report.
+//!
+//! It sits at the ground floor on purpose. Probes produce [`Check`]s, the diagnosis turns them into
+//! [`Suspect`]s, reporters render a [`Report`]; none of them needs to know the others, only this file.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+use std::time::Duration;
+
+/// Version of the JSON report layout; bumped only on an incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Outcome of one check. The order is the order of severity, so the worst of a run is its `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Skip,
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Skip => "skip",
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every probe the tool knows. Endpoint stages come first, in pipeline order; device probes after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Probe {
+    Dns,
+    Tcp,
+    Tls,
+    Http,
+    Latency,
+    Storage,
+    Proxy,
+    Vpn,
+    Clock,
+    Captive,
+    Ipv6,
+}
+
+impl Probe {
+    pub const ALL: [Probe; 11] = [
+        Probe::Dns,
+        Probe::Tcp,
+        Probe::Tls,
+        Probe::Http,
+        Probe::Latency,
+        Probe::Storage,
+        Probe::Proxy,
+        Probe::Vpn,
+        Probe::Clock,
+        Probe::Captive,
+        Probe::Ipv6,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Probe::Dns => "dns",
+            Probe::Tcp => "tcp",
+            Probe::Tls => "tls",
+            Probe::Http => "http",
+            Probe::Latency => "latency",
+            Probe::Storage => "storage",
+            Probe::Proxy => "proxy",
+            Probe::Vpn => "vpn",
+            Probe::Clock => "clock",
+            Probe::Captive => "captive",
+            Probe::Ipv6 => "ipv6",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Probe> {
+        Probe::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// One line on what the probe looks at, for `list` and `--help`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Probe::Dns => {
+                "resolve A and AAAA; spot NXDOMAIN, SERVFAIL, timeouts and sinkholed answers"
+            }
+            Probe::Tcp => "connect to the resolved addresses (IPv4 and IPv6 at once)",
+            Probe::Tls => "TLS handshake with SNI; certificate trust, validity, host name, expiry",
+            Probe::Http => {
+                "request the endpoint's path over that connection; status and time to first byte"
+            }
+            Probe::Latency => "sequential TCP connects: median, jitter and loss",
+            Probe::Storage => "free space on the filesystems the app and the tool write to",
+            Probe::Proxy => "proxy settings in the environment (credentials redacted)",
+            Probe::Vpn => "tunnel interfaces that are up and whether the default route uses one",
+            Probe::Clock => "device clock against the servers' Date headers",
+            Probe::Captive => {
+                "a plain-HTTP request whose exact answer is known, to spot captive portals"
+            }
+            Probe::Ipv6 => "IPv6 connects against IPv4 ones, to spot a broken IPv6 path",
+        }
+    }
+
+    /// Endpoint stages run per endpoint in the pipeline; the rest look at the device.
+    pub fn is_endpoint_stage(self) -> bool {
+        matches!(
+            self,
+            Probe::Dns | Probe::Tcp | Probe::Tls | Probe::Http | Probe::Latency
+        )
+    }
+}
+
+impl fmt::Display for Probe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The result of one probe on one target. Failure is data: every outcome, good or bad, is a `Check`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub probe: Probe,
+    /// Endpoint name, or `None` for device probes.
+    pub target: Option<String>,
+    pub status: Status,
+    pub code: String,
+    pub summary: String,
+    pub duration_ms: f64,
+    #[serde(default)]
+    pub data: Map<String, Value>,
+}
+
+impl Check {
+    pub fn new(
+        probe: Probe,
+        target: Option<&str>,
+        status: Status,
+        code: &str,
+        summary: impl Into<String>,
+    ) -> Check {
+        debug_assert!(
+            codes::is_known(code),
+            "code {code} is not listed in model::codes"
+        );
+        Check {
+            probe,
+            target: target.map(str::to_owned),
+            status,
+            code: code.to_owned(),
+            summary: summary.into(),
+            duration_ms: 0.0,
+            data: Map::new(),
+        }
+    }
+
+    pub fn took(mut self, elapsed: Duration) -> Check {
+        self.duration_ms = ms(elapsed);
+        self
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Check {
+        self.data.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// A stage that could not run because an earlier one failed or was left out.
+    pub fn skipped(probe: Probe, target: Option<&str>, why: impl Into<String>) -> Check {
+        let code = format!("{}.skipped", probe.name());
+        let mut c = Check::new(probe, target, Status::Skip, "skip", why);
+        c.code = code;
+        c
+    }
+
+    /// The step or the run ran out of time.
+    pub fn timed_out(probe: Probe, target: Option<&str>, summary: impl Into<String>) -> Check {
+        let mut c = Check::new(probe, target, Status::Fail, "timeout", summary);
+        c.code = format!("{}.timeout", probe.name());
+        c
+    }
+
+    pub fn data_f64(&self, key: &str) -> Option<f64> {
+        self.data.get(key).and_then(Value::as_f64)
+    }
+
+    pub fn data_str(&self, key: &str) -> Option<&str> {
+        self.data.get(key).and_then(Value::as_str)
+    }
+}
+
+/// Milliseconds with a tenth of a millisecond of precision: finer is noise, coarser hides loopback.
+pub fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+/// Confidence of a suspect, from the weight of its evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
+}
+
+/// A likely cause, with what points to it and what fixes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suspect {
+    pub id: String,
+    pub title: String,
+    pub symptom: String,
+    pub difficulty: Option<u8>,
+    pub confidence: Confidence,
+    pub evidence: Vec<String>,
+    pub steps: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+impl Tool {
+    pub fn this() -> Tool {
+        Tool {
+            name: env!("CARGO_PKG_NAME").to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+/// The device the run happened on: context for a support ticket. Redacted before rendering.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    pub os: String,
+    pub hostname: String,
+}
+
+/// Everything a run found. Serialized as is for `--format json` and the history file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub report_id: String,
+    pub tool: Tool,
+    pub started_at: String,
+    pub duration_ms: f64,
+    pub region: String,
+    pub status: Status,
+    pub checks: Vec<Check>,
+    pub suspects: Vec<Suspect>,
+    /// Endpoints checked, in profile order: name and `host:port`, for grouping in reports.
+    #[serde(default)]
+    pub endpoints: Vec<EndpointInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<Device>,
+    /// What was redacted from this report (kinds, never values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacted: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointInfo {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub role: String,
+}
+
+impl Report {
+    /// A run's status is its worst check; skips do not count.
+    pub fn overall(checks: &[Check]) -> Status {
+        checks
+            .iter()
+            .map(|c| c.status)
+            .filter(|s| *s != Status::Skip)
+            .max()
+            .unwrap_or(Status::Pass)
+    }
+
+    pub fn count(&self, status: Status) -> usize {
+        self.checks.iter().filter(|c| c.status == status).count()
+    }
+}
+
+/// Every code the tool can emit. The knowledge base is checked against this list in tests, so a
+/// typo in `checks/suspects.toml` fails the build's tests instead of silently never matching.
+pub mod codes {
+    pub const ALL: &[&str] = &[
+        "dns.ok",
+        "dns.nxdomain",
+        "dns.servfail",
+        "dns.refused",
+        "dns.timeout",
+        "dns.sinkholed",
+        "dns.no_address",
+        "dns.error",
+        "dns.skipped",
+        "tcp.ok",
+        "tcp.refused",
+        "tcp.timeout",
+        "tcp.unreachable",
+        "tcp.error",
+        "tcp.skipped",
+        "tls.ok",
+        "tls.expiring_soon",
+        "tls.expired",
+        "tls.not_yet_valid",
+        "tls.hostname_mismatch",
+        "tls.untrusted",
+        "tls.timeout",
+        "tls.handshake_failed",
+        "tls.skipped",
+        "http.ok",
+        "http.redirect",
+        "http.unexpected_status",
+        "http.server_error",
+        "http.blocked",
+        "http.rate_limited",
+        "http.timeout",
+        "http.error",
+        "http.proxy_error",
+        "http.skipped",
+        "latency.ok",
+        "latency.high",
+        "latency.loss",
+        "latency.timeout",
+        "latency.skipped",
+        "storage.ok",
+        "storage.low",
+        "storage.error",
+        "storage.timeout",
+        "storage.skipped",
+        "proxy.none",
+        "proxy.env",
+        "proxy.invalid",
+        "proxy.timeout",
+        "proxy.skipped",
+        "vpn.none",
+        "vpn.active",
+        "vpn.timeout",
+        "vpn.skipped",
+        "clock.ok",
+        "clock.skew",
+        "clock.unknown",
+        "clock.timeout",
+        "clock.skipped",
+        "captive.ok",
+        "captive.portal",
+        "captive.unreachable",
+        "captive.off",
+        "captive.timeout",
+        "captive.skipped",
+        "ipv6.ok",
+        "ipv6.broken",
+        "ipv6.unavailable",
+        "ipv6.timeout",
+        "ipv6.skipped",
+    ];
+
+    pub fn is_known(code: &str) -> bool {
+        ALL.contains(&code) || code == "skip" || code == "timeout"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overall_is_the_worst_status_ignoring_skips() {
+        let c = |s| Check::new(Probe::Dns, None, s, "dns.ok", "");
+        assert_eq!(Report::overall(&[]), Status::Pass);
+        assert_eq!(
+            Report::overall(&[c(Status::Skip), c(Status::Pass)]),
+            Status::Pass
+        );
+        assert_eq!(
+            Report::overall(&[c(Status::Warn), c(Status::Pass), c(Status::Skip)]),
+            Status::Warn
+        );
+        assert_eq!(
+            Report::overall(&[c(Status::Warn), c(Status::Fail)]),
+            Status::Fail
+        );
+    }
+
+    #[test]
+    fn every_probe_has_skip_and_timeout_codes() {
+        for p in Probe::ALL {
+            assert!(codes::ALL.contains(&format!("{}.skipped", p.name()).as_str()));
+            assert!(codes::ALL.contains(&format!("{}.timeout", p.name()).as_str()));
+            assert_eq!(Probe::from_name(p.name()), Some(p));
+        }
+    }
+
+    #[test]
+    fn ms_keeps_a_tenth_of_a_millisecond() {
+        assert_eq!(ms(Duration::from_micros(12_345)), 12.3);
+        assert_eq!(ms(Duration::from_micros(12_355)), 12.4);
+    }
+}

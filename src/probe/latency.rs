@@ -1,0 +1,195 @@
+//! latency: round-trip time and loss, measured as sequential TCP connects to the address the tcp
+//! stage reached.
+//!
+//! A TCP handshake needs no privileges (unlike ICMP ping), crosses the same firewalls and proxies
+//! as the app's traffic, and its connect time is one network round trip — the figure curl reports
+//! as `time_connect`. A sample that gets no answer within the step timeout counts as lost.
+
+use crate::model::{Check, Probe, Status, ms};
+use crate::profile::Thresholds;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+/// Summary statistics of a set of samples (lost samples are `None`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    pub samples_ms: Vec<Option<f64>>,
+    pub median_ms: Option<f64>,
+    pub min_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    /// Mean absolute difference between consecutive answered samples (RFC 3550 style, unsmoothed).
+    pub jitter_ms: Option<f64>,
+    pub loss_pct: f64,
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+pub fn stats(samples: &[Option<f64>]) -> Stats {
+    let mut ok: Vec<f64> = samples.iter().flatten().copied().collect();
+    let lost = samples.len() - ok.len();
+    let loss_pct = if samples.is_empty() {
+        0.0
+    } else {
+        round1(lost as f64 * 100.0 / samples.len() as f64)
+    };
+    let answered: Vec<f64> = ok.clone();
+    ok.sort_by(f64::total_cmp);
+    let median = if ok.is_empty() {
+        None
+    } else if ok.len() % 2 == 1 {
+        Some(ok[ok.len() / 2])
+    } else {
+        Some(round1((ok[ok.len() / 2 - 1] + ok[ok.len() / 2]) / 2.0))
+    };
+    let p95 = (!ok.is_empty()).then(|| {
+        let rank = ((ok.len() as f64) * 0.95).ceil() as usize;
+        ok[rank.clamp(1, ok.len()) - 1]
+    });
+    let jitter = (answered.len() >= 2).then(|| {
+        let sum: f64 = answered.windows(2).map(|w| (w[1] - w[0]).abs()).sum();
+        round1(sum / (answered.len() - 1) as f64)
+    });
+    Stats {
+        samples_ms: samples.to_vec(),
+        median_ms: median,
+        min_ms: ok.first().copied(),
+        max_ms: ok.last().copied(),
+        p95_ms: p95,
+        jitter_ms: jitter,
+        loss_pct,
+    }
+}
+
+/// Judges the statistics against the profile's thresholds.
+pub fn judge(s: &Stats, t: &Thresholds) -> (Status, &'static str, String) {
+    match s.median_ms {
+        None => (
+            Status::Fail,
+            "latency.loss",
+            format!("all {} samples lost", s.samples_ms.len()),
+        ),
+        Some(_) if s.loss_pct >= t.loss_fail_pct => (
+            Status::Fail,
+            "latency.loss",
+            format!(
+                "{}% of samples lost (fails at {}%)",
+                s.loss_pct, t.loss_fail_pct
+            ),
+        ),
+        Some(_) if s.loss_pct > 0.0 => (
+            Status::Warn,
+            "latency.loss",
+            format!("{}% of samples lost", s.loss_pct),
+        ),
+        Some(m) if m > t.latency_fail_ms => (
+            Status::Fail,
+            "latency.high",
+            format!("median {m:.1} ms is above {} ms", t.latency_fail_ms),
+        ),
+        Some(m) if m > t.latency_warn_ms => (
+            Status::Warn,
+            "latency.high",
+            format!("median {m:.1} ms is above {} ms", t.latency_warn_ms),
+        ),
+        Some(m) => (
+            Status::Pass,
+            "latency.ok",
+            format!(
+                "median {m:.1} ms, jitter {:.1} ms, no loss",
+                s.jitter_ms.unwrap_or(0.0)
+            ),
+        ),
+    }
+}
+
+/// Takes `samples` sequential connect samples to `address`, each bounded by `timeout`.
+pub async fn run(
+    target: &str,
+    address: SocketAddr,
+    samples: u32,
+    timeout: Duration,
+    thresholds: &Thresholds,
+) -> Check {
+    let started = Instant::now();
+    let mut taken = Vec::with_capacity(samples as usize);
+    for _ in 0..samples {
+        let t0 = Instant::now();
+        let sample = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+            Ok(Ok(stream)) => {
+                let rtt = ms(t0.elapsed());
+                drop(stream);
+                Some(rtt)
+            }
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                // A refusal is an answer too: it took one round trip.
+                Some(ms(t0.elapsed()))
+            }
+            _ => None,
+        };
+        taken.push(sample);
+    }
+    let s = stats(&taken);
+    let (status, code, summary) = judge(&s, thresholds);
+    Check::new(
+        Probe::Latency,
+        Some(target),
+        status,
+        code,
+        format!("{summary} ({samples} samples to {address})"),
+    )
+    .took(started.elapsed())
+    .with("samples_ms", s.samples_ms.clone())
+    .with("median_ms", s.median_ms)
+    .with("min_ms", s.min_ms)
+    .with("max_ms", s.max_ms)
+    .with("p95_ms", s.p95_ms)
+    .with("jitter_ms", s.jitter_ms)
+    .with("loss_pct", s.loss_pct)
+    .with("address", address.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics() {
+        let s = stats(&[Some(10.0), Some(30.0), None, Some(20.0), Some(40.0)]);
+        assert_eq!(s.median_ms, Some(25.0));
+        assert_eq!(s.loss_pct, 20.0);
+        assert_eq!(s.min_ms, Some(10.0));
+        assert_eq!(s.max_ms, Some(40.0));
+        assert_eq!(s.p95_ms, Some(40.0));
+        assert_eq!(s.jitter_ms, Some(16.7)); // |30-10| + |20-30| + |40-20| = 50 / 3
+        let s = stats(&[Some(5.0), Some(7.0), Some(6.0)]);
+        assert_eq!(s.median_ms, Some(6.0));
+        let s = stats(&[None, None]);
+        assert_eq!((s.median_ms, s.loss_pct), (None, 100.0));
+    }
+
+    #[test]
+    fn judgement() {
+        let t = Thresholds::default();
+        let j = |v: &[Option<f64>]| judge(&stats(v), &t);
+        assert_eq!(j(&[Some(20.0); 5]).1, "latency.ok");
+        assert_eq!(
+            j(&[Some(300.0); 5]),
+            (
+                Status::Warn,
+                "latency.high",
+                "median 300.0 ms is above 250 ms".into()
+            )
+        );
+        assert_eq!(j(&[Some(1500.0); 5]).0, Status::Fail);
+        assert_eq!(
+            j(&[Some(20.0), None, Some(20.0), Some(20.0), Some(20.0)]).0,
+            Status::Warn
+        );
+        assert_eq!(j(&[Some(20.0), None]).0, Status::Fail);
+        assert_eq!(j(&[None, None]).1, "latency.loss");
+    }
+}

@@ -1,0 +1,563 @@
+//! Profiles: which endpoints to check and the thresholds to judge them by.
+//!
+//! The built-in profiles are TOML files in `checks/`, embedded at build time so the binary is
+//! self-contained. A profile is parsed and validated completely before any probe runs: a bad one is
+//! the tool's own fault (exit 3), and the error names the file, the line and the problem.
+
+use crate::error::AppError;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::path::Path;
+
+/// Largest profile we accept; a real one is a few hundred bytes.
+const MAX_PROFILE_BYTES: u64 = 1024 * 1024;
+
+pub const REGIONS: [(&str, &str); 3] = [
+    (
+        "rest_of_world",
+        include_str!("../checks/rest_of_world.toml"),
+    ),
+    (
+        "north_america",
+        include_str!("../checks/north_america.toml"),
+    ),
+    ("china", include_str!("../checks/china.toml")),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A BMW host the app needs.
+    Service,
+    /// A neutral host: tells "BMW is down" from "the network is down".
+    Baseline,
+    /// A host the app also contacts (analytics); its failure is informational.
+    Info,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Service => "service",
+            Role::Baseline => "baseline",
+            Role::Info => "info",
+        }
+    }
+}
+
+/// What the endpoint speaks on top of TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// HTTPS: the http stage requests `path`.
+    Https,
+    /// TLS only (e.g. MQTT over TLS): the pipeline stops after the handshake.
+    Tls,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+    pub expect_status: Option<Vec<u16>>,
+    pub public: bool,
+    pub role: Role,
+    pub protocol: Protocol,
+}
+
+impl Endpoint {
+    /// The host as an IP address, when it is a literal (then no DNS stage is needed).
+    pub fn ip_literal(&self) -> Option<IpAddr> {
+        self.host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()
+    }
+
+    pub fn authority(&self) -> String {
+        match self.ip_literal() {
+            Some(IpAddr::V6(v6)) => format!("[{v6}]:{}", self.port),
+            _ => format!("{}:{}", self.host, self.port),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Captive {
+    /// Plain-HTTP URL whose answer is known; empty switches the check off.
+    pub url: String,
+    pub expect_status: u16,
+}
+
+/// Thresholds that turn measurements into pass, warn or fail. Names are part of the profile format.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// Median connect time above this is `latency.high` (warn).
+    pub latency_warn_ms: f64,
+    /// Median connect time above this is `latency.high` (fail).
+    pub latency_fail_ms: f64,
+    /// Lost samples at or above this share (percent) fail; any loss below it warns.
+    pub loss_fail_pct: f64,
+    /// Free space below this warns (bytes).
+    pub storage_warn_bytes: u64,
+    /// Free space below this fails (bytes).
+    pub storage_fail_bytes: u64,
+    /// Device clock off by more than this warns (seconds).
+    pub clock_skew_warn_s: f64,
+    /// Device clock off by more than this fails (seconds): certificates and sign-in break.
+    pub clock_skew_fail_s: f64,
+    /// A certificate expiring within this many days warns.
+    pub cert_expiry_warn_days: i64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            latency_warn_ms: 250.0,
+            latency_fail_ms: 1000.0,
+            loss_fail_pct: 50.0,
+            storage_warn_bytes: 1024 * 1024 * 1024,
+            storage_fail_bytes: 200 * 1024 * 1024,
+            clock_skew_warn_s: 30.0,
+            clock_skew_fail_s: 300.0,
+            cert_expiry_warn_days: 14,
+        }
+    }
+}
+
+impl Thresholds {
+    /// Name, value and meaning of each threshold, for `list` and the README.
+    pub fn describe(&self) -> Vec<(&'static str, String, &'static str)> {
+        vec![
+            (
+                "latency_warn_ms",
+                format!("{}", self.latency_warn_ms),
+                "median connect time that warns",
+            ),
+            (
+                "latency_fail_ms",
+                format!("{}", self.latency_fail_ms),
+                "median connect time that fails",
+            ),
+            (
+                "loss_fail_pct",
+                format!("{}", self.loss_fail_pct),
+                "lost samples (%) that fail; any loss below warns",
+            ),
+            (
+                "storage_warn_bytes",
+                format!("{}", self.storage_warn_bytes),
+                "free space that warns",
+            ),
+            (
+                "storage_fail_bytes",
+                format!("{}", self.storage_fail_bytes),
+                "free space that fails",
+            ),
+            (
+                "clock_skew_warn_s",
+                format!("{}", self.clock_skew_warn_s),
+                "clock offset (s) that warns",
+            ),
+            (
+                "clock_skew_fail_s",
+                format!("{}", self.clock_skew_fail_s),
+                "clock offset (s) that fails",
+            ),
+            (
+                "cert_expiry_warn_days",
+                format!("{}", self.cert_expiry_warn_days),
+                "days before certificate expiry that warn",
+            ),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    /// Region name for built-in profiles, the profile's `name` (or file stem) otherwise.
+    pub name: String,
+    /// Where it came from, for messages: `built-in:<region>` or the file path.
+    pub source: String,
+    pub endpoints: Vec<Endpoint>,
+    pub captive: Option<Captive>,
+    pub thresholds: Thresholds,
+}
+
+// ---- the raw TOML shape -------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    name: Option<String>,
+    #[serde(default)]
+    endpoint: Vec<RawEndpoint>,
+    captive: Option<RawCaptive>,
+    #[serde(default)]
+    thresholds: Thresholds,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    name: String,
+    host: String,
+    port: Option<u16>,
+    path: Option<String>,
+    expect_status: Option<Vec<u16>>,
+    public: Option<bool>,
+    role: Option<Role>,
+    protocol: Option<Protocol>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCaptive {
+    url: String,
+    expect_status: Option<u16>,
+}
+
+/// The built-in profile of a region.
+pub fn builtin(region: &str) -> Result<Profile, AppError> {
+    let (name, text) = REGIONS.iter().find(|(r, _)| *r == region).ok_or_else(|| {
+        AppError::usage(format!(
+            "unknown region '{region}' (expected one of: {})",
+            REGIONS.map(|(r, _)| r).join(", ")
+        ))
+    })?;
+    let mut p = parse(text, &format!("built-in:{name}"))?;
+    p.name = (*name).to_owned();
+    Ok(p)
+}
+
+/// Reads and validates a profile file.
+pub fn load(path: &Path) -> Result<Profile, AppError> {
+    let shown = path.display().to_string();
+    let fail = |what: String| AppError::profile(&shown, what);
+    let meta = std::fs::metadata(path).map_err(|e| fail(io_reason(&e)))?;
+    if meta.is_dir() {
+        return Err(fail("is a directory, not a TOML file".into()));
+    }
+    if meta.len() > MAX_PROFILE_BYTES {
+        return Err(fail(format!(
+            "is {} bytes; a profile may be at most {MAX_PROFILE_BYTES} bytes",
+            meta.len()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(io_reason(&e)))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        fail(format!(
+            "is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    let mut p = parse(&text, &shown)?;
+    if p.name.is_empty() {
+        p.name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "profile".into());
+    }
+    Ok(p)
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "does not exist".into(),
+        std::io::ErrorKind::PermissionDenied => "cannot be read (permission denied)".into(),
+        _ => format!("cannot be read ({e})"),
+    }
+}
+
+/// Parses and validates profile text. `source` names it in errors.
+pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
+    let raw: RawProfile = toml::from_str(text).map_err(|e| {
+        let place = e
+            .span()
+            .map(|s| {
+                let (line, col) = line_col(text, s.start);
+                format!(":{line}:{col}")
+            })
+            .unwrap_or_default();
+        let msg = e.message().trim().replace('\n', " ");
+        AppError::Profile(format!("profile {source}{place}: {msg}"))
+    })?;
+    let err = |what: String| AppError::Profile(format!("profile {source}: {what}"));
+
+    if raw.endpoint.is_empty() {
+        return Err(err(
+            "no [[endpoint]] defined; a profile needs at least one".into()
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut endpoints = Vec::with_capacity(raw.endpoint.len());
+    for (i, e) in raw.endpoint.into_iter().enumerate() {
+        let at = format!("endpoint #{} ({:?})", i + 1, e.name);
+        if !valid_name(&e.name) {
+            return Err(err(format!(
+                "{at}: name must be 1-64 letters, digits, '_' or '-'"
+            )));
+        }
+        if !seen.insert(e.name.clone()) {
+            return Err(err(format!("{at}: duplicate endpoint name")));
+        }
+        if !valid_host(&e.host) {
+            return Err(err(format!(
+                "{at}: host {:?} is neither a DNS name nor an IP address",
+                e.host
+            )));
+        }
+        let port = e.port.unwrap_or(443);
+        if port == 0 {
+            return Err(err(format!("{at}: port must be 1-65535, not 0")));
+        }
+        let path = e.path.unwrap_or_else(|| "/".into());
+        if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(err(format!(
+                "{at}: path {path:?} must start with '/' and contain no spaces"
+            )));
+        }
+        if let Some(codes) = &e.expect_status {
+            if codes.is_empty() {
+                return Err(err(format!("{at}: expect_status is empty")));
+            }
+            if let Some(bad) = codes.iter().find(|c| !(100..=599).contains(*c)) {
+                return Err(err(format!(
+                    "{at}: expect_status {bad} is not an HTTP status (100-599)"
+                )));
+            }
+        }
+        endpoints.push(Endpoint {
+            name: e.name,
+            host: e
+                .host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port,
+            path,
+            expect_status: e.expect_status,
+            public: e.public.unwrap_or(true),
+            role: e.role.unwrap_or(Role::Service),
+            protocol: e.protocol.unwrap_or(Protocol::Https),
+        });
+    }
+
+    let captive = match raw.captive {
+        None => None,
+        Some(c) if c.url.is_empty() => None,
+        Some(c) => {
+            let rest = c.url.strip_prefix("http://").ok_or_else(|| {
+                err(format!(
+                    "[captive] url {:?} must be plain http:// (a portal cannot intercept HTTPS)",
+                    c.url
+                ))
+            })?;
+            let host = rest.split(['/', '?']).next().unwrap_or("");
+            let host_only = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            if !valid_host(host_only) {
+                return Err(err(format!("[captive] url {:?} has no valid host", c.url)));
+            }
+            let expect_status = c.expect_status.unwrap_or(204);
+            if !(100..=599).contains(&expect_status) {
+                return Err(err(format!(
+                    "[captive] expect_status {expect_status} is not an HTTP status"
+                )));
+            }
+            Some(Captive {
+                url: c.url,
+                expect_status,
+            })
+        }
+    };
+
+    let t = &raw.thresholds;
+    let checks: [(bool, &str); 6] = [
+        (
+            t.latency_warn_ms > 0.0 && t.latency_warn_ms <= t.latency_fail_ms,
+            "latency_warn_ms must be > 0 and <= latency_fail_ms",
+        ),
+        (
+            t.loss_fail_pct > 0.0 && t.loss_fail_pct <= 100.0,
+            "loss_fail_pct must be in (0, 100]",
+        ),
+        (
+            t.storage_fail_bytes <= t.storage_warn_bytes,
+            "storage_fail_bytes must be <= storage_warn_bytes",
+        ),
+        (
+            t.clock_skew_warn_s > 0.0 && t.clock_skew_warn_s <= t.clock_skew_fail_s,
+            "clock_skew_warn_s must be > 0 and <= clock_skew_fail_s",
+        ),
+        (
+            t.cert_expiry_warn_days >= 0,
+            "cert_expiry_warn_days must be >= 0",
+        ),
+        (
+            [
+                t.latency_warn_ms,
+                t.latency_fail_ms,
+                t.clock_skew_warn_s,
+                t.clock_skew_fail_s,
+            ]
+            .iter()
+            .all(|v| v.is_finite()),
+            "thresholds must be finite numbers",
+        ),
+    ];
+    if let Some((_, what)) = checks.iter().find(|(ok, _)| !ok) {
+        return Err(err(format!("[thresholds] {what}")));
+    }
+
+    Ok(Profile {
+        name: raw.name.unwrap_or_default(),
+        source: source.to_owned(),
+        endpoints,
+        captive,
+        thresholds: raw.thresholds,
+    })
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// A DNS name (RFC 1123 labels, underscores tolerated as resolvers do) or an IP literal.
+pub fn valid_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        // All-numeric names that are not valid addresses (e.g. "1.2.3") are typos, not hosts.
+        && !name.split('.').all(|l| l.chars().all(|c| c.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> Profile {
+        match parse(text, "t.toml") {
+            Ok(p) => p,
+            Err(e) => panic!("expected a valid profile, got: {e}"),
+        }
+    }
+
+    fn bad(text: &str) -> String {
+        match parse(text, "t.toml") {
+            Ok(_) => panic!("expected an error for:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn builtin_profiles_are_valid() {
+        for (region, _) in REGIONS {
+            let p = builtin(region).expect(region);
+            assert_eq!(p.name, region);
+            assert!(p.endpoints.iter().any(|e| e.role == Role::Service));
+            assert!(p.endpoints.iter().any(|e| e.role == Role::Baseline));
+        }
+        assert!(builtin("mars").is_err());
+    }
+
+    #[test]
+    fn defaults_are_applied() {
+        let p = ok("[[endpoint]]\nname = \"a\"\nhost = \"a.example\"\n");
+        let e = &p.endpoints[0];
+        assert_eq!((e.port, e.path.as_str(), e.public), (443, "/", true));
+        assert_eq!(e.role, Role::Service);
+        assert_eq!(e.protocol, Protocol::Https);
+        assert_eq!(p.thresholds, Thresholds::default());
+        assert!(p.captive.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_place_and_the_problem() {
+        let e = bad("[[endpoint]]\nname = \"a\"\nhost = \"a.example\"\ncolour = 1\n");
+        assert!(e.contains("t.toml:4:1"), "{e}");
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        let e = bad("[[endpoint]]\nname = \"a\"\nhost = \"a.example\"\nport = 65536\n");
+        assert!(e.contains("t.toml:4"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn validation_rejects_what_cannot_be_probed() {
+        assert!(bad("").contains("no [[endpoint]]"));
+        let two = "[[endpoint]]\nname=\"a\"\nhost=\"a.example\"\n[[endpoint]]\nname=\"a\"\nhost=\"b.example\"\n";
+        assert!(bad(two).contains("duplicate"));
+        assert!(bad("[[endpoint]]\nname=\"a b\"\nhost=\"a.example\"\n").contains("name"));
+        assert!(bad("[[endpoint]]\nname=\"a\"\nhost=\"a..example\"\n").contains("host"));
+        assert!(bad("[[endpoint]]\nname=\"a\"\nhost=\"a.example\"\nport=0\n").contains("port"));
+        assert!(bad("[[endpoint]]\nname=\"a\"\nhost=\"a.example\"\npath=\"x\"\n").contains("path"));
+        assert!(
+            bad("[[endpoint]]\nname=\"a\"\nhost=\"a.example\"\nexpect_status=[99]\n")
+                .contains("expect_status")
+        );
+        assert!(
+            bad("[[endpoint]]\nname=\"a\"\nhost=\"a.example\"\n[captive]\nurl=\"https://x.example/\"\n")
+                .contains("plain http")
+        );
+        assert!(
+            bad("[[endpoint]]\nname=\"a\"\nhost=\"a.example\"\n[thresholds]\nlatency_warn_ms=900\nlatency_fail_ms=100\n")
+                .contains("latency_warn_ms")
+        );
+    }
+
+    #[test]
+    fn hosts() {
+        for h in [
+            "a.example",
+            "cocoapi.bmwgroup.com",
+            "127.0.0.1",
+            "::1",
+            "[::1]",
+            "x_y.lan",
+            "a.",
+        ] {
+            assert!(valid_host(h), "{h}");
+        }
+        for h in ["", "a..b", "-a.b", "a b", "1.2.3", "a/b", &"a".repeat(64)] {
+            assert!(!valid_host(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn captive_empty_url_switches_it_off() {
+        let p = ok("[[endpoint]]\nname=\"a\"\nhost=\"a.example\"\n[captive]\nurl=\"\"\n");
+        assert!(p.captive.is_none());
+        let p = ok(
+            "[[endpoint]]\nname=\"a\"\nhost=\"a.example\"\n[captive]\nurl=\"http://c.example:8080/gen\"\n",
+        );
+        assert_eq!(p.captive.map(|c| c.expect_status), Some(204));
+    }
+}

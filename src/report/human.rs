@@ -1,0 +1,158 @@
+//! Human: a line per check grouped by endpoint, then the verdict and the likely causes.
+//!
+//! Modelled on `flutter doctor`: a mark you can scan (✓ ! ✗ -), the code for searching, the one
+//! line that says what happened, and the time it took. Colour is decided once by the caller
+//! (`colored`'s global override), so this stays a pure function of the report.
+
+use crate::model::{Check, Report, Status};
+use colored::Colorize;
+use std::fmt::Write;
+
+pub fn mark(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "✓",
+        Status::Warn => "!",
+        Status::Fail => "✗",
+        Status::Skip => "-",
+    }
+}
+
+fn paint(text: &str, status: Status) -> String {
+    match status {
+        Status::Pass => text.green().to_string(),
+        Status::Warn => text.yellow().to_string(),
+        Status::Fail => text.red().bold().to_string(),
+        Status::Skip => text.dimmed().to_string(),
+    }
+}
+
+fn line(out: &mut String, c: &Check) {
+    let took = if c.status == Status::Skip || c.duration_ms == 0.0 {
+        String::new()
+    } else if c.duration_ms >= 1000.0 {
+        format!("  {:.2} s", c.duration_ms / 1000.0)
+    } else {
+        format!("  {:.1} ms", c.duration_ms)
+    };
+    let summary = if c.status == Status::Skip {
+        c.summary.dimmed().to_string()
+    } else {
+        c.summary.clone()
+    };
+    let _ = writeln!(
+        out,
+        "  {} {:<8} {:<22} {}{}",
+        paint(mark(c.status), c.status),
+        c.probe.name(),
+        paint(&c.code, c.status),
+        summary,
+        took.dimmed()
+    );
+}
+
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {} · {} · report {} · {}",
+        r.tool.name.bold(),
+        r.tool.version,
+        r.region,
+        r.report_id,
+        r.started_at
+    );
+    for ep in &r.endpoints {
+        let checks: Vec<&Check> = r
+            .checks
+            .iter()
+            .filter(|c| c.target.as_deref() == Some(ep.name.as_str()))
+            .collect();
+        if checks.is_empty() {
+            continue;
+        }
+        let role = match ep.role.as_str() {
+            "baseline" => "  (baseline: not BMW)",
+            "info" => "  (informational)",
+            _ => "",
+        };
+        let _ = writeln!(
+            out,
+            "\n{}  {}:{}{}",
+            ep.name.bold(),
+            ep.host,
+            ep.port,
+            role.dimmed()
+        );
+        for c in checks {
+            line(&mut out, c);
+        }
+    }
+    let orphans: Vec<&Check> = r
+        .checks
+        .iter()
+        .filter(|c| match &c.target {
+            None => true,
+            Some(t) => !r.endpoints.iter().any(|e| &e.name == t),
+        })
+        .collect();
+    if !orphans.is_empty() {
+        let _ = writeln!(out, "\n{}", "this device".bold());
+        for c in orphans {
+            line(&mut out, c);
+        }
+    }
+
+    let (fail, warn, pass, skip) = (
+        r.count(Status::Fail),
+        r.count(Status::Warn),
+        r.count(Status::Pass),
+        r.count(Status::Skip),
+    );
+    let verdict = match r.status {
+        Status::Fail => "FAIL",
+        Status::Warn => "WARN",
+        _ => "PASS",
+    };
+    let _ = writeln!(
+        out,
+        "\n{} {}: {fail} failed, {warn} warning(s), {pass} passed, {skip} skipped in {:.1} s",
+        paint(mark(r.status), r.status),
+        paint(verdict, r.status),
+        r.duration_ms / 1000.0
+    );
+
+    if !r.suspects.is_empty() {
+        let heading = if r.status == Status::Pass {
+            "The network path is fine. What a network check cannot test:"
+        } else {
+            "Most likely causes:"
+        };
+        let _ = writeln!(out, "\n{}", heading.bold());
+        for (i, s) in r.suspects.iter().enumerate() {
+            let difficulty = s
+                .difficulty
+                .map(|d| format!(" · difficulty {d}/5"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "\n {}. {}  [{} confidence{difficulty}]",
+                i + 1,
+                s.title.bold(),
+                s.confidence.as_str()
+            );
+            let _ = writeln!(out, "    {} {}", "You see:".dimmed(), s.symptom);
+            if !s.evidence.is_empty() {
+                let _ = writeln!(out, "    {} {}", "Because:".dimmed(), s.evidence.join("; "));
+            }
+            for (n, step) in s.steps.iter().enumerate() {
+                let _ = writeln!(out, "    {}. {}", n + 1, step);
+            }
+            let _ = writeln!(
+                out,
+                "    {}",
+                format!("More: bmw-netcheck explain {}", s.id).dimmed()
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,19 @@
+//! JSON: the contract's schema, pretty-printed for people and stable for scripts.
+
+use crate::model::Report;
+
+pub fn render(report: &Report) -> Vec<u8> {
+    // Serializing plain data with string keys cannot fail; fall back to a valid document anyway.
+    let mut out = serde_json::to_vec_pretty(report).unwrap_or_else(|e| {
+        format!("{{\"schema_version\":1,\"error\":{:?}}}", e.to_string()).into_bytes()
+    });
+    out.push(b'\n');
+    out
+}
+
+/// One line, for the history file.
+pub fn render_line(report: &Report) -> Vec<u8> {
+    let mut out = serde_json::to_vec(report).unwrap_or_default();
+    out.push(b'\n');
+    out
+}

@@ -1,0 +1,447 @@
+//! The runner owns concurrency and time.
+//!
+//! Every endpoint gets one task running its pipeline (dns → tcp → then tls → http alongside the
+//! latency samples); device probes get a task each; all start at once. Each step is bounded by the
+//! step timeout and the whole run by the deadline. Stages record their checks as they finish, so
+//! when the deadline passes the runner still knows what was done: the stage that was running
+//! becomes `<probe>.timeout`, the stages after it `skip`, and the report is produced regardless.
+
+use crate::model::{Check, Probe, Status};
+use crate::probe::tcp::Attempt;
+use crate::probe::{dns, http, latency, tcp, tls};
+use crate::profile::{Endpoint, Profile, Protocol, Thresholds};
+use hickory_resolver::TokioResolver;
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// Which probes run and which are reported.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub only: Option<BTreeSet<Probe>>,
+    pub skip: BTreeSet<Probe>,
+}
+
+impl Selection {
+    /// Is this probe's result part of the report?
+    pub fn reported(&self, p: Probe) -> bool {
+        !self.skip.contains(&p) && self.only.as_ref().is_none_or(|o| o.contains(&p))
+    }
+
+    /// Does this stage run? A stage left out with `--skip` does not, and neither do those that
+    /// need it; with `--only`, the stages a chosen one needs run without being reported.
+    pub fn runs(&self, p: Probe) -> bool {
+        if self.skip.contains(&p) {
+            return false;
+        }
+        match &self.only {
+            None => true,
+            Some(only) => {
+                only.contains(&p)
+                    || Probe::ALL
+                        .iter()
+                        .any(|later| only.contains(later) && needs(*later).contains(&p))
+            }
+        }
+    }
+}
+
+/// The stages an endpoint stage needs before it.
+pub fn needs(p: Probe) -> &'static [Probe] {
+    match p {
+        Probe::Tcp => &[Probe::Dns],
+        Probe::Tls => &[Probe::Dns, Probe::Tcp],
+        Probe::Http => &[Probe::Dns, Probe::Tcp, Probe::Tls],
+        Probe::Latency => &[Probe::Dns, Probe::Tcp],
+        // The ipv6 and clock probes read the pipeline's results.
+        Probe::Ipv6 => &[Probe::Dns, Probe::Tcp],
+        Probe::Clock => &[Probe::Dns, Probe::Tcp, Probe::Tls, Probe::Http],
+        _ => &[],
+    }
+}
+
+/// What every probe of a run shares.
+pub struct Env {
+    pub timeout: Duration,
+    pub deadline: Duration,
+    pub samples: u32,
+    pub thresholds: Thresholds,
+    pub resolver: Result<TokioResolver, String>,
+    pub resolver_label: String,
+    pub tls: tls::TlsSetup,
+    pub selection: Selection,
+}
+
+/// What one endpoint's pipeline has found so far; shared with the runner so nothing is lost when
+/// the deadline cuts the pipeline short.
+#[derive(Default)]
+pub struct Slot {
+    pub checks: Vec<Check>,
+    pub running: BTreeSet<Probe>,
+    pub attempts: Vec<Attempt>,
+}
+
+#[derive(Clone, Default)]
+pub struct Shared(Arc<Mutex<Slot>>);
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, Slot> {
+        // A panicking probe must not take the report with it.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Results of the endpoint pipelines, per endpoint, in profile order.
+pub struct EndpointResults {
+    pub endpoint: Endpoint,
+    pub checks: Vec<Check>,
+    pub attempts: Vec<Attempt>,
+}
+
+/// Runs every endpoint's pipeline at once and returns when all are done or the deadline passed.
+/// `device` futures (device probes) run alongside and are bounded the same way.
+pub async fn run_endpoints(
+    profile: &Profile,
+    env: Arc<Env>,
+    device: Vec<(
+        Probe,
+        std::pin::Pin<Box<dyn Future<Output = Vec<Check>> + Send>>,
+    )>,
+    started: Instant,
+) -> (Vec<EndpointResults>, Vec<Check>) {
+    let deadline = tokio::time::Instant::from_std(started + env.deadline);
+    let slots: Vec<Shared> = profile
+        .endpoints
+        .iter()
+        .map(|_| Shared::default())
+        .collect();
+    let mut set = JoinSet::new();
+    for (ep, slot) in profile.endpoints.iter().zip(&slots) {
+        set.spawn(pipeline(ep.clone(), env.clone(), slot.clone()));
+    }
+    let device_slots: Vec<(Probe, Shared)> = device
+        .iter()
+        .map(|(p, _)| (*p, Shared::default()))
+        .collect();
+    for ((probe, fut), (_, slot)) in device.into_iter().zip(&device_slots) {
+        let slot = slot.clone();
+        slot.lock().running.insert(probe);
+        set.spawn(async move {
+            let checks = fut.await;
+            let mut s = slot.lock();
+            s.checks.extend(checks);
+            s.running.remove(&probe);
+        });
+    }
+    let finished =
+        tokio::time::timeout_at(deadline, async { while set.join_next().await.is_some() {} })
+            .await
+            .is_ok();
+    set.abort_all();
+
+    let limit = humantime::format_duration(env.deadline);
+    let mut results = Vec::new();
+    for (ep, slot) in profile.endpoints.iter().zip(&slots) {
+        let mut s = slot.lock();
+        let mut checks = std::mem::take(&mut s.checks);
+        if !finished {
+            let planned = planned_stages(ep, &env.selection);
+            let first_running = s.running.iter().next().copied();
+            for p in planned {
+                if checks.iter().any(|c| c.probe == p) {
+                    continue;
+                }
+                let c = if s.running.contains(&p) {
+                    Check::timed_out(
+                        p,
+                        Some(&ep.name),
+                        format!("did not finish before the run's deadline ({limit})"),
+                    )
+                    .took(started.elapsed())
+                } else {
+                    let why = match first_running {
+                        Some(r) => format!(
+                            "not reached: {r} did not finish before the run's deadline ({limit})"
+                        ),
+                        None => format!("not reached before the run's deadline ({limit})"),
+                    };
+                    Check::skipped(p, Some(&ep.name), why)
+                };
+                checks.push(c);
+            }
+        }
+        checks.sort_by_key(|c| c.probe);
+        results.push(EndpointResults {
+            endpoint: ep.clone(),
+            checks,
+            attempts: std::mem::take(&mut s.attempts),
+        });
+    }
+    let mut device_checks = Vec::new();
+    for (probe, slot) in device_slots {
+        let mut s = slot.lock();
+        if s.running.contains(&probe) {
+            device_checks.push(
+                Check::timed_out(
+                    probe,
+                    None,
+                    format!("did not finish before the run's deadline ({limit})"),
+                )
+                .took(started.elapsed()),
+            );
+        }
+        device_checks.append(&mut s.checks);
+    }
+    (results, device_checks)
+}
+
+/// The endpoint stages this run reports for an endpoint, in pipeline order.
+pub fn planned_stages(ep: &Endpoint, sel: &Selection) -> Vec<Probe> {
+    [
+        Probe::Dns,
+        Probe::Tcp,
+        Probe::Tls,
+        Probe::Http,
+        Probe::Latency,
+    ]
+    .into_iter()
+    .filter(|p| sel.reported(*p))
+    .filter(|p| !(*p == Probe::Http && ep.protocol == Protocol::Tls))
+    .collect()
+}
+
+/// Runs one stage: marks it running, bounds it by `limit` (if any), records its check.
+async fn stage<T, F>(slot: &Shared, sel: &Selection, probe: Probe, fut: F) -> T
+where
+    F: Future<Output = (Check, T)>,
+{
+    slot.lock().running.insert(probe);
+    let (check, value) = fut.await;
+    let mut s = slot.lock();
+    s.running.remove(&probe);
+    if sel.reported(probe) {
+        s.checks.push(check);
+    }
+    value
+}
+
+fn skip_rest(slot: &Shared, ep: &Endpoint, sel: &Selection, stages: &[Probe], why: &str) {
+    let mut s = slot.lock();
+    for p in stages {
+        if sel.reported(*p) && !(*p == Probe::Http && ep.protocol == Protocol::Tls) {
+            s.checks.push(Check::skipped(*p, Some(&ep.name), why));
+        }
+    }
+}
+
+/// One endpoint: dns → tcp → (tls → http) ‖ latency.
+async fn pipeline(ep: Endpoint, env: Arc<Env>, slot: Shared) {
+    let sel = &env.selection;
+    let name = ep.name.as_str();
+    let t = env.timeout;
+
+    // dns
+    let addrs = match ep.ip_literal() {
+        Some(ip) => {
+            if sel.reported(Probe::Dns) {
+                slot.lock().checks.push(
+                    Check::skipped(
+                        Probe::Dns,
+                        Some(name),
+                        format!("{ip} is an IP address; no lookup needed"),
+                    )
+                    .with("addresses", vec![ip.to_string()]),
+                );
+            }
+            vec![ip]
+        }
+        None if !sel.runs(Probe::Dns) => {
+            let after = [Probe::Tcp, Probe::Tls, Probe::Http, Probe::Latency];
+            skip_rest(
+                &slot,
+                &ep,
+                sel,
+                &after,
+                "needs an address, and the dns stage was left out",
+            );
+            return;
+        }
+        None => {
+            let found = stage(&slot, sel, Probe::Dns, async {
+                match tokio::time::timeout(t, dns::run(&env.resolver, &env.resolver_label, &ep))
+                    .await
+                {
+                    Ok((check, addrs)) => {
+                        let code = check.code.clone();
+                        (check, addrs.ok_or(code))
+                    }
+                    Err(_) => (
+                        Check::timed_out(
+                            Probe::Dns,
+                            Some(name),
+                            format!(
+                                "no answer from the resolver within {}",
+                                humantime::format_duration(t)
+                            ),
+                        )
+                        .took(t)
+                        .with("addresses", Vec::<String>::new())
+                        .with("resolve_ms", serde_json::Value::Null),
+                        Err("dns.timeout".to_owned()),
+                    ),
+                }
+            })
+            .await;
+            match found {
+                Ok(a) => a,
+                Err(code) => {
+                    let after = [Probe::Tcp, Probe::Tls, Probe::Http, Probe::Latency];
+                    skip_rest(
+                        &slot,
+                        &ep,
+                        sel,
+                        &after,
+                        &format!("needs an address; dns failed ({code})"),
+                    );
+                    return;
+                }
+            }
+        }
+    };
+
+    // tcp
+    if !sel.runs(Probe::Tcp) {
+        let after = [Probe::Tls, Probe::Http, Probe::Latency];
+        skip_rest(
+            &slot,
+            &ep,
+            sel,
+            &after,
+            "needs a connection, and the tcp stage was left out",
+        );
+        return;
+    }
+    let result = stage(&slot, sel, Probe::Tcp, async {
+        let r = tcp::run(name, &addrs, ep.port, t).await;
+        let rest = (r.connected, r.attempts, r.pending, r.check.code.clone());
+        (r.check, rest)
+    })
+    .await;
+    let (connected, attempts, pending, tcp_code) = result;
+    slot.lock().attempts.extend(attempts);
+    let Some(connected) = connected else {
+        let after = [Probe::Tls, Probe::Http, Probe::Latency];
+        skip_rest(
+            &slot,
+            &ep,
+            sel,
+            &after,
+            &format!("needs a connection; tcp failed ({tcp_code})"),
+        );
+        return;
+    };
+    let address = connected.address;
+
+    // tls → http, and latency beside them: the samples need not wait for the handshake.
+    let secure = async {
+        if !sel.runs(Probe::Tls) {
+            skip_rest(
+                &slot,
+                &ep,
+                sel,
+                &[Probe::Tls, Probe::Http],
+                "needs a connection, and the tls stage was left out",
+            );
+            return;
+        }
+        let alpn: &[&[u8]] = match ep.protocol {
+            Protocol::Https => &[b"http/1.1"],
+            Protocol::Tls => &[],
+        };
+        let stream = stage(&slot, sel, Probe::Tls, async {
+            match tokio::time::timeout(t, tls::run(&env.tls, name, &ep.host, alpn, connected.stream, env.thresholds.cert_expiry_warn_days)).await {
+                Ok((check, stream)) => {
+                    let code = check.code.clone();
+                    (check, stream.ok_or(code))
+                }
+                Err(_) => (
+                    Check::timed_out(
+                        Probe::Tls,
+                        Some(name),
+                        format!("{address} accepted the connection but did not complete a TLS handshake within {}", humantime::format_duration(t)),
+                    )
+                    .took(t)
+                    .with("handshake_ms", serde_json::Value::Null)
+                    .with("version", serde_json::Value::Null),
+                    Err("tls.timeout".to_owned()),
+                ),
+            }
+        })
+        .await;
+        if ep.protocol == Protocol::Tls {
+            return;
+        }
+        let stream = match stream {
+            Ok(s) => s,
+            Err(code) => {
+                skip_rest(
+                    &slot,
+                    &ep,
+                    sel,
+                    &[Probe::Http],
+                    &format!("needs a TLS session; tls failed ({code})"),
+                );
+                return;
+            }
+        };
+        if !sel.runs(Probe::Http) {
+            return;
+        }
+        let authority = if ep.port == 443 {
+            ep.host.clone()
+        } else {
+            ep.authority()
+        };
+        stage(&slot, sel, Probe::Http, async {
+            let c = http::run(
+                name,
+                &authority,
+                &ep.path,
+                ep.expect_status.as_deref(),
+                stream,
+                t,
+            )
+            .await;
+            (c, ())
+        })
+        .await;
+    };
+    let samples = async {
+        if !sel.runs(Probe::Latency) {
+            return;
+        }
+        stage(&slot, sel, Probe::Latency, async {
+            (
+                latency::run(name, address, env.samples, t, &env.thresholds).await,
+                (),
+            )
+        })
+        .await;
+    };
+    tokio::join!(secure, samples);
+
+    if let Some(p) = pending {
+        if let Ok(late) = p.await {
+            slot.lock().attempts.extend(late);
+        }
+    }
+}
+
+/// The worst status among checks, for callers that only need the verdict.
+pub fn worst(checks: &[Check]) -> Status {
+    crate::model::Report::overall(checks)
+}
