@@ -4,7 +4,10 @@
 //! code in one place (0 pass, 1 warn, 2 fail, 3 the tool could not run).
 
 mod cli;
+mod diagnose;
 mod error;
+mod explain;
+mod knowledge;
 mod model;
 mod output;
 mod probe;
@@ -58,7 +61,7 @@ fn dispatch(cli: cli::Cli) -> Result<i32, AppError> {
         None => run::run(&cli.run),
         Some(cli::Command::Run(args)) => run::run(&args),
         Some(cli::Command::List(args)) => run::list(&args),
-        Some(cli::Command::Explain { .. }) => Err(AppError::usage("explain is not available yet")),
+        Some(cli::Command::Explain { suspect, format }) => explain::run(suspect.as_deref(), format),
         Some(_) => Err(AppError::usage("this command is not available yet")),
     }
 }

@@ -3,10 +3,14 @@
 //! This is the only place that ties the parts together; each of them stays ignorant of the others.
 
 use crate::cli::{ColorWhen, RunArgs};
+use crate::diagnose::diagnose;
 use crate::error::{AppError, exit};
+use crate::knowledge::Knowledge;
+use crate::model::Device;
 use crate::model::{Check, EndpointInfo, Probe, Report, SCHEMA_VERSION, Status, Tool};
 use crate::output;
-use crate::probe::{dns, tls};
+use crate::probe::proxy::ProxyEnv;
+use crate::probe::{captive, clock, dns, ipv6, storage, tcp, tls, vpn};
 use crate::profile::{self, Profile};
 use crate::runner::{self, Env, Selection};
 use std::io::IsTerminal;
@@ -53,6 +57,9 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
     let profile = load_profile(args)?;
     let sel = selection(args);
     let tls = tls::TlsSetup::load(args.ca_file.as_deref())?;
+    let proxy = ProxyEnv::from_env()?;
+    let kb = Knowledge::builtin().map_err(AppError::Internal)?;
+    let storage_paths = storage_paths(args)?;
     if let Some(out) = &args.output {
         output::check_writable(out)?;
     }
@@ -77,16 +84,42 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
             resolver_label,
             tls,
             selection: sel.clone(),
+            proxy: proxy.clone(),
         });
-        let device = Vec::new();
-        let (results, device_checks) = runner::run_endpoints(&profile, env, device, started).await;
+        let device = device_probes(&profile, &env, &proxy, storage_paths);
+        let (results, device_checks) =
+            runner::run_endpoints(&profile, env.clone(), device, started).await;
+        let attempts: Vec<(String, Vec<tcp::Attempt>)> = results
+            .iter()
+            .map(|r| (r.endpoint.name.clone(), r.attempts.clone()))
+            .collect();
         let mut checks: Vec<Check> = results.into_iter().flat_map(|r| r.checks).collect();
         checks.extend(device_checks);
+        // Probes that read what the others measured.
+        if sel.reported(Probe::Clock) {
+            let c = clock::run(&checks, &profile.thresholds);
+            checks.push(c);
+        }
+        if sel.reported(Probe::Ipv6) {
+            checks.push(ipv6::run(&attempts));
+        }
+        checks.sort_by_key(|c| (c.target.is_none(), c.probe));
         checks
     });
     // Background work (a resolver retry, a late socket) must not hold the exit past the deadline.
     runtime.shutdown_background();
 
+    let endpoints: Vec<EndpointInfo> = profile
+        .endpoints
+        .iter()
+        .map(|e| EndpointInfo {
+            name: e.name.clone(),
+            host: e.host.clone(),
+            port: e.port,
+            role: e.role.as_str().to_owned(),
+        })
+        .collect();
+    let suspects = diagnose(&checks, &endpoints, &kb);
     let report = Report {
         schema_version: SCHEMA_VERSION,
         report_id: report_id(),
@@ -95,19 +128,10 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
         duration_ms: crate::model::ms(started.elapsed()),
         region: profile.name.clone(),
         status: Report::overall(&checks),
-        suspects: Vec::new(),
+        suspects,
         checks,
-        endpoints: profile
-            .endpoints
-            .iter()
-            .map(|e| EndpointInfo {
-                name: e.name.clone(),
-                host: e.host.clone(),
-                port: e.port,
-                role: e.role.as_str().to_owned(),
-            })
-            .collect(),
-        device: None,
+        endpoints,
+        device: Some(device_info()),
         redacted: Vec::new(),
     };
 
@@ -117,6 +141,90 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
         Status::Warn => exit::WARN,
         _ => exit::OK,
     })
+}
+
+/// The device probes of this run, each a future the runner bounds by the deadline.
+fn device_probes(
+    profile: &Profile,
+    env: &Arc<Env>,
+    proxy: &ProxyEnv,
+    storage_paths: Vec<std::path::PathBuf>,
+) -> Vec<(Probe, runner::DeviceFuture)> {
+    let sel = &env.selection;
+    let mut probes: Vec<(Probe, runner::DeviceFuture)> = Vec::new();
+    if sel.reported(Probe::Storage) {
+        let t = profile.thresholds.clone();
+        probes.push((
+            Probe::Storage,
+            Box::pin(async move {
+                // statvfs on a hung network mount blocks: keep it off the async workers.
+                tokio::task::spawn_blocking(move || storage::run(&storage_paths, &t))
+                    .await
+                    .unwrap_or_default()
+            }),
+        ));
+    }
+    if sel.reported(Probe::Proxy) {
+        let c = proxy.check();
+        probes.push((Probe::Proxy, Box::pin(async move { vec![c] })));
+    }
+    if sel.reported(Probe::Vpn) {
+        probes.push((
+            Probe::Vpn,
+            Box::pin(async move {
+                tokio::task::spawn_blocking(vpn::run)
+                    .await
+                    .map(|c| vec![c])
+                    .unwrap_or_default()
+            }),
+        ));
+    }
+    if sel.reported(Probe::Captive) {
+        let env = env.clone();
+        let cfg = profile.captive.clone();
+        probes.push((
+            Probe::Captive,
+            Box::pin(async move {
+                vec![match cfg {
+                    Some(cfg) => captive::run(&cfg, &env.resolver, env.timeout).await,
+                    None => Check::new(
+                        Probe::Captive,
+                        None,
+                        Status::Skip,
+                        "captive.off",
+                        "switched off in the profile ([captive] url = \"\")",
+                    ),
+                }]
+            }),
+        ));
+    }
+    probes
+}
+
+/// The storage paths to check; a path that does not exist is the user's mistake (exit 3).
+fn storage_paths(args: &RunArgs) -> Result<Vec<std::path::PathBuf>, AppError> {
+    if args.storage_path.is_empty() {
+        return Ok(storage::default_paths());
+    }
+    for p in &args.storage_path {
+        if !p.exists() {
+            return Err(AppError::Input(format!(
+                "--storage-path {}: does not exist",
+                p.display()
+            )));
+        }
+    }
+    Ok(args.storage_path.clone())
+}
+
+/// What the report says about the device: OS and host name (redacted in Markdown by default).
+fn device_info() -> Device {
+    Device {
+        os: sysinfo::System::long_os_version()
+            .or_else(|_| sysinfo::System::name())
+            .unwrap_or_else(|_| std::env::consts::OS.to_owned()),
+        hostname: sysinfo::System::host_name().unwrap_or_default(),
+    }
 }
 
 /// `list`: what a run would do, without touching the network.

@@ -7,9 +7,10 @@
 //! becomes `<probe>.timeout`, the stages after it `skip`, and the report is produced regardless.
 
 use crate::model::{Check, Probe, Status};
+use crate::probe::proxy::ProxyEnv;
 use crate::probe::tcp::Attempt;
 use crate::probe::{dns, http, latency, tcp, tls};
-use crate::profile::{Endpoint, Profile, Protocol, Thresholds};
+use crate::profile::{Endpoint, Profile, Protocol, Role, Thresholds};
 use hickory_resolver::TokioResolver;
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -72,12 +73,15 @@ pub struct Env {
     pub resolver_label: String,
     pub tls: tls::TlsSetup,
     pub selection: Selection,
+    pub proxy: ProxyEnv,
 }
 
 /// What one endpoint's pipeline has found so far; shared with the runner so nothing is lost when
 /// the deadline cuts the pipeline short.
 #[derive(Default)]
 pub struct Slot {
+    /// The http stage goes through a proxy, apart from the direct pipeline.
+    pub http_via_proxy: bool,
     pub checks: Vec<Check>,
     pub running: BTreeSet<Probe>,
     pub attempts: Vec<Attempt>,
@@ -101,6 +105,9 @@ pub struct EndpointResults {
     pub checks: Vec<Check>,
     pub attempts: Vec<Attempt>,
 }
+
+/// A device probe: a future yielding its checks, run alongside the pipelines.
+pub type DeviceFuture = std::pin::Pin<Box<dyn Future<Output = Vec<Check>> + Send>>;
 
 /// Runs every endpoint's pipeline at once and returns when all are done or the deadline passed.
 /// `device` futures (device probes) run alongside and are bounded the same way.
@@ -175,6 +182,14 @@ pub async fn run_endpoints(
             }
         }
         checks.sort_by_key(|c| c.probe);
+        if ep.role == Role::Info {
+            // Hosts the app merely also contacts (analytics) never make the run fail.
+            for c in checks.iter_mut().filter(|c| c.status == Status::Fail) {
+                c.status = Status::Warn;
+                c.data
+                    .insert("informational".into(), serde_json::Value::Bool(true));
+            }
+        }
         results.push(EndpointResults {
             endpoint: ep.clone(),
             checks,
@@ -232,14 +247,56 @@ where
 fn skip_rest(slot: &Shared, ep: &Endpoint, sel: &Selection, stages: &[Probe], why: &str) {
     let mut s = slot.lock();
     for p in stages {
-        if sel.reported(*p) && !(*p == Probe::Http && ep.protocol == Protocol::Tls) {
+        let http_elsewhere =
+            *p == Probe::Http && (ep.protocol == Protocol::Tls || s.http_via_proxy);
+        if sel.reported(*p) && !http_elsewhere {
             s.checks.push(Check::skipped(*p, Some(&ep.name), why));
         }
     }
 }
 
-/// One endpoint: dns → tcp → (tls → http) ‖ latency.
+/// One endpoint: dns → tcp → (tls → http) ‖ latency; with a proxy, http goes through it instead,
+/// alongside the direct stages (which still tell whether the direct path works).
 async fn pipeline(ep: Endpoint, env: Arc<Env>, slot: Shared) {
+    let proxy = env
+        .proxy
+        .for_host(&ep.host)
+        .filter(|_| ep.protocol == Protocol::Https && env.selection.runs(Probe::Http))
+        .map(str::to_owned);
+    let Some(proxy_url) = proxy else {
+        return direct(&ep, &env, &slot).await;
+    };
+    slot.lock().http_via_proxy = true;
+    let via_proxy = async {
+        let url = format!("https://{}{}", ep.authority(), ep.path);
+        let seen = Arc::new(Mutex::new(None));
+        let config = match env.tls.client_config(&[b"http/1.1"], seen) {
+            Ok(c) => c,
+            Err(why) => {
+                let c = Check::new(Probe::Http, Some(&ep.name), Status::Fail, "http.error", why);
+                return (c, ());
+            }
+        };
+        let c = http::run_via_proxy(
+            &ep.name,
+            &url,
+            &proxy_url,
+            config,
+            ep.expect_status.as_deref(),
+            env.timeout,
+        )
+        .await;
+        (c, ())
+    };
+    let sel = &env.selection;
+    tokio::join!(
+        direct(&ep, &env, &slot),
+        stage(&slot, sel, Probe::Http, via_proxy)
+    );
+}
+
+async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
+    let (ep, slot) = (ep.clone(), slot.clone());
     let sel = &env.selection;
     let name = ep.name.as_str();
     let t = env.timeout;
@@ -398,7 +455,7 @@ async fn pipeline(ep: Endpoint, env: Arc<Env>, slot: Shared) {
                 return;
             }
         };
-        if !sel.runs(Probe::Http) {
+        if !sel.runs(Probe::Http) || slot.lock().http_via_proxy {
             return;
         }
         let authority = if ep.port == 443 {
@@ -439,9 +496,4 @@ async fn pipeline(ep: Endpoint, env: Arc<Env>, slot: Shared) {
             slot.lock().attempts.extend(late);
         }
     }
-}
-
-/// The worst status among checks, for callers that only need the verdict.
-pub fn worst(checks: &[Check]) -> Status {
-    crate::model::Report::overall(checks)
 }

@@ -73,7 +73,7 @@ impl Answer {
         }
     }
 
-    fn from_error(e: &NetError) -> Answer {
+    pub fn from_error(e: &NetError) -> Answer {
         match e {
             NetError::Dns(DnsError::NoRecordsFound(nr)) => Answer::NoRecords {
                 nx: nr.response_code == ResponseCode::NXDomain,
@@ -95,7 +95,7 @@ impl Answer {
         }
     }
 
-    fn label(&self) -> String {
+    pub fn label(&self) -> String {
         match self {
             Answer::Addrs(a) if a.is_empty() => "no addresses".into(),
             Answer::Addrs(a) => format!("{} address(es)", a.len()),

@@ -53,77 +53,69 @@ fn explain(code: &str, status: u16) -> &'static str {
     }
 }
 
-/// Runs the http stage over an established (TLS) connection.
-pub async fn run<S>(
-    target: &str,
+/// What one request/response exchange produced.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub status: u16,
+    pub ttfb: Duration,
+    pub date: Option<String>,
+    pub location: Option<String>,
+    /// Server time minus local time at the moment the headers arrived (from `Date`).
+    pub clock_offset_s: Option<f64>,
+    pub body: Vec<u8>,
+    pub truncated: bool,
+}
+
+/// Why an exchange produced no response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExchangeError {
+    /// No response headers within the timeout.
+    Timeout,
+    /// The connection broke or HTTP failed; the text says how.
+    Failed(String),
+}
+
+/// One GET over an established connection (plain or TLS): bounded by `timeout` as a whole, the
+/// body read capped at [`BODY_CAP`].
+pub async fn exchange<S>(
+    stream: S,
     authority: &str,
     path: &str,
-    expect: Option<&[u16]>,
-    stream: S,
     timeout: Duration,
-) -> Check
+) -> Result<Exchange, ExchangeError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let t = Some(target);
     let started = Instant::now();
-    let fail = |code: &str, summary: String| {
-        Check::new(Probe::Http, t, Status::Fail, code, summary)
-            .took(started.elapsed())
-            .with("status_code", serde_json::Value::Null)
-            .with("ttfb_ms", serde_json::Value::Null)
-    };
-    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
-    {
-        Ok(pair) => pair,
-        Err(e) => {
-            return fail(
-                "http.error",
-                format!("cannot start HTTP on the connection: {e}"),
-            );
-        }
-    };
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| ExchangeError::Failed(format!("cannot start HTTP on the connection: {e}")))?;
     let driver = tokio::spawn(async move {
         let _ = conn.await;
     });
-    let request = match Request::get(path)
+    let _guard = AbortOnDrop(driver);
+    let request = Request::get(path)
         .header(HOST, authority)
         .header(USER_AGENT, USER_AGENT_VALUE)
         .header(ACCEPT, "application/json, */*")
         .body(Empty::<Bytes>::new())
-    {
-        Ok(r) => r,
-        Err(e) => {
-            driver.abort();
-            return fail(
-                "http.error",
-                format!("cannot build the request for {path}: {e}"),
-            );
-        }
-    };
+        .map_err(|e| ExchangeError::Failed(format!("cannot build the request for {path}: {e}")))?;
     let response = match tokio::time::timeout(timeout, sender.send_request(request)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
-            driver.abort();
-            let summary = if e.is_incomplete_message() || e.is_canceled() {
-                "the server closed the connection without answering (reset or filtered)".to_owned()
-            } else {
-                format!("the request failed: {e}")
-            };
-            return fail("http.error", summary);
+            return Err(ExchangeError::Failed(
+                if e.is_incomplete_message() || e.is_canceled() {
+                    "the server closed the connection without answering (reset or filtered)"
+                        .to_owned()
+                } else {
+                    format!("the request failed: {e}")
+                },
+            ));
         }
-        Err(_) => {
-            driver.abort();
-            return fail(
-                "http.timeout",
-                format!(
-                    "no HTTP answer within {timeout:?} (the server accepted the connection and went silent)"
-                ),
-            );
-        }
+        Err(_) => return Err(ExchangeError::Timeout),
     };
     let ttfb = started.elapsed();
-    let status = response.status().as_u16();
+    let received = std::time::SystemTime::now();
     let header = |name| {
         response
             .headers()
@@ -133,6 +125,7 @@ where
     };
     let date = header(DATE);
     let location = header(LOCATION);
+    let status = response.status().as_u16();
 
     // Read the start of the body, bounded in size and time: a server may trickle forever.
     let mut body = response.into_body();
@@ -158,30 +151,242 @@ where
             }
         }
     }
-    driver.abort();
-    let text = String::from_utf8_lossy(&buf);
-    let (st, code) = classify(status, &text, expect);
-    let mut check = Check::new(
-        Probe::Http,
-        t,
-        st,
-        code,
-        format!(
-            "HTTP {status} in {:.1} ms: {}",
-            ms(ttfb),
-            explain(code, status)
-        ),
-    )
-    .took(started.elapsed())
-    .with("status_code", status)
-    .with("ttfb_ms", ms(ttfb))
-    .with("body_bytes", buf.len() as u64)
-    .with("body_truncated", truncated)
-    .with("date", date);
-    if let Some(loc) = location {
-        check = check.with("location", loc);
+    Ok(Exchange {
+        status,
+        ttfb,
+        clock_offset_s: date
+            .as_deref()
+            .and_then(|d| crate::probe::clock::offset(d, received)),
+        date,
+        location,
+        body: buf,
+        truncated,
+    })
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
-    check
+}
+
+/// Turns an exchange (or its failure) into the http check.
+pub fn check_of(
+    target: &str,
+    result: Result<Exchange, ExchangeError>,
+    expect: Option<&[u16]>,
+    timeout: Duration,
+    elapsed: Duration,
+) -> Check {
+    let t = Some(target);
+    match result {
+        Err(ExchangeError::Timeout) => Check::new(
+            Probe::Http,
+            t,
+            Status::Fail,
+            "http.timeout",
+            format!(
+                "no HTTP answer within {} (the server accepted the connection and went silent)",
+                humantime::format_duration(timeout)
+            ),
+        )
+        .took(elapsed)
+        .with("status_code", serde_json::Value::Null)
+        .with("ttfb_ms", serde_json::Value::Null),
+        Err(ExchangeError::Failed(why)) => {
+            Check::new(Probe::Http, t, Status::Fail, "http.error", why)
+                .took(elapsed)
+                .with("status_code", serde_json::Value::Null)
+                .with("ttfb_ms", serde_json::Value::Null)
+        }
+        Ok(x) => {
+            let text = String::from_utf8_lossy(&x.body);
+            let (st, code) = classify(x.status, &text, expect);
+            let mut check = Check::new(
+                Probe::Http,
+                t,
+                st,
+                code,
+                format!(
+                    "HTTP {} in {:.1} ms: {}",
+                    x.status,
+                    ms(x.ttfb),
+                    explain(code, x.status)
+                ),
+            )
+            .took(elapsed)
+            .with("status_code", x.status)
+            .with("ttfb_ms", ms(x.ttfb))
+            .with("body_bytes", x.body.len() as u64)
+            .with("body_truncated", x.truncated)
+            .with("date", x.date)
+            .with(
+                "clock_offset_s",
+                x.clock_offset_s.map(|o| (o * 10.0).round() / 10.0),
+            );
+            if let Some(loc) = x.location {
+                check = check.with("location", loc);
+            }
+            check
+        }
+    }
+}
+
+/// Runs the http stage over an established (TLS) connection.
+pub async fn run<S>(
+    target: &str,
+    authority: &str,
+    path: &str,
+    expect: Option<&[u16]>,
+    stream: S,
+    timeout: Duration,
+) -> Check
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let started = Instant::now();
+    let result = exchange(stream, authority, path, timeout).await;
+    check_of(target, result, expect, timeout, started.elapsed())
+}
+
+/// Runs the http stage through a proxy, the way a proxied app would reach the endpoint. Any
+/// failure to get an answer is the proxy's (`http.proxy_error`), with what went wrong.
+pub async fn run_via_proxy(
+    target: &str,
+    url: &str,
+    proxy_url: &str,
+    tls: rustls::ClientConfig,
+    expect: Option<&[u16]>,
+    timeout: Duration,
+) -> Check {
+    let t = Some(target);
+    let shown = crate::probe::proxy::redact_url(proxy_url);
+    let started = Instant::now();
+    let fail = |why: String| {
+        Check::new(
+            Probe::Http,
+            t,
+            Status::Fail,
+            "http.proxy_error",
+            format!("through the proxy {shown}: {why}"),
+        )
+        .took(started.elapsed())
+        .with("status_code", serde_json::Value::Null)
+        .with("ttfb_ms", serde_json::Value::Null)
+        .with("via_proxy", shown.clone())
+    };
+    let proxy = match reqwest::Proxy::all(proxy_url) {
+        Ok(p) => p,
+        Err(_) => return fail("the proxy URL cannot be used".into()),
+    };
+    let client = match reqwest::Client::builder()
+        .no_proxy()
+        .proxy(proxy)
+        .tls_backend_preconfigured(tls)
+        .http1_only()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .user_agent(USER_AGENT_VALUE)
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            return fail(format!(
+                "cannot set up the client ({})",
+                crate::probe::proxy::redact_url(&e.to_string())
+            ));
+        }
+    };
+    let response = match client.get(url).send().await {
+        Ok(r) => r,
+        Err(e) => return fail(proxy_failure(&e)),
+    };
+    let ttfb = started.elapsed();
+    let received = std::time::SystemTime::now();
+    let status = response.status().as_u16();
+    let date = response
+        .headers()
+        .get(DATE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut body = Vec::new();
+    let mut response = response;
+    let mut truncated = false;
+    let body_deadline = tokio::time::Instant::from_std(started) + timeout;
+    loop {
+        match tokio::time::timeout_at(body_deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => {
+                let room = BODY_CAP - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if body.len() >= BODY_CAP {
+                    truncated = true;
+                    break;
+                }
+            }
+            Ok(_) => break,
+            Err(_) => {
+                truncated = true;
+                break;
+            }
+        }
+    }
+    let x = Exchange {
+        status,
+        ttfb,
+        clock_offset_s: date
+            .as_deref()
+            .and_then(|d| crate::probe::clock::offset(d, received)),
+        date,
+        location,
+        body,
+        truncated,
+    };
+    check_of(target, Ok(x), expect, timeout, started.elapsed()).with("via_proxy", shown)
+}
+
+/// What went wrong on the way through a proxy, in words, secrets removed.
+fn proxy_failure(e: &reqwest::Error) -> String {
+    let mut chain = Vec::new();
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(cur) = src {
+        if let Some(tls) = cur.downcast_ref::<rustls::Error>() {
+            return format!(
+                "TLS through the proxy failed: {}",
+                crate::probe::tls::classify_rustls(tls).1
+            );
+        }
+        if let Some(io) = cur.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => {
+                    return "the proxy refused the connection (is it running?)".into();
+                }
+                std::io::ErrorKind::TimedOut => return "the proxy did not answer in time".into(),
+                _ => {}
+            }
+        }
+        chain.push(cur.to_string());
+        src = cur.source();
+    }
+    let text = chain.join(": ");
+    if e.is_timeout() {
+        "no answer in time".into()
+    } else if text.contains("407") {
+        "the proxy wants authentication (407 Proxy Authentication Required)".into()
+    } else if text.contains("unsuccessful tunnel") || text.contains("tunnel") {
+        format!(
+            "the proxy refused to open a tunnel (CONNECT) to the endpoint ({})",
+            crate::probe::proxy::redact_url(&text)
+        )
+    } else {
+        crate::probe::proxy::redact_url(&text)
+    }
 }
 
 #[cfg(test)]

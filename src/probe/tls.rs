@@ -270,6 +270,20 @@ pub fn classify_rustls(e: &rustls::Error) -> (&'static str, String) {
     }
 }
 
+/// A machine-readable reason for failures the knowledge base treats specially.
+pub fn reason_of(e: &io::Error) -> Option<&'static str> {
+    let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    let text = match tls {
+        rustls::Error::AlertReceived(a) => format!("{a:?}"),
+        rustls::Error::PeerIncompatible(p) => format!("{p:?}"),
+        _ => return None,
+    };
+    (text.contains("ProtocolVersion")
+        || text.contains("Version")
+        || text.contains("Tls12NotOffered"))
+    .then_some("protocol_version")
+}
+
 /// Runs the tls stage on a connected socket.
 pub async fn run(
     setup: &TlsSetup,
@@ -356,9 +370,13 @@ pub async fn run(
                 (Some(f), "tls.untrusted" | "tls.hostname_mismatch") => format!("{why}; issuer: {}", short_name(&f.issuer)),
                 _ => why,
             };
-            Check::new(Probe::Tls, t, Status::Fail, code, why)
+            let c = Check::new(Probe::Tls, t, Status::Fail, code, why)
                 .with("version", serde_json::Value::Null)
-                .with("error", e.to_string())
+                .with("error", e.to_string());
+            match reason_of(e) {
+                Some(r) => c.with("reason", r),
+                None => c,
+            }
         }
     }
     .took(elapsed)

@@ -50,6 +50,36 @@ fn line(out: &mut String, c: &Check) {
     );
 }
 
+/// Writes the checks of one group; a run of skips with the same reason becomes one line, so a
+/// failed DNS lookup is not followed by four lines saying the same thing.
+fn lines(out: &mut String, checks: &[&Check]) {
+    let mut i = 0;
+    while i < checks.len() {
+        let c = checks[i];
+        let mut j = i + 1;
+        if c.status == Status::Skip {
+            while j < checks.len()
+                && checks[j].status == Status::Skip
+                && checks[j].summary == c.summary
+            {
+                j += 1;
+            }
+        }
+        if j - i > 1 {
+            let names: Vec<&str> = checks[i..j].iter().map(|c| c.probe.name()).collect();
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                paint(mark(Status::Skip), Status::Skip),
+                format!("{} skipped: {}", names.join(", "), c.summary).dimmed()
+            );
+        } else {
+            line(out, c);
+        }
+        i = j;
+    }
+}
+
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -83,9 +113,7 @@ pub fn render(r: &Report) -> String {
             ep.port,
             role.dimmed()
         );
-        for c in checks {
-            line(&mut out, c);
-        }
+        lines(&mut out, &checks);
     }
     let orphans: Vec<&Check> = r
         .checks
@@ -97,9 +125,7 @@ pub fn render(r: &Report) -> String {
         .collect();
     if !orphans.is_empty() {
         let _ = writeln!(out, "\n{}", "this device".bold());
-        for c in orphans {
-            line(&mut out, c);
-        }
+        lines(&mut out, &orphans);
     }
 
     let (fail, warn, pass, skip) = (
@@ -128,7 +154,8 @@ pub fn render(r: &Report) -> String {
             "Most likely causes:"
         };
         let _ = writeln!(out, "\n{}", heading.bold());
-        for (i, s) in r.suspects.iter().enumerate() {
+        const SHOWN: usize = 3;
+        for (i, s) in r.suspects.iter().take(SHOWN).enumerate() {
             let difficulty = s
                 .difficulty
                 .map(|d| format!(" · difficulty {d}/5"))

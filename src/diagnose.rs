@@ -1,0 +1,345 @@
+//! Diagnosis: a pure function from checks and the knowledge base to ranked suspects.
+//!
+//! Each suspect's score is the sum of the weights of the findings that point to it (one weight
+//! per code, the strongest matching rule, plus one per extra endpoint showing it). Rules may
+//! depend on the run as a whole — the differential: BMW hosts failing while the neutral baseline
+//! works points at BMW; everything failing points at the device's network. Skipped checks are
+//! never evidence, so a failure is not blamed again on the stages it made impossible. When the
+//! network shows nothing, the causes a network probe cannot test are listed, at low confidence.
+
+use crate::knowledge::{Kind, Knowledge, RoleFilter, When};
+use crate::model::{Check, Confidence, EndpointInfo, Probe, Status, Suspect};
+use std::collections::{BTreeMap, HashMap};
+
+/// Facts about the whole run that change what a single finding means.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Context {
+    pub baseline_ok: bool,
+    pub baseline_failed: bool,
+    pub clock_skewed: bool,
+    pub network_failed: bool,
+}
+
+impl Context {
+    pub fn of(checks: &[Check], endpoints: &[EndpointInfo]) -> Context {
+        let baselines: Vec<&str> = endpoints
+            .iter()
+            .filter(|e| e.role == "baseline")
+            .map(|e| e.name.as_str())
+            .collect();
+        let reached = |name: &str| {
+            checks.iter().any(|c| {
+                c.target.as_deref() == Some(name)
+                    && matches!(c.probe, Probe::Tls | Probe::Http)
+                    && matches!(c.status, Status::Pass | Status::Warn)
+            })
+        };
+        let failed = |name: &str| {
+            checks
+                .iter()
+                .any(|c| c.target.as_deref() == Some(name) && c.status == Status::Fail)
+        };
+        let baseline_ok = baselines.iter().any(|b| reached(b));
+        Context {
+            baseline_ok,
+            baseline_failed: !baseline_ok && baselines.iter().any(|b| failed(b)),
+            clock_skewed: checks.iter().any(|c| c.code == "clock.skew"),
+            network_failed: checks
+                .iter()
+                .any(|c| c.target.is_some() && c.status == Status::Fail),
+        }
+    }
+
+    fn holds(&self, when: Option<When>) -> bool {
+        match when {
+            None => true,
+            Some(When::BaselineOk) => self.baseline_ok,
+            Some(When::BaselineFailed) => self.baseline_failed,
+            Some(When::ClockSkewed) => self.clock_skewed,
+            Some(When::ClockOk) => !self.clock_skewed,
+            Some(When::NetworkFailed) => self.network_failed,
+        }
+    }
+}
+
+fn role_matches(filter: RoleFilter, role: Option<&str>) -> bool {
+    match filter {
+        RoleFilter::Any => true,
+        RoleFilter::Service => role == Some("service"),
+        RoleFilter::Baseline => role == Some("baseline"),
+        RoleFilter::Info => role == Some("info"),
+    }
+}
+
+fn confidence(score: u32) -> Confidence {
+    match score {
+        10.. => Confidence::High,
+        5..=9 => Confidence::Medium,
+        _ => Confidence::Low,
+    }
+}
+
+/// Ranks the suspects for a run, most likely first.
+pub fn diagnose(checks: &[Check], endpoints: &[EndpointInfo], kb: &Knowledge) -> Vec<Suspect> {
+    let ctx = Context::of(checks, endpoints);
+    let roles: HashMap<&str, &str> = endpoints
+        .iter()
+        .map(|e| (e.name.as_str(), e.role.as_str()))
+        .collect();
+    let mut scored: Vec<(u32, Suspect)> = Vec::new();
+    for def in &kb.suspect {
+        // code → (weight of the strongest matching rule, the checks it matched)
+        let mut by_code: BTreeMap<&str, (u32, Vec<&Check>)> = BTreeMap::new();
+        for rule in &def.evidence {
+            if !ctx.holds(rule.when) {
+                continue;
+            }
+            let matched: Vec<&Check> = checks
+                .iter()
+                .filter(|c| c.status != Status::Skip && c.code == rule.code)
+                .filter(|c| {
+                    let role = c.target.as_deref().and_then(|t| roles.get(t).copied());
+                    c.target.is_none() || role_matches(rule.role, role)
+                })
+                .filter(|c| {
+                    rule.reason
+                        .as_deref()
+                        .is_none_or(|r| c.data_str("reason") == Some(r))
+                })
+                .collect();
+            if matched.is_empty() {
+                continue;
+            }
+            let entry = by_code.entry(rule.code.as_str()).or_insert((0, Vec::new()));
+            if rule.weight > entry.0 {
+                *entry = (rule.weight, matched);
+            }
+        }
+        if by_code.is_empty() {
+            continue;
+        }
+        let mut score = 0;
+        let mut evidence = Vec::new();
+        let mut strongest: Vec<(u32, String)> = Vec::new();
+        for (code, (weight, matched)) in &by_code {
+            let extra = (matched.len() as u32).saturating_sub(1).min(3);
+            score += weight + extra;
+            let targets: Vec<&str> = matched.iter().filter_map(|c| c.target.as_deref()).collect();
+            let line = if targets.is_empty() {
+                format!("{code}: {}", matched[0].summary)
+            } else {
+                format!("{code} on {}: {}", targets.join(", "), matched[0].summary)
+            };
+            strongest.push((*weight, line));
+        }
+        strongest.sort_by(|a, b| b.0.cmp(&a.0));
+        evidence.extend(strongest.into_iter().map(|(_, l)| l));
+        scored.push((
+            score,
+            Suspect {
+                id: def.id.clone(),
+                title: def.title.clone(),
+                symptom: def.symptom.clone(),
+                difficulty: def.difficulty,
+                confidence: confidence(score),
+                evidence,
+                steps: def.steps.clone(),
+            },
+        ));
+    }
+    scored.sort_by(|(sa, a), (sb, b)| {
+        sb.cmp(sa)
+            .then(a.difficulty.unwrap_or(9).cmp(&b.difficulty.unwrap_or(9)))
+            .then(a.id.cmp(&b.id))
+    });
+    let mut suspects: Vec<Suspect> = scored.into_iter().map(|(_, s)| s).collect();
+
+    if suspects.is_empty() {
+        let note = if checks
+            .iter()
+            .any(|c| c.status == Status::Fail || c.status == Status::Warn)
+        {
+            "the findings of this run point to no network cause; a network probe cannot test this"
+        } else {
+            "every network check passed; a network probe cannot test this"
+        };
+        suspects.extend(
+            kb.suspect
+                .iter()
+                .filter(|d| d.kind == Kind::Untestable)
+                .map(|d| Suspect {
+                    id: d.id.clone(),
+                    title: d.title.clone(),
+                    symptom: d.symptom.clone(),
+                    difficulty: d.difficulty,
+                    confidence: Confidence::Low,
+                    evidence: vec![note.to_owned()],
+                    steps: d.steps.clone(),
+                }),
+        );
+    }
+    suspects
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kb() -> Knowledge {
+        Knowledge::builtin().expect("valid knowledge base")
+    }
+
+    fn ep(name: &str, role: &str) -> EndpointInfo {
+        EndpointInfo {
+            name: name.into(),
+            host: format!("{name}.example"),
+            port: 443,
+            role: role.into(),
+        }
+    }
+
+    fn check(probe: Probe, target: Option<&str>, status: Status, code: &str) -> Check {
+        Check::new(probe, target, status, code, format!("{code} happened"))
+    }
+
+    fn eps() -> Vec<EndpointInfo> {
+        vec![
+            ep("api", "service"),
+            ep("sign-in", "service"),
+            ep("neutral", "baseline"),
+        ]
+    }
+
+    fn top(checks: &[Check]) -> String {
+        diagnose(checks, &eps(), &kb())
+            .first()
+            .map(|s| s.id.clone())
+            .unwrap_or_default()
+    }
+
+    fn healthy(name: &str) -> Vec<Check> {
+        vec![
+            check(Probe::Dns, Some(name), Status::Pass, "dns.ok"),
+            check(Probe::Tcp, Some(name), Status::Pass, "tcp.ok"),
+            check(Probe::Tls, Some(name), Status::Pass, "tls.ok"),
+            check(Probe::Http, Some(name), Status::Pass, "http.ok"),
+        ]
+    }
+
+    #[test]
+    fn sinkholed_hosts_point_to_a_dns_filter() {
+        let mut c = healthy("neutral");
+        c.push(check(
+            Probe::Dns,
+            Some("api"),
+            Status::Fail,
+            "dns.sinkholed",
+        ));
+        c.push(check(
+            Probe::Dns,
+            Some("sign-in"),
+            Status::Fail,
+            "dns.sinkholed",
+        ));
+        c.push(Check::skipped(Probe::Tcp, Some("api"), "dns failed"));
+        let s = diagnose(&c, &eps(), &kb());
+        assert_eq!(s[0].id, "dns_filter");
+        assert_eq!(s[0].confidence, Confidence::High);
+        assert!(s[0].evidence[0].starts_with("dns.sinkholed on api, sign-in"));
+    }
+
+    #[test]
+    fn the_baseline_decides_between_service_and_network() {
+        let mut bmw_down = healthy("neutral");
+        bmw_down.push(check(Probe::Tcp, Some("api"), Status::Fail, "tcp.timeout"));
+        bmw_down.push(check(
+            Probe::Tcp,
+            Some("sign-in"),
+            Status::Fail,
+            "tcp.timeout",
+        ));
+        assert_eq!(top(&bmw_down), "server_side");
+
+        let all_down: Vec<Check> = ["api", "sign-in", "neutral"]
+            .iter()
+            .map(|n| check(Probe::Tcp, Some(n), Status::Fail, "tcp.timeout"))
+            .collect();
+        assert_eq!(top(&all_down), "weak_signal");
+    }
+
+    #[test]
+    fn skipped_stages_are_not_evidence() {
+        let c = vec![
+            check(Probe::Dns, Some("api"), Status::Fail, "dns.nxdomain"),
+            Check::skipped(Probe::Tcp, Some("api"), "needs an address"),
+            Check::skipped(Probe::Tls, Some("api"), "needs an address"),
+        ];
+        let s = diagnose(&c, &eps(), &kb());
+        assert!(
+            s.iter()
+                .all(|s| s.evidence.iter().all(|e| !e.contains("skipped")))
+        );
+    }
+
+    #[test]
+    fn expired_certificates_are_blamed_on_a_skewed_clock() {
+        let mut c = healthy("neutral");
+        c.push(check(Probe::Tls, Some("api"), Status::Fail, "tls.expired"));
+        assert_eq!(top(&c), "server_side");
+        c.push(check(Probe::Clock, None, Status::Fail, "clock.skew"));
+        let s = diagnose(&c, &eps(), &kb());
+        assert_eq!(s[0].id, "device_clock");
+        assert!(!s.iter().any(|s| s.id == "server_side"));
+    }
+
+    #[test]
+    fn a_clean_run_lists_only_what_cannot_be_tested() {
+        let mut c = healthy("api");
+        c.extend(healthy("neutral"));
+        let s = diagnose(&c, &eps(), &kb());
+        let ids: Vec<&str> = s.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "outdated_software",
+                "account_credentials",
+                "corrupted_app_data",
+                "app_permissions"
+            ]
+        );
+        assert!(s.iter().all(|s| s.confidence == Confidence::Low));
+    }
+
+    #[test]
+    fn reason_filters_match_data() {
+        let mut c = healthy("neutral");
+        c.push(
+            check(
+                Probe::Tls,
+                Some("api"),
+                Status::Fail,
+                "tls.handshake_failed",
+            )
+            .with("reason", "protocol_version"),
+        );
+        let s = diagnose(&c, &eps(), &kb());
+        assert!(s.iter().any(|s| s.id == "outdated_software"));
+        let mut c = healthy("neutral");
+        c.push(check(
+            Probe::Tls,
+            Some("api"),
+            Status::Fail,
+            "tls.handshake_failed",
+        ));
+        let s = diagnose(&c, &eps(), &kb());
+        assert!(!s.iter().any(|s| s.id == "outdated_software"));
+    }
+
+    #[test]
+    fn device_probes_count_for_any_role() {
+        let c = vec![check(Probe::Storage, None, Status::Fail, "storage.low")];
+        assert_eq!(top(&c), "low_storage");
+        let c = vec![check(Probe::Captive, None, Status::Fail, "captive.portal")];
+        assert_eq!(top(&c), "captive_portal");
+    }
+}

@@ -1,0 +1,189 @@
+//! The knowledge base: suspects, their fix steps, and which findings point to them.
+//!
+//! It lives in `checks/suspects.toml` (embedded at build time) so that the ranking is data, not code
+//! branches: changing what points where is an edit to that file, checked by the tests below.
+
+use crate::model::codes;
+use serde::Deserialize;
+
+pub const SOURCE: &str = include_str!("../checks/suspects.toml");
+
+/// Suspect ids the contract promises; the knowledge base must define each of them.
+pub const CONTRACT_IDS: [&str; 14] = [
+    "account_credentials",
+    "outdated_software",
+    "weak_signal",
+    "corrupted_app_data",
+    "vpn_firewall",
+    "mobile_data_restrictions",
+    "weak_wifi",
+    "low_storage",
+    "app_permissions",
+    "server_side",
+    "dns_filter",
+    "device_clock",
+    "captive_portal",
+    "broken_ipv6",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Something the probes can see.
+    #[default]
+    Network,
+    /// Something a network probe cannot test (credentials, app data, permissions).
+    Untestable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleFilter {
+    #[default]
+    Any,
+    Service,
+    Baseline,
+    Info,
+}
+
+/// A fact about the run as a whole that changes what a finding means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum When {
+    BaselineOk,
+    BaselineFailed,
+    ClockSkewed,
+    ClockOk,
+    NetworkFailed,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    pub code: String,
+    pub weight: u32,
+    #[serde(default)]
+    pub role: RoleFilter,
+    pub when: Option<When>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuspectDef {
+    pub id: String,
+    pub title: String,
+    pub symptom: String,
+    pub difficulty: Option<u8>,
+    #[serde(default)]
+    pub kind: Kind,
+    pub steps: Vec<String>,
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Knowledge {
+    pub suspect: Vec<SuspectDef>,
+}
+
+impl Knowledge {
+    /// The embedded knowledge base. Its validity is guaranteed by the tests, so a failure here is
+    /// a build defect and is reported as an internal error, never a panic.
+    pub fn builtin() -> Result<Knowledge, String> {
+        let kb: Knowledge =
+            toml::from_str(SOURCE).map_err(|e| format!("checks/suspects.toml: {e}"))?;
+        kb.validate()?;
+        Ok(kb)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&SuspectDef> {
+        self.suspect.iter().find(|s| s.id == id)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for s in &self.suspect {
+            if !seen.insert(s.id.as_str()) {
+                return Err(format!("suspect {} is defined twice", s.id));
+            }
+            if s.title.is_empty() || s.symptom.is_empty() || s.steps.is_empty() {
+                return Err(format!(
+                    "suspect {} needs a title, a symptom and steps",
+                    s.id
+                ));
+            }
+            if let Some(d) = s.difficulty
+                && !(1..=5).contains(&d)
+            {
+                return Err(format!("suspect {}: difficulty {d} is not 1-5", s.id));
+            }
+            for e in &s.evidence {
+                if !codes::ALL.contains(&e.code.as_str()) {
+                    return Err(format!("suspect {}: unknown code {}", s.id, e.code));
+                }
+                if e.weight == 0 {
+                    return Err(format!("suspect {}: weight 0 for {}", s.id, e.code));
+                }
+            }
+        }
+        for id in CONTRACT_IDS {
+            if !seen.contains(id) {
+                return Err(format!(
+                    "suspect {id} (promised by the contract) is missing"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_knowledge_is_valid_and_complete() {
+        let kb = Knowledge::builtin().expect("checks/suspects.toml is valid");
+        for id in CONTRACT_IDS {
+            assert!(kb.get(id).is_some(), "{id}");
+        }
+        // The troubleshooting table's difficulty ratings are carried over.
+        let d = |id| kb.get(id).and_then(|s| s.difficulty);
+        assert_eq!(d("account_credentials"), Some(3));
+        assert_eq!(d("outdated_software"), Some(2));
+        assert_eq!(d("weak_signal"), Some(4));
+        assert_eq!(d("corrupted_app_data"), Some(3));
+    }
+
+    #[test]
+    fn validation_catches_unknown_codes_and_duplicates() {
+        let mut kb = Knowledge::builtin().expect("valid");
+        kb.suspect[0].evidence.push(Evidence {
+            code: "dns.sinkhole".into(),
+            weight: 1,
+            role: RoleFilter::Any,
+            when: None,
+            reason: None,
+        });
+        assert!(
+            kb.validate()
+                .unwrap_err()
+                .contains("unknown code dns.sinkhole")
+        );
+        let mut kb = Knowledge::builtin().expect("valid");
+        let dup = kb.suspect[0].clone();
+        kb.suspect.push(dup);
+        assert!(kb.validate().unwrap_err().contains("twice"));
+        let mut kb = Knowledge::builtin().expect("valid");
+        kb.suspect.retain(|s| s.id != "broken_ipv6");
+        assert!(kb.validate().unwrap_err().contains("broken_ipv6"));
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let text = "[[suspect]]\nid='x'\ntitle='t'\nsymptom='s'\nsteps=['a']\ncolour=1\n";
+        assert!(toml::from_str::<Knowledge>(text).is_err());
+    }
+}

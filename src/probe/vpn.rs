@@ -1,0 +1,185 @@
+//! vpn: tunnel interfaces that are up, and whether the default route goes through one.
+//!
+//! VPNs and tunnels are a classic cause of "works at home, not at work" and of TLS handshakes
+//! that die half-way. A tunnel that is merely up (split tunnelling) matters less than one that
+//! carries the default route, so both facts are reported. On Linux the kernel's own tables are
+//! read (/sys/class/net, /proc/net/route, /proc/net/ipv6_route); elsewhere interface names are
+//! the only clue.
+
+use crate::model::{Check, Probe, Status};
+
+/// Name prefixes of tunnel and VPN interfaces across platforms and products.
+const TUNNEL_PREFIXES: [&str; 16] = [
+    "tun",
+    "tap",
+    "wg",
+    "utun",
+    "ppp",
+    "ipsec",
+    "tailscale",
+    "zt",
+    "nordlynx",
+    "proton",
+    "vti",
+    "gpd",
+    "cscotun",
+    "mullvad",
+    "ztun",
+    "wt",
+];
+
+pub fn looks_like_tunnel(name: &str, arp_type: Option<u32>) -> bool {
+    let lower = name.to_ascii_lowercase();
+    TUNNEL_PREFIXES.iter().any(|p| lower.starts_with(p))
+        // ARPHRD_NONE (tun, WireGuard), ARPHRD_PPP, ARPHRD_TUNNEL, ARPHRD_TUNNEL6
+        || matches!(arp_type, Some(65534) | Some(512) | Some(768) | Some(769))
+}
+
+/// The interface of the default route in a /proc/net/route table.
+pub fn default_route_v4(table: &str) -> Option<String> {
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() >= 8 && f[1] == "00000000" && f[7] == "00000000").then(|| f[0].to_owned())
+    })
+}
+
+/// The interface of the default route in a /proc/net/ipv6_route table.
+pub fn default_route_v6(table: &str) -> Option<String> {
+    table.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() >= 10 && f[0].chars().all(|c| c == '0') && f[1] == "00" && f[9] != "lo")
+            .then(|| f[9].to_owned())
+    })
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tunnel {
+    pub name: String,
+}
+
+#[cfg(target_os = "linux")]
+fn tunnels_up() -> Vec<Tunnel> {
+    let Ok(dir) = std::fs::read_dir("/sys/class/net") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let read = |f: &str| std::fs::read_to_string(entry.path().join(f)).ok();
+        let arp_type = read("type").and_then(|t| t.trim().parse().ok());
+        let up = read("flags")
+            .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok())
+            .is_some_and(|f| f & 0x1 != 0);
+        if up && name != "lo" && looks_like_tunnel(&name, arp_type) {
+            found.push(Tunnel { name });
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
+}
+
+#[cfg(not(target_os = "linux"))]
+fn tunnels_up() -> Vec<Tunnel> {
+    let nets = sysinfo::Networks::new_with_refreshed_list();
+    let mut found: Vec<Tunnel> = nets
+        .iter()
+        .map(|(name, _)| name.clone())
+        // macOS always has a few utun devices (iCloud, Back to My Mac): only higher ones hint at a VPN.
+        .filter(|n| {
+            looks_like_tunnel(n, None)
+                && !matches!(n.as_str(), "utun0" | "utun1" | "utun2" | "utun3")
+        })
+        .map(|name| Tunnel { name })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
+}
+
+fn default_routes() -> (Option<String>, Option<String>) {
+    let v4 = std::fs::read_to_string("/proc/net/route")
+        .ok()
+        .and_then(|t| default_route_v4(&t));
+    let v6 = std::fs::read_to_string("/proc/net/ipv6_route")
+        .ok()
+        .and_then(|t| default_route_v6(&t));
+    (v4, v6)
+}
+
+pub fn run() -> Check {
+    let tunnels = tunnels_up();
+    let (v4, v6) = default_routes();
+    let names: Vec<String> = tunnels.iter().map(|t| t.name.clone()).collect();
+    let via_tunnel = [&v4, &v6]
+        .into_iter()
+        .flatten()
+        .any(|iface| names.contains(iface) || looks_like_tunnel(iface, None));
+    let base = |c: Check| {
+        c.with("interfaces", names.clone())
+            .with("default_route_v4", v4.clone())
+            .with("default_route_v6", v6.clone())
+            .with("default_route_through_tunnel", via_tunnel)
+    };
+    if names.is_empty() && !via_tunnel {
+        return base(Check::new(
+            Probe::Vpn,
+            None,
+            Status::Pass,
+            "vpn.none",
+            "no VPN or tunnel interface is up",
+        ));
+    }
+    let summary = if via_tunnel {
+        format!(
+            "a VPN/tunnel is up ({}) and carries the default route: all traffic goes through it",
+            names.join(", ")
+        )
+    } else {
+        format!(
+            "a VPN/tunnel interface is up ({}), but the default route does not use it",
+            names.join(", ")
+        )
+    };
+    base(Check::new(
+        Probe::Vpn,
+        None,
+        Status::Warn,
+        "vpn.active",
+        summary,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tunnel_names_and_types() {
+        for n in [
+            "tun0",
+            "wg0",
+            "utun4",
+            "ppp0",
+            "tailscale0",
+            "ztabc",
+            "nordlynx",
+        ] {
+            assert!(looks_like_tunnel(n, None), "{n}");
+        }
+        for n in ["eth0", "wlan0", "enp3s0", "ifb0", "docker0", "lo"] {
+            assert!(!looks_like_tunnel(n, Some(1)), "{n}");
+        }
+        assert!(looks_like_tunnel("mycorp", Some(65534)));
+    }
+
+    #[test]
+    fn default_routes_from_kernel_tables() {
+        let v4 = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n\
+                  eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                  wg0\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0\n";
+        assert_eq!(default_route_v4(v4).as_deref(), Some("wg0"));
+        assert_eq!(default_route_v4("Iface\n"), None);
+        let v6 = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003 eth0\n\
+                  00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200 lo\n";
+        assert_eq!(default_route_v6(v6).as_deref(), Some("eth0"));
+    }
+}
