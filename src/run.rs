@@ -264,6 +264,14 @@ pub fn list(args: &RunArgs) -> Result<i32, AppError> {
             stages.join(" → ")
         );
     }
+    let _ = writeln!(
+        out,
+        "\ncaptive portal check: {}",
+        profile.captive.as_ref().map_or_else(
+            || "off".to_owned(),
+            |c| format!("GET {} expecting {}", c.url, c.expect_status)
+        )
+    );
     let _ = writeln!(out, "\nthresholds:");
     for (name, value, what) in profile.thresholds.describe() {
         let _ = writeln!(out, "  {name:<22} {value:<12} {what}");
