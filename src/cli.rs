@@ -127,11 +127,11 @@ pub struct RunArgs {
     pub ca_file: Option<PathBuf>,
 
     /// Bound for one probe step (e.g. 800ms, 5s)
-    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_step)]
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_step, allow_hyphen_values = true)]
     pub timeout: Duration,
 
     /// Bound for the whole run; unfinished checks are reported as timeouts
-    #[arg(long, value_name = "DUR", default_value = "20s", value_parser = parse_step)]
+    #[arg(long, value_name = "DUR", default_value = "20s", value_parser = parse_step, allow_hyphen_values = true)]
     pub deadline: Duration,
 
     /// Run only these probes (comma-separated names as in `list`)
@@ -171,7 +171,7 @@ pub struct RunArgs {
     pub no_redact: bool,
 
     /// Wait a random time up to DUR before starting (spreads a fleet's cron runs)
-    #[arg(long, value_name = "DUR", value_parser = parse_jitter)]
+    #[arg(long, value_name = "DUR", value_parser = parse_jitter, allow_hyphen_values = true)]
     pub jitter: Option<Duration>,
 
     /// Refuse to start while another run holding the lock is going (exit 3)
