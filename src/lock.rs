@@ -21,7 +21,6 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct RunLock {
     _file: File,
-    pub path: PathBuf,
 }
 
 /// Where the single-instance lock lives: beside an explicit `--history` file (runs that keep
@@ -45,11 +44,11 @@ pub fn acquire_if(args: &RunArgs) -> Result<Option<RunLock>, AppError> {
         return Ok(None);
     }
     let path = lock_path(args);
-    if args.history.is_none() {
-        if let Some(dir) = path.parent() {
-            // Only the default location is ours to create.
-            let _ = std::fs::create_dir_all(dir);
-        }
+    // Only the default location is ours to create.
+    if args.history.is_none()
+        && let Some(dir) = path.parent()
+    {
+        let _ = std::fs::create_dir_all(dir);
     }
     acquire(&path).map(Some)
 }
@@ -88,10 +87,7 @@ pub fn acquire(path: &Path) -> Result<RunLock, AppError> {
         .and_then(|_| file.seek(SeekFrom::Start(0)))
         .and_then(|_| writeln!(file, "{}", std::process::id()))
         .and_then(|_| file.flush());
-    Ok(RunLock {
-        _file: file,
-        path: path.to_owned(),
-    })
+    Ok(RunLock { _file: file })
 }
 
 fn read_pid(file: &mut File) -> Option<u32> {
@@ -144,7 +140,10 @@ mod tests {
             history: Some(PathBuf::from("/var/lib/x/h.jsonl")),
             ..RunArgs::default()
         };
-        assert_eq!(lock_path(&args), PathBuf::from("/var/lib/x/h.jsonl.run.lock"));
+        assert_eq!(
+            lock_path(&args),
+            PathBuf::from("/var/lib/x/h.jsonl.run.lock")
+        );
     }
 
     #[test]

@@ -5,13 +5,20 @@
 
 mod cli;
 mod diagnose;
+mod docs;
 mod error;
 mod explain;
+#[cfg(test)]
+mod fuzz;
+mod history;
 mod knowledge;
+mod lock;
 mod model;
 mod output;
 mod probe;
 mod profile;
+mod progress;
+mod redact;
 mod report;
 mod run;
 mod runner;
@@ -62,6 +69,8 @@ fn dispatch(cli: cli::Cli) -> Result<i32, AppError> {
         Some(cli::Command::Run(args)) => run::run(&args),
         Some(cli::Command::List(args)) => run::list(&args),
         Some(cli::Command::Explain { suspect, format }) => explain::run(suspect.as_deref(), format),
-        Some(_) => Err(AppError::usage("this command is not available yet")),
+        Some(cli::Command::History(args)) => history::command(&args),
+        Some(cli::Command::Completions { shell }) => docs::completions(shell),
+        Some(cli::Command::Man) => docs::man(),
     }
 }

@@ -175,19 +175,34 @@ impl Check {
         self
     }
 
-    /// A stage that could not run because an earlier one failed or was left out.
+    /// A stage that could not run because an earlier one failed or was left out. Its
+    /// measurements are present, as null, so scripts can read the same keys from every check.
     pub fn skipped(probe: Probe, target: Option<&str>, why: impl Into<String>) -> Check {
         let code = format!("{}.skipped", probe.name());
-        let mut c = Check::new(probe, target, Status::Skip, "skip", why);
+        let mut c = Check::new(probe, target, Status::Skip, "skip", why).unmeasured();
         c.code = code;
         c
     }
 
-    /// The step or the run ran out of time.
+    /// The step or the run ran out of time; measurements not taken are null.
     pub fn timed_out(probe: Probe, target: Option<&str>, summary: impl Into<String>) -> Check {
-        let mut c = Check::new(probe, target, Status::Fail, "timeout", summary);
+        let mut c = Check::new(probe, target, Status::Fail, "timeout", summary).unmeasured();
         c.code = format!("{}.timeout", probe.name());
         c
+    }
+
+    /// Fills the contract's measurement keys for this probe that are not set yet: lists empty,
+    /// numbers and strings null.
+    pub fn unmeasured(mut self) -> Check {
+        for key in measurement_keys(self.probe) {
+            let empty = if matches!(*key, "addresses" | "samples_ms") {
+                Value::Array(Vec::new())
+            } else {
+                Value::Null
+            };
+            self.data.entry(key.to_string()).or_insert(empty);
+        }
+        self
     }
 
     pub fn data_f64(&self, key: &str) -> Option<f64> {
@@ -196,6 +211,25 @@ impl Check {
 
     pub fn data_str(&self, key: &str) -> Option<&str> {
         self.data.get(key).and_then(Value::as_str)
+    }
+}
+
+/// The measurements the contract promises in `data`, per probe.
+pub fn measurement_keys(probe: Probe) -> &'static [&'static str] {
+    match probe {
+        Probe::Dns => &["addresses", "resolve_ms"],
+        Probe::Tcp => &["connect_ms", "address"],
+        Probe::Tls => &[
+            "handshake_ms",
+            "version",
+            "issuer",
+            "not_after",
+            "days_left",
+        ],
+        Probe::Http => &["status_code", "ttfb_ms"],
+        Probe::Latency => &["samples_ms", "median_ms", "loss_pct"],
+        Probe::Storage => &["path", "free_bytes", "total_bytes"],
+        _ => &[],
     }
 }
 

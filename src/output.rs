@@ -1,33 +1,69 @@
-//! Delivering a finished report: the chosen format, to stdout or atomically to a file.
+//! Delivering a finished report: redacted, in the chosen format, to stdout or atomically to a
+//! file, then recorded in the history log.
+//!
+//! Order matters: the report is delivered first and the history appended after, so a history
+//! that cannot be written never costs the user the report (it only earns a warning on stderr;
+//! the exit code stays the verdict's, since history is a side record and not the output).
 
 use crate::cli::{OutputFormat, RunArgs};
 use crate::error::AppError;
+use crate::history;
 use crate::model::{Report, Status};
+use crate::redact;
 use crate::report::{self, Format};
 use std::io::Write;
 use std::path::Path;
 
-/// Renders and writes the report as the flags ask.
+/// Redacts, renders and writes the report as the flags ask, then appends it to the history.
 pub fn deliver(report: &Report, args: &RunArgs) -> Result<(), AppError> {
-    let format = match args.format {
-        OutputFormat::Human => Format::Human,
-        OutputFormat::Json => Format::Json,
-        other => {
-            return Err(AppError::usage(format!(
-                "--format {other:?} is not available yet"
-            )));
+    // Credentials go from every format and from the history line, whatever the flags say.
+    let mut clean = report.clone();
+    redact::credentials(&mut clean);
+    let (format, shown) = match args.format {
+        OutputFormat::Human => (Format::Human, clean.clone()),
+        OutputFormat::Json => (Format::Json, clean.clone()),
+        OutputFormat::Prometheus => (Format::Prometheus, clean.clone()),
+        OutputFormat::Markdown => {
+            let mut shown = clean.clone();
+            if !args.no_redact {
+                redact::personal(&mut shown);
+            }
+            (
+                Format::Markdown {
+                    personal_redacted: !args.no_redact,
+                },
+                shown,
+            )
         }
     };
-    if args.quiet && report.status == Status::Pass {
-        return Ok(());
-    }
-    let bytes = report::render(report, format);
-    match &args.output {
-        Some(path) => write_atomically(path, &bytes),
+    let delivered = match &args.output {
+        Some(path) => write_atomically(path, &report::render(&shown, format)),
+        // --quiet: nothing on stdout when all is well (cron mails only problems). A file named
+        // with -o is still written: a textfile collector must see the good runs too.
+        None if args.quiet && shown.status == Status::Pass => Ok(()),
         None => {
-            write_stdout(&bytes);
+            write_stdout(&report::render(&shown, format));
             Ok(())
         }
+    };
+    record(&clean, args);
+    delivered
+}
+
+/// Appends the run to the history log; a failure is a warning, never the run's failure.
+fn record(report: &Report, args: &RunArgs) {
+    let path = match history::target(args.history.as_deref(), args.no_history) {
+        Ok(Some(p)) => p,
+        Ok(None) => return,
+        Err(e) => {
+            eprintln!("bmw-netcheck: warning: this run was not recorded in the history: {e}");
+            return;
+        }
+    };
+    if let Err(e) = history::append(&path, report, args.history.is_none()) {
+        eprintln!(
+            "bmw-netcheck: warning: this run was not recorded in the history: {e} (the report above is complete; --no-history silences this)"
+        );
     }
 }
 
@@ -73,10 +109,17 @@ fn parent_dir(path: &Path) -> &Path {
 /// Writes `bytes` to a temporary file beside `path` and renames it over `path`: a reader sees the
 /// old report or the new one, never half of one, and a killed run leaves the old file intact.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
+    replace_file(path, bytes)
+        .map_err(|e| AppError::Output(format!("--output {}: cannot write ({e})", path.display())))
+}
+
+/// The atomic replace behind `--output` and the history trim. The temporary file is a dot-file
+/// in the same directory (a rename cannot cross file systems), named
+/// `.<name>.<pid>.<random>.tmp`: it exists only for the moment of the write, and if the process is
+/// killed in exactly that moment the leftover is recognisable and safe to delete. Dot-files are
+/// also what node_exporter's textfile collector ignores (it reads `*.prom` only).
+pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = parent_dir(path);
-    let fail = |e: std::io::Error| {
-        AppError::Output(format!("--output {}: cannot write ({e})", path.display()))
-    };
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -87,14 +130,59 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
         fastrand::u32(..)
     ));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
+        drop(f);
         std::fs::rename(&tmp, path)
     })();
-    if let Err(e) = result {
+    if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(fail(e));
     }
-    Ok(())
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.prom");
+        write_atomically(&path, b"old\n").unwrap();
+        write_atomically(&path, b"new\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new\n");
+        assert_eq!(names(dir.path()), ["report.prom"]);
+    }
+
+    #[test]
+    fn failed_write_keeps_the_old_file_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("inside"), b"x").unwrap();
+        // Renaming a file over a non-empty directory fails: the temp file must not stay.
+        let err = write_atomically(&path, b"new").unwrap_err();
+        assert!(matches!(err, AppError::Output(_)));
+        assert_eq!(names(dir.path()), ["out"]);
+    }
+
+    #[test]
+    fn unusable_output_directory_is_named() {
+        let err = check_writable(Path::new("/nonexistent-dir-bmw/x.md")).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent-dir-bmw"), "{err}");
+    }
 }

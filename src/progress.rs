@@ -7,10 +7,17 @@
 //! cron mail, a pipe or a JSON consumer must not see control characters.
 //!
 //! `Progress` is a cheap handle (`Clone + Send + Sync`); the runner calls [`Progress::done`]
-//! from any task as each endpoint finishes.
+//! from any task as each endpoint finishes. The line appears only once the run has taken
+//! [`SHOW_AFTER`] (a fast run should not flicker) and then ticks with the elapsed time, from a
+//! small thread that ends with the run.
 
 use std::io::{IsTerminal, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// Runs shorter than this show no progress at all.
+pub const SHOW_AFTER: Duration = Duration::from_millis(300);
+const TICK: Duration = Duration::from_millis(250);
 
 /// Whether progress should be shown: only to a person watching a human report.
 pub fn wanted(human_format: bool) -> bool {
@@ -28,8 +35,11 @@ struct State {
     total: usize,
     /// Whether a line is on screen and must be cleared.
     drawn: bool,
+    /// Set once [`SHOW_AFTER`] has passed; before that nothing is drawn.
+    visible: bool,
     finished: bool,
     width: usize,
+    started: Instant,
 }
 
 impl Progress {
@@ -47,14 +57,18 @@ impl Progress {
             total: names.len(),
             pending: names,
             drawn: false,
+            visible: false,
             finished: false,
             width,
+            started: Instant::now(),
         };
-        let p = Progress {
-            inner: Some(Arc::new(Mutex::new(state))),
-        };
-        p.update(|_| {});
-        p
+        let inner = Arc::new(Mutex::new(state));
+        let weak = Arc::downgrade(&inner);
+        // The ticker holds only a weak reference: it ends when the run's handles are gone.
+        let _ = std::thread::Builder::new()
+            .name("progress".into())
+            .spawn(move || ticker(weak));
+        Progress { inner: Some(inner) }
     }
 
     /// `name` has finished (its last stage recorded a check, or it was cut by the deadline).
@@ -76,20 +90,45 @@ impl Progress {
     }
 
     fn update(&self, change: impl FnOnce(&mut State)) {
-        let Some(inner) = &self.inner else {
+        if let Some(inner) = &self.inner {
+            let mut s = lock(inner);
+            if !s.finished {
+                change(&mut s);
+                draw(&mut s);
+            }
+        }
+    }
+}
+
+fn ticker(state: Weak<Mutex<State>>) {
+    std::thread::sleep(SHOW_AFTER);
+    loop {
+        let Some(inner) = state.upgrade() else {
             return;
         };
-        let mut s = lock(inner);
-        if s.finished {
-            return;
+        {
+            let mut s = lock(&inner);
+            if s.finished {
+                return;
+            }
+            s.visible = true;
+            draw(&mut s);
         }
-        change(&mut s);
-        let text = line(&s.pending, s.total, s.width);
-        let mut err = std::io::stderr().lock();
-        // A failed write to a terminal is not worth stopping the run for.
-        let _ = write!(err, "\r\x1b[2K{text}").and_then(|_| err.flush());
-        s.drawn = true;
+        drop(inner);
+        std::thread::sleep(TICK);
     }
+}
+
+fn draw(s: &mut State) {
+    if !s.visible {
+        return;
+    }
+    let elapsed = s.started.elapsed().as_secs_f64();
+    let text = line(&s.pending, s.total, s.width.saturating_sub(8));
+    let mut err = std::io::stderr().lock();
+    // A failed write to a terminal is not worth stopping the run for.
+    let _ = write!(err, "\r\x1b[2K{text} {elapsed:.1} s").and_then(|_| err.flush());
+    s.drawn = true;
 }
 
 impl Drop for State {

@@ -46,10 +46,7 @@ impl Counts {
         add(self.credentials, "proxy credentials");
         add(self.hostname, "device host name");
         add(self.user_names, "user names in paths");
-        add(
-            self.addresses,
-            "private, loopback and link-local addresses",
-        );
+        add(self.addresses, "private, loopback and link-local addresses");
         out
     }
 }
@@ -81,11 +78,12 @@ pub fn personal(report: &mut Report) -> Counts {
     };
     r.report(report);
     // The host name field itself goes even when it was too short to search for elsewhere.
-    if let Some(d) = report.device.as_mut() {
-        if !d.hostname.is_empty() && d.hostname != HOSTNAME {
-            d.hostname = HOSTNAME.to_owned();
-            r.counts.hostname += 1;
-        }
+    if let Some(d) = report.device.as_mut()
+        && !d.hostname.is_empty()
+        && d.hostname != HOSTNAME
+    {
+        d.hostname = HOSTNAME.to_owned();
+        r.counts.hostname += 1;
     }
     note(report, &r.counts);
     r.counts
@@ -389,9 +387,7 @@ fn private_in(s: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{
-        Check, Confidence, Device, EndpointInfo, Probe, Status, Suspect, Tool,
-    };
+    use crate::model::{Check, Confidence, Device, EndpointInfo, Probe, Status, Suspect, Tool};
 
     fn creds(s: &str) -> String {
         redact_credentials(s).0.into_owned()
@@ -403,8 +399,14 @@ mod tests {
             creds("HTTPS_PROXY=http://alice:s3cret@proxy.corp:3128"),
             "HTTPS_PROXY=http://***@proxy.corp:3128"
         );
-        assert_eq!(creds("proxy alice:s3cret@proxy:8080 set"), "proxy ***@proxy:8080 set");
-        assert_eq!(creds("socks5h://bob@10.1.1.1:1080/"), "socks5h://***@10.1.1.1:1080/");
+        assert_eq!(
+            creds("proxy alice:s3cret@proxy:8080 set"),
+            "proxy ***@proxy:8080 set"
+        );
+        assert_eq!(
+            creds("socks5h://bob@10.1.1.1:1080/"),
+            "socks5h://***@10.1.1.1:1080/"
+        );
         // Sub-delimiters and an unencoded '@' inside the password do not leak a part of it.
         assert_eq!(
             creds("http://u:p,a;s=s@w@ord@host/x@y"),
@@ -413,10 +415,16 @@ mod tests {
         assert_eq!(creds("(http://u:pw@h)"), "(http://***@h)");
         assert_eq!(creds("\"http://u:pw@h\""), "\"http://***@h\"");
         // Not credentials.
-        assert_eq!(creds("write to support@bmw.example"), "write to support@bmw.example");
+        assert_eq!(
+            creds("write to support@bmw.example"),
+            "write to support@bmw.example"
+        );
         assert_eq!(creds("http://host/path@v2"), "http://host/path@v2");
         assert_eq!(creds("already http://***@host"), "already http://***@host");
-        assert!(matches!(redact_credentials("no at sign"), (Cow::Borrowed(_), 0)));
+        assert!(matches!(
+            redact_credentials("no at sign"),
+            (Cow::Borrowed(_), 0)
+        ));
     }
 
     #[test]
@@ -445,15 +453,30 @@ mod tests {
     fn private_addresses() {
         let r = |s: &str| redact_private_ips(s).0;
         assert_eq!(r("answered 10.0.0.1"), "answered <private>");
-        assert_eq!(r("connected to 192.168.1.20:443."), "connected to <private>:443.");
-        assert_eq!(r("172.16.0.1 172.31.255.255 172.32.0.1"), "<private> <private> 172.32.0.1");
-        assert_eq!(r("127.0.0.1 169.254.1.1 8.8.8.8"), "<private> <private> 8.8.8.8");
-        assert_eq!(r("[::1]:443 fe80::1%eth0 fd12:3456::1"), "[<private>]:443 <private>%eth0 <private>");
+        assert_eq!(
+            r("connected to 192.168.1.20:443."),
+            "connected to <private>:443."
+        );
+        assert_eq!(
+            r("172.16.0.1 172.31.255.255 172.32.0.1"),
+            "<private> <private> 172.32.0.1"
+        );
+        assert_eq!(
+            r("127.0.0.1 169.254.1.1 8.8.8.8"),
+            "<private> <private> 8.8.8.8"
+        );
+        assert_eq!(
+            r("[::1]:443 fe80::1%eth0 fd12:3456::1"),
+            "[<private>]:443 <private>%eth0 <private>"
+        );
         assert_eq!(r("2001:db8::1 ::ffff:10.0.0.1"), "2001:db8::1 <private>");
         // 0.0.0.0 is evidence of a sinkhole, not a private detail.
         assert_eq!(r("0.0.0.0 and ::"), "0.0.0.0 and ::");
         // Not addresses, or glued to a word.
-        assert_eq!(r("TLSv1.3 at 12:30:45, v10.0.0.1x, host10.0.0.1"), "TLSv1.3 at 12:30:45, v10.0.0.1x, host10.0.0.1");
+        assert_eq!(
+            r("TLSv1.3 at 12:30:45, v10.0.0.1x, host10.0.0.1"),
+            "TLSv1.3 at 12:30:45, v10.0.0.1x, host10.0.0.1"
+        );
         assert_eq!(r("2025-01-01T10:00:00Z"), "2025-01-01T10:00:00Z");
     }
 
@@ -464,7 +487,10 @@ mod tests {
             "alice-laptop",
             HOSTNAME,
         );
-        assert_eq!(t, "<hostname>.local alice-laptop2 myalice-laptop (<hostname>)");
+        assert_eq!(
+            t,
+            "<hostname>.local alice-laptop2 myalice-laptop (<hostname>)"
+        );
         assert_eq!(n, 2);
     }
 

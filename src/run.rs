@@ -52,6 +52,9 @@ fn report_id() -> String {
 
 /// Runs the checks and writes the report. Returns the exit code of the verdict.
 pub fn run(args: &RunArgs) -> Result<i32, AppError> {
+    // Before the clock starts: neither waiting for the lock nor the jitter counts against --deadline.
+    let _lock = crate::lock::acquire_if(args)?;
+    crate::lock::jitter(args.jitter);
     let started = Instant::now();
     let started_at = SystemTime::now();
     let profile = load_profile(args)?;
@@ -71,6 +74,10 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
         .build()
         .map_err(|e| AppError::Internal(format!("cannot start the async runtime: {e}")))?;
 
+    let progress = crate::progress::Progress::new(
+        crate::progress::wanted(args.format == crate::cli::OutputFormat::Human),
+        profile.endpoints.iter().map(|e| e.name.clone()).collect(),
+    );
     let checks = runtime.block_on(async {
         let resolver_label = args
             .resolver
@@ -85,6 +92,10 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
             tls,
             selection: sel.clone(),
             proxy: proxy.clone(),
+            on_done: Some({
+                let progress = progress.clone();
+                Arc::new(move |name: &str| progress.done(name))
+            }),
         });
         let device = device_probes(&profile, &env, &proxy, storage_paths);
         let (results, device_checks) =
@@ -108,6 +119,7 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
     });
     // Background work (a resolver retry, a late socket) must not hold the exit past the deadline.
     runtime.shutdown_background();
+    progress.finish();
 
     let endpoints: Vec<EndpointInfo> = profile
         .endpoints

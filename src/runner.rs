@@ -12,7 +12,7 @@ use crate::probe::tcp::Attempt;
 use crate::probe::{dns, http, latency, tcp, tls};
 use crate::profile::{Endpoint, Profile, Protocol, Role, Thresholds};
 use hickory_resolver::TokioResolver;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -74,6 +74,8 @@ pub struct Env {
     pub tls: tls::TlsSetup,
     pub selection: Selection,
     pub proxy: ProxyEnv,
+    /// Called with an endpoint's name when its pipeline is done (progress display).
+    pub on_done: Option<Arc<dyn Fn(&str) + Send + Sync>>,
 }
 
 /// What one endpoint's pipeline has found so far; shared with the runner so nothing is lost when
@@ -83,7 +85,8 @@ pub struct Slot {
     /// The http stage goes through a proxy, apart from the direct pipeline.
     pub http_via_proxy: bool,
     pub checks: Vec<Check>,
-    pub running: BTreeSet<Probe>,
+    /// Stages under way, with when they started.
+    pub running: BTreeMap<Probe, Instant>,
     pub attempts: Vec<Attempt>,
 }
 
@@ -128,7 +131,14 @@ pub async fn run_endpoints(
         .collect();
     let mut set = JoinSet::new();
     for (ep, slot) in profile.endpoints.iter().zip(&slots) {
-        set.spawn(pipeline(ep.clone(), env.clone(), slot.clone()));
+        let (ep, env, slot) = (ep.clone(), env.clone(), slot.clone());
+        set.spawn(async move {
+            let name = ep.name.clone();
+            pipeline(ep, env.clone(), slot).await;
+            if let Some(done) = &env.on_done {
+                done(&name);
+            }
+        });
     }
     let device_slots: Vec<(Probe, Shared)> = device
         .iter()
@@ -136,7 +146,7 @@ pub async fn run_endpoints(
         .collect();
     for ((probe, fut), (_, slot)) in device.into_iter().zip(&device_slots) {
         let slot = slot.clone();
-        slot.lock().running.insert(probe);
+        slot.lock().running.insert(probe, Instant::now());
         set.spawn(async move {
             let checks = fut.await;
             let mut s = slot.lock();
@@ -157,18 +167,18 @@ pub async fn run_endpoints(
         let mut checks = std::mem::take(&mut s.checks);
         if !finished {
             let planned = planned_stages(ep, &env.selection);
-            let first_running = s.running.iter().next().copied();
+            let first_running = s.running.keys().next().copied();
             for p in planned {
                 if checks.iter().any(|c| c.probe == p) {
                     continue;
                 }
-                let c = if s.running.contains(&p) {
+                let c = if let Some(since) = s.running.get(&p) {
                     Check::timed_out(
                         p,
                         Some(&ep.name),
                         format!("did not finish before the run's deadline ({limit})"),
                     )
-                    .took(started.elapsed())
+                    .took(since.elapsed())
                 } else {
                     let why = match first_running {
                         Some(r) => format!(
@@ -199,19 +209,29 @@ pub async fn run_endpoints(
     let mut device_checks = Vec::new();
     for (probe, slot) in device_slots {
         let mut s = slot.lock();
-        if s.running.contains(&probe) {
+        if let Some(since) = s.running.get(&probe) {
             device_checks.push(
                 Check::timed_out(
                     probe,
                     None,
                     format!("did not finish before the run's deadline ({limit})"),
                 )
-                .took(started.elapsed()),
+                .took(since.elapsed()),
             );
         }
         device_checks.append(&mut s.checks);
     }
     (results, device_checks)
+}
+
+/// The tcp stage's connect time to `address`: the first latency sample.
+fn attempts_winner_ms(slot: &Shared, address: std::net::SocketAddr) -> Option<f64> {
+    slot.lock()
+        .attempts
+        .iter()
+        .rev()
+        .find(|a| a.address == address && a.outcome == tcp::Outcome::Ok)
+        .map(|a| a.connect_ms)
 }
 
 /// The endpoint stages this run reports for an endpoint, in pipeline order.
@@ -234,7 +254,7 @@ async fn stage<T, F>(slot: &Shared, sel: &Selection, probe: Probe, fut: F) -> T
 where
     F: Future<Output = (Check, T)>,
 {
-    slot.lock().running.insert(probe);
+    slot.lock().running.insert(probe, Instant::now());
     let (check, value) = fut.await;
     let mut s = slot.lock();
     s.running.remove(&probe);
@@ -402,6 +422,7 @@ async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
         return;
     };
     let address = connected.address;
+    let first_sample = attempts_winner_ms(&slot, address);
 
     // tls → http, and latency beside them: the samples need not wait for the handshake.
     let secure = async {
@@ -483,7 +504,7 @@ async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
         }
         stage(&slot, sel, Probe::Latency, async {
             (
-                latency::run(name, address, env.samples, t, &env.thresholds).await,
+                latency::run(name, address, first_sample, env.samples, t, &env.thresholds).await,
                 (),
             )
         })

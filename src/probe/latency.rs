@@ -4,6 +4,10 @@
 //! A TCP handshake needs no privileges (unlike ICMP ping), crosses the same firewalls and proxies
 //! as the app's traffic, and its connect time is one network round trip — the figure curl reports
 //! as `time_connect`. A sample that gets no answer within the step timeout counts as lost.
+//!
+//! The tcp stage's own connect is such a sample, so it is the first one: the remaining samples
+//! then run while TLS and HTTP proceed on that connection, and the whole check costs one round
+//! trip less than sampling from scratch would.
 
 use crate::model::{Check, Probe, Status, ms};
 use crate::profile::Thresholds;
@@ -106,17 +110,22 @@ pub fn judge(s: &Stats, t: &Thresholds) -> (Status, &'static str, String) {
     }
 }
 
-/// Takes `samples` sequential connect samples to `address`, each bounded by `timeout`.
+/// Completes `samples` sequential connect samples to `address`, each bounded by `timeout`;
+/// `first` is the tcp stage's connect time, counted as the first sample.
 pub async fn run(
     target: &str,
     address: SocketAddr,
+    first: Option<f64>,
     samples: u32,
     timeout: Duration,
     thresholds: &Thresholds,
 ) -> Check {
     let started = Instant::now();
     let mut taken = Vec::with_capacity(samples as usize);
-    for _ in 0..samples {
+    if let Some(f) = first {
+        taken.push(Some(f));
+    }
+    while taken.len() < samples as usize {
         let t0 = Instant::now();
         let sample = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
             Ok(Ok(stream)) => {

@@ -77,7 +77,15 @@ fn data_value(v: &Value) -> String {
     match v {
         Value::Null => "–".into(),
         Value::String(s) => s.clone(),
-        Value::Array(items) => items.iter().map(data_value).collect::<Vec<_>>().join(", "),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| match i {
+                // A list of records (connection attempts): one parenthesised group each.
+                Value::Object(_) => format!("({})", data_value(i)),
+                _ => data_value(i),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
         Value::Object(map) => map
             .iter()
             .map(|(k, v)| format!("{k}={}", data_value(v)))

@@ -1,0 +1,228 @@
+//! Property tests: the profile parser and every report format, fed generated input.
+//!
+//! They run in every `cargo test` with proptest's default case count; for a long fuzzing session
+//! raise it, e.g. `PROPTEST_CASES=2000000 cargo test --release fuzz::` (see README, Development).
+//! What must hold: no panic on any input, every bad profile is an error with a one-line message,
+//! JSON round-trips, and planted credentials never survive redaction.
+
+use crate::model::{
+    Check, Confidence, Device, EndpointInfo, Probe, Report, SCHEMA_VERSION, Status, Suspect, Tool,
+    codes,
+};
+use crate::report::{self, Format};
+use proptest::prelude::*;
+use serde_json::{Map, Value};
+
+fn any_status() -> impl Strategy<Value = Status> {
+    prop_oneof![
+        Just(Status::Pass),
+        Just(Status::Warn),
+        Just(Status::Fail),
+        Just(Status::Skip)
+    ]
+}
+
+fn any_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        ".*",
+        "[a-z|*_`#<>\\[\\]\"\\\\{}\n\r\t =@:/.-]{0,40}",
+        Just("http://user:pass@10.0.0.1:3128/x?y".to_owned()),
+        Just("/home/alice/.cache and 192.168.1.20, fe80::1".to_owned()),
+    ]
+}
+
+fn any_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any_text().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map("[a-z_]{1,12}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn any_check(targets: Vec<String>) -> impl Strategy<Value = Check> {
+    (
+        0..Probe::ALL.len(),
+        prop::option::of(prop::sample::select(targets)),
+        any_status(),
+        prop::sample::select(codes::ALL.to_vec()),
+        any_text(),
+        0.0f64..100_000.0,
+        prop::collection::btree_map(
+            prop::sample::select(vec![
+                "addresses",
+                "resolve_ms",
+                "connect_ms",
+                "handshake_ms",
+                "not_after",
+                "days_left",
+                "status_code",
+                "ttfb_ms",
+                "samples_ms",
+                "median_ms",
+                "loss_pct",
+                "path",
+                "free_bytes",
+                "total_bytes",
+                "issuer",
+                "version",
+                "location",
+                "offset_s",
+            ]),
+            any_value(),
+            0..6,
+        ),
+    )
+        .prop_map(
+            |(p, target, status, code, summary, duration_ms, data)| Check {
+                probe: Probe::ALL[p],
+                target,
+                status,
+                code: code.to_owned(),
+                summary,
+                duration_ms,
+                data: data
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect::<Map<_, _>>(),
+            },
+        )
+}
+
+fn any_report() -> impl Strategy<Value = Report> {
+    let names = prop::collection::vec("[a-z][a-z0-9_-]{0,10}", 1..4);
+    names.prop_flat_map(|names| {
+        let eps: Vec<EndpointInfo> = names
+            .iter()
+            .map(|n| EndpointInfo {
+                name: n.clone(),
+                host: format!("{n}.example"),
+                port: 443,
+                role: "service".into(),
+            })
+            .collect();
+        (
+            prop::collection::vec(any_check(names.clone()), 0..12),
+            prop::collection::vec(
+                (
+                    any_text(),
+                    any_text(),
+                    prop::option::of(1u8..=5),
+                    prop::collection::vec(any_text(), 0..3),
+                ),
+                0..3,
+            ),
+            any_text(),
+            any_text(),
+        )
+            .prop_map(move |(checks, suspects, host, region)| Report {
+                schema_version: SCHEMA_VERSION,
+                report_id: "0123456789ab".into(),
+                tool: Tool::this(),
+                started_at: "2026-11-25T18:00:00.000Z".into(),
+                duration_ms: 12.5,
+                region,
+                status: Report::overall(&checks),
+                suspects: suspects
+                    .into_iter()
+                    .map(|(title, symptom, difficulty, evidence)| Suspect {
+                        id: "dns_filter".into(),
+                        title,
+                        symptom,
+                        difficulty,
+                        confidence: Confidence::Medium,
+                        evidence: evidence.clone(),
+                        steps: evidence,
+                    })
+                    .collect(),
+                checks,
+                endpoints: eps.clone(),
+                device: Some(Device {
+                    os: "Linux".into(),
+                    hostname: host,
+                }),
+                redacted: Vec::new(),
+            })
+    })
+}
+
+proptest! {
+    #[test]
+    fn profile_parsing_never_panics(text in ".*") {
+        if let Err(e) = crate::profile::parse(&text, "fuzz.toml") {
+            prop_assert!(!e.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn profile_like_text_never_panics(
+        name in "[a-z_\\- ]{0,8}",
+        host in "[a-z0-9.:\\[\\]_-]{0,20}",
+        port in any::<i64>(),
+        path in ".{0,10}",
+        extra in "[a-z_]{0,8} = [0-9\"a-z\\[\\]]{0,6}",
+    ) {
+        let text = format!(
+            "[[endpoint]]\nname = {name:?}\nhost = {host:?}\nport = {port}\npath = {path:?}\n{extra}\n"
+        );
+        match crate::profile::parse(&text, "fuzz.toml") {
+            Ok(p) => {
+                prop_assert_eq!(p.endpoints.len(), 1);
+                prop_assert!(p.endpoints[0].port > 0);
+                prop_assert!(crate::profile::valid_host(&p.endpoints[0].host));
+            }
+            Err(e) => prop_assert!(!e.to_string().contains('\n')),
+        }
+    }
+
+    #[test]
+    fn every_format_renders_any_report(r in any_report()) {
+        for format in [Format::Human, Format::Json, Format::Markdown { personal_redacted: true }, Format::Prometheus] {
+            let bytes = report::render(&r, format);
+            prop_assert!(!bytes.is_empty());
+            prop_assert!(std::str::from_utf8(&bytes).is_ok());
+        }
+        let json = report::render(&r, Format::Json);
+        let back: Value = serde_json::from_slice(&json).expect("JSON output parses");
+        prop_assert_eq!(back["schema_version"].as_u64(), Some(1));
+        prop_assert_eq!(back["checks"].as_array().map(Vec::len), Some(r.checks.len()));
+    }
+
+    #[test]
+    fn planted_credentials_never_survive(user in "[a-zA-Z0-9]{1,12}", pass in "[a-zA-Z0-9!$&()*+,;=]{6,20}", host in "[a-z]{1,10}\\.lan") {
+        let secret = format!("Zq{pass}");
+        let url = format!("http://{user}:{secret}@{host}:3128");
+        let mut c = Check::new(Probe::Proxy, None, Status::Pass, "proxy.env", format!("proxy {url} set"));
+        c.data.insert("https_proxy".into(), Value::String(url.clone()));
+        c.data.insert("nested".into(), serde_json::json!({"list": [url.clone()]}));
+        let mut r = Report {
+            schema_version: SCHEMA_VERSION,
+            report_id: "x".into(),
+            tool: Tool::this(),
+            started_at: String::new(),
+            duration_ms: 0.0,
+            region: "r".into(),
+            status: Status::Pass,
+            checks: vec![c],
+            suspects: Vec::new(),
+            endpoints: Vec::new(),
+            device: None,
+            redacted: Vec::new(),
+        };
+        crate::redact::credentials(&mut r);
+        for format in [Format::Human, Format::Json, Format::Markdown { personal_redacted: false }, Format::Prometheus] {
+            let out = String::from_utf8(report::render(&r, format)).expect("utf-8");
+            prop_assert!(!out.contains(&secret), "{:?} leaks", format);
+        }
+        prop_assert!(!crate::probe::proxy::redact_url(&url).contains(&secret));
+    }
+}

@@ -1,0 +1,153 @@
+//! Network faults, for real: the tool runs in a network namespace of its own, joined to the
+//! servers' namespace only by a delay line that holds, drops or forwards every packet — exact
+//! delay, seeded loss and blackholes, without `sch_netem`.
+//!
+//! - [`ns`]: namespaces (created, entered, removed on drop);
+//! - [`delayline`]: the TUN-to-TUN delay line;
+//! - [`bed`]: the two namespaces and the line, wired;
+//!
+//! these three depend on nothing else here, for reuse (e.g. by a benchmark). `harness` and
+//! `cases` are the tests. They need root, iproute2 and /dev/net/tun; elsewhere they print why
+//! and pass. `NETNS_CASE=<part of a name>` runs only the matching cases.
+
+// The plumbing is an API for other users too (a benchmark); not every part is used here.
+#[allow(dead_code)]
+pub mod bed;
+#[allow(dead_code)]
+pub mod delayline;
+#[allow(dead_code)]
+pub mod ns;
+
+mod cases;
+mod harness;
+
+use bed::{SERVER_V4, Testbed};
+use delayline::Shaping;
+use harness::{median, ms, say, skip_reason};
+use std::net::{SocketAddr, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Cases running at once: they mostly wait on the line, but the timing ones should not fight
+/// for the two cores.
+const WORKERS: usize = 2;
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "panic".to_owned())
+}
+
+#[test]
+fn network_faults() {
+    if let Some(why) = skip_reason() {
+        say(&format!("netns: network-fault cases skipped: {why}"));
+        return;
+    }
+    let filter = std::env::var("NETNS_CASE").unwrap_or_default();
+    let queue = Mutex::new(
+        cases::all()
+            .into_iter()
+            .filter(|c| c.name.contains(filter.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let tried = queue.lock().map(|q| q.len()).unwrap_or(0);
+    let results = Mutex::new(Vec::new());
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..WORKERS {
+            s.spawn(|| {
+                loop {
+                    let next = {
+                        let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+                        if q.is_empty() {
+                            None
+                        } else {
+                            Some(q.remove(0))
+                        }
+                    };
+                    let Some(case) = next else { break };
+                    let t0 = Instant::now();
+                    let outcome = catch_unwind(AssertUnwindSafe(case.run));
+                    let secs = t0.elapsed().as_secs_f64();
+                    let line = match &outcome {
+                        Ok(figures) => {
+                            format!("netns: ok   {} ({secs:.1} s): {figures}", case.name)
+                        }
+                        Err(p) => format!(
+                            "netns: FAIL {} ({secs:.1} s): {}",
+                            case.name,
+                            panic_text(p.as_ref())
+                        ),
+                    };
+                    say(&line);
+                    results.lock().unwrap_or_else(|p| p.into_inner()).push((
+                        case.name,
+                        outcome.is_ok(),
+                        line,
+                    ));
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    if filter.is_empty() {
+        // Measured alone, after the cases, so they do not disturb it.
+        delay_line_overhead();
+    }
+    let passed = results.iter().filter(|r| r.1).count();
+    say(&format!(
+        "netns: {tried} network faults tried, {passed} passed ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    ));
+    let failed: Vec<&String> = results.iter().filter(|r| !r.1).map(|r| &r.2).collect();
+    assert!(failed.is_empty(), "network faults failed:\n{failed:#?}");
+}
+
+/// What the line costs: TCP connect round trips across it at zero delay and at 20 ms.
+fn delay_line_overhead() {
+    let bed = Testbed::new(Shaping::default()).expect("set up the test bed");
+    let addr = SocketAddr::new(SERVER_V4.into(), 7);
+    let _server = harness::raw_in(&bed, addr, crate::support::RawMode::Silent);
+    let measure = |n: usize| -> Vec<f64> {
+        bed.client
+            .enter(|| {
+                (0..n)
+                    .map(|_| {
+                        let t = Instant::now();
+                        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+                            .expect("connect across the line");
+                        let d = ms(t.elapsed());
+                        drop(s);
+                        d
+                    })
+                    .collect()
+            })
+            .expect("enter the client namespace")
+    };
+    let zero = measure(100);
+    bed.set(Shaping::rtt(Duration::from_millis(20)));
+    let twenty = measure(50);
+    let stats = bed.stats();
+    let (m0, m20) = (median(&zero), median(&twenty));
+    say(&format!(
+        "netns: delay line: connect RTT median {m0:.3} ms at 0 ms, {m20:.3} ms at 20 ms \
+         (overhead {:.3} ms per round trip); writes late by {:?} on average, {:?} at worst",
+        m20 - 20.0,
+        stats.late_mean,
+        stats.late_max
+    ));
+    assert!(
+        m20 >= 20.0,
+        "a round trip cannot beat the delay ({m20:.3} ms)"
+    );
+    // The aim is < 0.3 ms; a loaded CI machine gets some slack before this fails.
+    assert!(
+        m20 - 20.0 < 1.0,
+        "overhead {:.3} ms per round trip",
+        m20 - 20.0
+    );
+    assert!(m0 < 1.0, "zero-delay round trip {m0:.3} ms");
+}

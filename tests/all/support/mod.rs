@@ -1,0 +1,64 @@
+//! Hermetic fixtures for the end-to-end tests: servers the tests start themselves on loopback
+//! (or on sockets the caller bound, e.g. inside a network namespace), certificates generated in
+//! the test, profiles written to a temporary directory, and a runner for the real binary.
+//!
+//! Nothing here talks to any address the tests did not bind. Every server runs on a shared
+//! background tokio runtime and stops — with every connection it holds — when its handle drops.
+
+// Fixtures (and their re-exports below) are shared by several test modules; not every module
+// uses every knob.
+#![allow(dead_code, unused_imports)]
+
+pub mod dns;
+pub mod https;
+pub mod netcheck;
+pub mod pki;
+pub mod profile;
+pub mod tcp;
+
+pub use dns::{DnsAnswer, DnsServer};
+pub use https::{DateHeader, HttpBehaviour, HttpReply, HttpsServer};
+pub use netcheck::{ALL_OK, Netcheck, Outcome, assert_stages, checks_of, code, stage, status};
+pub use pki::{Issuer, Leaf, Pki, ServerIdentity, Validity};
+pub use profile::{EndpointSpec, ProfileFile};
+pub use tcp::{RawMode, RawTcpServer, closed_port};
+
+use std::sync::OnceLock;
+use tokio::runtime::Runtime;
+
+/// The runtime every fixture server runs on. Two workers: the servers only shuffle a few bytes.
+pub fn runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("fixture")
+            .enable_all()
+            .build()
+            .expect("start the fixtures' runtime")
+    })
+}
+
+/// A server's background task; dropping it stops the server and every connection it spawned
+/// (they live in a `JoinSet` owned by the task).
+pub struct Task(tokio::task::AbortHandle);
+
+impl Task {
+    pub fn spawn<F>(fut: F) -> Task
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        Task(runtime().spawn(fut).abort_handle())
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Is IPv6 loopback usable here? Containers without IPv6 cannot bind `[::1]`.
+pub fn ipv6_loopback() -> bool {
+    std::net::TcpListener::bind("[::1]:0").is_ok()
+}
