@@ -132,7 +132,7 @@ pub fn diagnose(checks: &[Check], endpoints: &[EndpointInfo], kb: &Knowledge) ->
             };
             strongest.push((*weight, line));
         }
-        strongest.sort_by(|a, b| b.0.cmp(&a.0));
+        strongest.sort_by_key(|s| std::cmp::Reverse(s.0));
         evidence.extend(strongest.into_iter().map(|(_, l)| l));
         scored.push((
             score,

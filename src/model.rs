@@ -112,14 +112,6 @@ impl Probe {
             Probe::Ipv6 => "IPv6 connects against IPv4 ones, to spot a broken IPv6 path",
         }
     }
-
-    /// Endpoint stages run per endpoint in the pipeline; the rest look at the device.
-    pub fn is_endpoint_stage(self) -> bool {
-        matches!(
-            self,
-            Probe::Dns | Probe::Tcp | Probe::Tls | Probe::Http | Probe::Latency
-        )
-    }
 }
 
 impl fmt::Display for Probe {

@@ -75,8 +75,11 @@ pub struct Env {
     pub selection: Selection,
     pub proxy: ProxyEnv,
     /// Called with an endpoint's name when its pipeline is done (progress display).
-    pub on_done: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    pub on_done: Option<DoneHook>,
 }
+
+/// Called with an endpoint's name when its pipeline is done.
+pub type DoneHook = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// What one endpoint's pipeline has found so far; shared with the runner so nothing is lost when
 /// the deadline cuts the pipeline short.
@@ -117,10 +120,7 @@ pub type DeviceFuture = std::pin::Pin<Box<dyn Future<Output = Vec<Check>> + Send
 pub async fn run_endpoints(
     profile: &Profile,
     env: Arc<Env>,
-    device: Vec<(
-        Probe,
-        std::pin::Pin<Box<dyn Future<Output = Vec<Check>> + Send>>,
-    )>,
+    device: Vec<(Probe, DeviceFuture)>,
     started: Instant,
 ) -> (Vec<EndpointResults>, Vec<Check>) {
     let deadline = tokio::time::Instant::from_std(started + env.deadline);
@@ -512,9 +512,9 @@ async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
     };
     tokio::join!(secure, samples);
 
-    if let Some(p) = pending {
-        if let Ok(late) = p.await {
-            slot.lock().attempts.extend(late);
-        }
+    if let Some(p) = pending
+        && let Ok(late) = p.await
+    {
+        slot.lock().attempts.extend(late);
     }
 }

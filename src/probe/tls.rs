@@ -380,7 +380,8 @@ pub async fn run(
         }
     }
     .took(elapsed)
-    .with("handshake_ms", ms(elapsed));
+    .with("handshake_ms", ms(elapsed))
+    .with("roots", setup.roots_source.clone());
     match &facts {
         Some(f) => {
             check = check
