@@ -90,6 +90,8 @@ pub enum OutputFormat {
     Markdown,
     /// Text exposition for node_exporter's textfile collector
     Prometheus,
+    /// Monitoring-plugin output: a status line with performance data (Nagios, Icinga, Sensu)
+    Nagios,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

@@ -186,7 +186,7 @@ proptest! {
 
     #[test]
     fn every_format_renders_any_report(r in any_report()) {
-        for format in [Format::Human, Format::Json, Format::Markdown { personal_redacted: true }, Format::Prometheus] {
+        for format in [Format::Human, Format::Json, Format::Markdown { personal_redacted: true }, Format::Prometheus, Format::Nagios] {
             let bytes = report::render(&r, format);
             prop_assert!(!bytes.is_empty());
             prop_assert!(std::str::from_utf8(&bytes).is_ok());
@@ -219,7 +219,7 @@ proptest! {
             redacted: Vec::new(),
         };
         crate::redact::credentials(&mut r);
-        for format in [Format::Human, Format::Json, Format::Markdown { personal_redacted: false }, Format::Prometheus] {
+        for format in [Format::Human, Format::Json, Format::Markdown { personal_redacted: false }, Format::Prometheus, Format::Nagios] {
             let out = String::from_utf8(report::render(&r, format)).expect("utf-8");
             prop_assert!(!out.contains(&secret), "{:?} leaks", format);
         }

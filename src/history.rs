@@ -154,10 +154,12 @@ impl Guard {
     /// not make this run hang past its deadline.
     fn take(path: &Path, wait: Duration, exclusive: bool) -> Result<Guard, String> {
         let lp = lock_path(path);
+        // Readers do not create the lock file: `history --history` on a copied log must not
+        // litter its directory. Without a lock file no writer is around to exclude.
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
+            .create(exclusive)
             .truncate(false)
             .open(&lp)
             .map_err(|e| format!("cannot open the lock file {} ({e})", lp.display()))?;

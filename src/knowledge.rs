@@ -181,6 +181,33 @@ mod tests {
         assert!(kb.validate().unwrap_err().contains("broken_ipv6"));
     }
 
+    /// Every finding that can make a run warn or fail points to at least one suspect without
+    /// conditions, so a failing report never ends with "no network cause".
+    #[test]
+    fn every_failure_code_points_somewhere() {
+        let kb = Knowledge::builtin().expect("valid");
+        let informational = |c: &str| {
+            c.ends_with(".ok")
+                || c.ends_with(".skipped")
+                || matches!(
+                    c,
+                    "proxy.none" | "proxy.env" | "vpn.none" | "clock.unknown" | "captive.off"
+                        | "captive.unreachable" | "ipv6.unavailable" | "dns.skipped"
+                        // Device probes that could not measure: nothing about the network.
+                        | "storage.error" | "storage.timeout" | "proxy.timeout" | "vpn.timeout"
+                        | "clock.timeout" | "captive.timeout" | "ipv6.timeout"
+                )
+        };
+        for code in codes::ALL.iter().filter(|c| !informational(c)) {
+            let covered = kb.suspect.iter().any(|s| {
+                s.evidence
+                    .iter()
+                    .any(|e| e.code == *code && e.when.is_none() && e.reason.is_none())
+            });
+            assert!(covered, "{code} points to no suspect unconditionally");
+        }
+    }
+
     #[test]
     fn unknown_fields_are_rejected() {
         let text = "[[suspect]]\nid='x'\ntitle='t'\nsymptom='s'\nsteps=['a']\ncolour=1\n";

@@ -23,6 +23,7 @@ pub fn deliver(report: &Report, args: &RunArgs) -> Result<(), AppError> {
         OutputFormat::Human => (Format::Human, clean.clone()),
         OutputFormat::Json => (Format::Json, clean.clone()),
         OutputFormat::Prometheus => (Format::Prometheus, clean.clone()),
+        OutputFormat::Nagios => (Format::Nagios, clean.clone()),
         OutputFormat::Markdown => {
             let mut shown = clean.clone();
             if !args.no_redact {

@@ -9,6 +9,7 @@ use crate::model::Report;
 pub mod human;
 pub mod json;
 pub mod markdown;
+pub mod nagios;
 pub mod prometheus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +21,7 @@ pub enum Format {
         personal_redacted: bool,
     },
     Prometheus,
+    Nagios,
 }
 
 pub fn render(report: &Report, format: Format) -> Vec<u8> {
@@ -30,5 +32,6 @@ pub fn render(report: &Report, format: Format) -> Vec<u8> {
             markdown::render(report, personal_redacted).into_bytes()
         }
         Format::Prometheus => prometheus::render(report).into_bytes(),
+        Format::Nagios => nagios::render(report).into_bytes(),
     }
 }

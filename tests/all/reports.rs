@@ -166,7 +166,7 @@ fn proxy_credentials_never_appear_in_any_format_or_the_history() {
     let dir = tempfile::tempdir().expect("temp dir");
     let history = dir.path().join("history.jsonl");
     let profile = ProfileFile::new(&[EndpointSpec::new("down", "127.0.0.1", closed_port().port())]);
-    for format in ["human", "json", "markdown", "prometheus"] {
+    for format in ["human", "json", "markdown", "prometheus", "nagios"] {
         for redact in [true, false] {
             let mut cmd = recorded(&profile, &history)
                 .format(format)
@@ -189,7 +189,7 @@ fn proxy_credentials_never_appear_in_any_format_or_the_history() {
         }
     }
     let log = std::fs::read_to_string(&history).expect("history written");
-    assert_eq!(log.lines().count(), 8);
+    assert_eq!(log.lines().count(), 10);
     assert!(
         !log.contains("hunter2") && !log.contains("swordfish"),
         "{log}"
@@ -387,7 +387,7 @@ fn unwritable_output_is_exit_3_before_probing() {
 fn quiet_prints_nothing_when_everything_passes() {
     let server = RawTcpServer::start(RawMode::Silent);
     let profile = ProfileFile::new(&[EndpointSpec::new("api", "127.0.0.1", server.port())]);
-    for format in ["human", "json", "markdown", "prometheus"] {
+    for format in ["human", "json", "markdown", "prometheus", "nagios"] {
         let out = Netcheck::engine(&profile)
             .format(format)
             .only("tcp")

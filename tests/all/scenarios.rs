@@ -225,7 +225,7 @@ fn a_dead_proxy_points_to_vpn_firewall_and_its_password_never_shows() {
     let proxy = format!("http://agent:hunter2@127.0.0.1:{}", dead.port());
     let history = w.profile.dir().join("history.jsonl");
     let mut outputs = Vec::new();
-    for format in ["json", "human", "markdown", "prometheus"] {
+    for format in ["json", "human", "markdown", "prometheus", "nagios"] {
         // Built from scratch: the engine preset disables the history this test inspects.
         let out = Netcheck::bare()
             .arg("--profile")
@@ -269,7 +269,7 @@ fn a_dead_proxy_points_to_vpn_firewall_and_its_password_never_shows() {
         assert!(
             (out.stdout.contains("***@")
                 || out.stdout.contains(r"\*\*\*@")
-                || *format == "prometheus"),
+                || matches!(*format, "prometheus" | "nagios")),
             "{format} shows the redacted proxy"
         );
     }

@@ -27,6 +27,18 @@ pub const PROXY_VARS: [&str; 8] = [
 /// Endpoint stages only: device probes (storage, proxy, ...) depend on the machine.
 pub const ENGINE_PROBES: &str = "dns,tcp,tls,http,latency";
 
+/// A state directory for this test process, so default-history runs stay out of the user's.
+fn scratch_state_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("netcheck-state")
+            .tempdir()
+            .expect("temporary state directory")
+    })
+    .path()
+}
+
 /// A command line for the binary, built up and then run.
 #[derive(Debug, Clone, Default)]
 pub struct Netcheck {
@@ -169,6 +181,8 @@ impl Netcheck {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("bmw-netcheck"));
         cmd.args(self.args());
         cmd.env_remove("NO_COLOR");
+        // Runs that keep a history must not write into the real user's state directory.
+        cmd.env("XDG_STATE_HOME", scratch_state_dir());
         // A proxy in the test's environment would send the http stage off the machine.
         for var in PROXY_VARS {
             cmd.env_remove(var);
