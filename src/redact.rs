@@ -43,7 +43,7 @@ impl Counts {
                 out.push(format!("{what} ({n})"));
             }
         };
-        add(self.credentials, "proxy credentials");
+        add(self.credentials, "credentials and secret URL parameters");
         add(self.hostname, "device host name");
         add(self.user_names, "user names in paths");
         add(self.addresses, "private, loopback and link-local addresses");
@@ -185,6 +185,71 @@ fn ends_token(c: char) -> bool {
 /// without a scheme) → `***@host`. A plain e-mail address (`name@host`, no scheme, no colon) is
 /// left alone. Returns the text and how many credentials it removed.
 pub fn redact_credentials(text: &str) -> (Cow<'_, str>, usize) {
+    let (text, tokens) = redact_query_secrets(text);
+    let (out, n) = redact_userinfo(&text);
+    match (out, tokens + n) {
+        (_, 0) => (text, 0),
+        (out, total) => (Cow::Owned(out.into_owned()), total),
+    }
+}
+
+/// Query parameters whose names say they hold a secret (`?token=…`, `access_token`, `api_key`,
+/// `password`, `sig`, …): their values become `***`. Captive-portal redirects and signed URLs carry
+/// session tokens this way.
+fn redact_query_secrets(text: &str) -> (Cow<'_, str>, usize) {
+    if !text.contains('=') || !(text.contains('?') || text.contains('&')) {
+        return (Cow::Borrowed(text), 0);
+    }
+    let secret_name = |name: &str| {
+        let n = name.to_ascii_lowercase();
+        [
+            "token",
+            "key",
+            "secret",
+            "password",
+            "passwd",
+            "pwd",
+            "auth",
+            "sig",
+            "session",
+            "code",
+            "ticket",
+            "credential",
+        ]
+        .iter()
+        .any(|w| n.contains(w))
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut n = 0;
+    let mut rest = text;
+    // A parameter starts after '?' or '&' and ends at '&', '#' or a character that ends a URL.
+    while let Some(i) = rest.find(['?', '&']) {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let end = rest
+            .find(|c: char| c == '&' || c == '#' || ends_token(c))
+            .unwrap_or(rest.len());
+        let param = &rest[..end];
+        match param.split_once('=') {
+            Some((name, value)) if !value.is_empty() && value != MASK && secret_name(name) => {
+                out.push_str(name);
+                out.push('=');
+                out.push_str(MASK);
+                n += 1;
+            }
+            _ => out.push_str(param),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    if n == 0 {
+        (Cow::Borrowed(text), 0)
+    } else {
+        (Cow::Owned(out), n)
+    }
+}
+
+fn redact_userinfo(text: &str) -> (Cow<'_, str>, usize) {
     if !text.contains('@') {
         return (Cow::Borrowed(text), 0);
     }
@@ -387,6 +452,23 @@ fn private_in(s: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_query_parameters_are_masked() {
+        let (t, n) = redact_credentials(
+            "redirect to http://portal.lan/login?session=ab12&lang=en&access_token=xyz#top",
+        );
+        assert_eq!(
+            t,
+            "redirect to http://portal.lan/login?session=***&lang=en&access_token=***#top"
+        );
+        assert_eq!(n, 2);
+        let (t, n) = redact_credentials("http://u:p@h/x?api_key=K1 and more");
+        assert_eq!(t, "http://***@h/x?api_key=*** and more");
+        assert_eq!(n, 2);
+        assert_eq!(redact_credentials("a?b=c&d=e").1, 0);
+        assert_eq!(redact_credentials("plain text = fine").1, 0);
+    }
     use crate::model::{Check, Confidence, Device, EndpointInfo, Probe, Status, Suspect, Tool};
 
     fn creds(s: &str) -> String {
@@ -549,7 +631,10 @@ mod tests {
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("/home/alice"));
         assert!(text.contains("10.0.0.5"));
-        assert_eq!(r.redacted, vec!["proxy credentials (3)"]);
+        assert_eq!(
+            r.redacted,
+            vec!["credentials and secret URL parameters (3)"]
+        );
     }
 
     #[test]
@@ -566,7 +651,7 @@ mod tests {
         assert_eq!(
             r.redacted,
             vec![
-                "proxy credentials (3)",
+                "credentials and secret URL parameters (3)",
                 "device host name (2)",
                 "user names in paths (3)",
                 "private, loopback and link-local addresses (3)"

@@ -353,7 +353,8 @@ fn storage_under_the_threshold_points_to_low_storage() {
 
 #[test]
 fn a_captive_portal_is_named() {
-    let portal = PlainHttp::start(b"HTTP/1.1 302 Found\r\nLocation: http://portal.netcheck.lan/login\r\nContent-Length: 0\r\n\r\n");
+    // Portals put session tokens in their redirects: a planted one must not reach any output.
+    let portal = PlainHttp::start(b"HTTP/1.1 302 Found\r\nLocation: http://portal.netcheck.lan/login?session=s3cr3tSess&lang=en\r\nContent-Length: 0\r\n\r\n");
     let captive = format!(
         "\n[captive]\nurl = \"http://127.0.0.1:{}/generate_204\"\n",
         portal.port()
@@ -373,8 +374,23 @@ fn a_captive_portal_is_named() {
         .and_then(|a| a.iter().find(|c| c["probe"] == "captive"))
         .expect("a captive check");
     assert_eq!(c["code"], "captive.portal");
-    assert_eq!(c["data"]["location"], "http://portal.netcheck.lan/login");
+    assert_eq!(
+        c["data"]["location"],
+        "http://portal.netcheck.lan/login?session=***&lang=en"
+    );
     assert_eq!(top(&r), "captive_portal", "{:?}", suspects(&r));
+    for format in ["human", "markdown", "prometheus", "nagios"] {
+        let out = Netcheck::engine(&w.profile)
+            .resolver(&w.dns)
+            .ca_file(&w.pki)
+            .only("captive")
+            .format(format)
+            .run();
+        assert!(
+            !out.stdout.contains("s3cr3tSess"),
+            "{format} leaks the portal's session token"
+        );
+    }
 }
 
 #[test]

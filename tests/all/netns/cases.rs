@@ -214,9 +214,9 @@ fn rtt_case(rtt_ms: u64, samples: u32, want: (&str, &str), exit: i32) -> String 
         "http ttfb_ms = {ttfb:.2} beats the {rtt_ms} ms round trip"
     );
     format!(
-        "RTT {rtt_ms} ms: tool connect {connect:.2} ms, latency median {med:.2} ms ({}), {curl_text}; \
-         dns {resolve:.2} ms, tls {handshake:.2} ms, ttfb {ttfb:.2} ms",
-        want.1
+        "RTT {rtt_ms} ms: tool connect {connect:.2} ms, latency median {med:.2} ms ({}; samples {}), \
+         {curl_text}; dns {resolve:.2} ms, tls {handshake:.2} ms, ttfb {ttfb:.2} ms",
+        want.1, lat["data"]["samples_ms"]
     )
 }
 
