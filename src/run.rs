@@ -52,11 +52,7 @@ fn report_id() -> String {
 
 /// Runs the checks and writes the report. Returns the exit code of the verdict.
 pub fn run(args: &RunArgs) -> Result<i32, AppError> {
-    // Before the clock starts: neither waiting for the lock nor the jitter counts against --deadline.
-    let _lock = crate::lock::acquire_if(args)?;
-    crate::lock::jitter(args.jitter);
-    let started = Instant::now();
-    let started_at = SystemTime::now();
+    // Every input is validated first: a mistake is reported at once, not after the jitter.
     let profile = load_profile(args)?;
     let sel = selection(args);
     let tls = tls::TlsSetup::load(args.ca_file.as_deref())?;
@@ -67,6 +63,11 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
         output::check_writable(out)?;
     }
     decide_color(args.color, args.output.is_some());
+    // Before the clock starts: neither waiting for the lock nor the jitter counts against --deadline.
+    let _lock = crate::lock::acquire_if(args)?;
+    crate::lock::jitter(args.jitter);
+    let started = Instant::now();
+    let started_at = SystemTime::now();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

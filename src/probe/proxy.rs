@@ -29,31 +29,10 @@ pub struct ProxyEnv {
     pub no_proxy: Vec<String>,
 }
 
-/// Replaces the user-info part of a URL (`user:pass@`) with `***@`. Works on any text that holds a
-/// URL, and leaves text without credentials unchanged.
+/// Replaces credentials in any text holding URLs (`user:pass@` → `***@`, secret query values →
+/// `***`); text without them is unchanged. One implementation for probes and reports alike.
 pub fn redact_url(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find("://") {
-        let (head, tail) = rest.split_at(pos + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| {
-                c == '/' || c == '?' || c == '#' || c.is_whitespace() || c == '"' || c == '\''
-            })
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                out.push_str("***@");
-                out.push_str(&authority[at + 1..]);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
+    crate::redact::redact_credentials(text).0.into_owned()
 }
 
 /// Checks that a proxy value is a URL we can use: `scheme://[user[:pass]@]host[:port][/]`.

@@ -19,6 +19,10 @@ const HOST: &str = "api.netcheck.lan";
 const NAME: &str = "api";
 const RESOLVER: &str = "10.213.0.2:53";
 
+/// Room for one single-sample timing where no reference measurement runs alongside (the tool
+/// is one process among many on two cores): far below any timeout the case is about.
+const SLACK_MS: f64 = 10.0;
+
 /// What the tool's resolver spends before its queries leave and after the answers arrive
 /// (socket set-up, two queries at once): 3-5 ms in the debug build on this machine.
 const DNS_CPU_MS: f64 = 10.0;
@@ -28,67 +32,40 @@ const DNS_CPU_MS: f64 = 10.0;
 /// this machine (strace: connect done, ClientHello written 64 ms later, no syscall between).
 const TLS_CPU_MS: f64 = 150.0;
 
-/// A case: its name and the function that runs it (panics on failure, returns its figures).
+/// A case: its name, whether it compares timings (those run alone), and the function that
+/// runs it (panics on failure, returns its figures).
 pub struct Case {
     pub name: &'static str,
+    pub timing: bool,
     pub run: fn() -> String,
 }
 
-/// Every case, longest first (the runner spreads them over a few threads).
+const fn case(name: &'static str, timing: bool, run: fn() -> String) -> Case {
+    Case { name, timing, run }
+}
+
+/// Every case; within each kind, longest first.
 pub fn all() -> Vec<Case> {
     vec![
-        Case {
-            name: "rtt_1500ms",
-            run: || rtt_case(1500, 3, ("fail", "latency.high"), 2),
-        },
-        Case {
-            name: "loss_50pct",
-            run: || loss_case(0.5, 120, 0x5eed_0050),
-        },
-        Case {
-            name: "tls_silence",
-            run: tls_silence,
-        },
-        Case {
-            name: "http_silence",
-            run: http_silence,
-        },
-        Case {
-            name: "rtt_300ms",
-            run: || rtt_case(300, 5, ("warn", "latency.high"), 1),
-        },
-        Case {
-            name: "loss_10pct",
-            run: || loss_case(0.1, 200, 0x5eed_0010),
-        },
-        Case {
-            name: "dns_slow_link",
-            run: dns_slow_link,
-        },
-        Case {
-            name: "broken_ipv6",
-            run: broken_ipv6,
-        },
-        Case {
-            name: "syn_blackhole",
-            run: syn_blackhole,
-        },
-        Case {
-            name: "dns_blackhole",
-            run: dns_blackhole,
-        },
-        Case {
-            name: "rtt_50ms",
-            run: || rtt_case(50, 7, ("pass", "latency.ok"), 0),
-        },
-        Case {
-            name: "reset_mid_handshake",
-            run: reset_mid_handshake,
-        },
-        Case {
-            name: "ipv6_only_host",
-            run: ipv6_only_host,
-        },
+        case("rtt_1500ms", true, || {
+            rtt_case(1500, 3, ("fail", "latency.high"), 2)
+        }),
+        case("rtt_300ms", true, || {
+            rtt_case(300, 5, ("warn", "latency.high"), 1)
+        }),
+        case("rtt_50ms", true, || {
+            rtt_case(50, 7, ("pass", "latency.ok"), 0)
+        }),
+        case("loss_50pct", false, || loss_case(0.5, 120, 0x5eed_0050)),
+        case("http_silence", false, http_silence),
+        case("tls_silence", false, tls_silence),
+        case("loss_10pct", false, || loss_case(0.1, 200, 0x5eed_0010)),
+        case("broken_ipv6", false, broken_ipv6),
+        case("syn_blackhole", false, syn_blackhole),
+        case("dns_blackhole", false, dns_blackhole),
+        case("dns_slow_link", false, dns_slow_link),
+        case("reset_mid_handshake", false, reset_mid_handshake),
+        case("ipv6_only_host", false, ipv6_only_host),
     ]
 }
 
@@ -611,7 +588,7 @@ fn ipv6_only_host() -> String {
     assert_eq!(tcp["data"]["address"], format!("[{SERVER_V6}]:443"));
     assert_eq!(tcp["data"]["family"], "ipv6");
     let connect = data_f64(tcp, "connect_ms");
-    assert_within("tcp connect_ms", connect, 20.0, 20.0 + tolerance(20.0));
+    assert_within("tcp connect_ms", connect, 20.0, 20.0 + SLACK_MS);
     let v6 = ipv6_check(&report);
     let note = match v6 {
         Some(c) => {
@@ -668,7 +645,7 @@ fn broken_ipv6() -> String {
     assert_eq!(tcp["data"]["address"], format!("{SERVER_V4}:443"));
     let connect = data_f64(tcp, "connect_ms");
     // Both families start together: IPv4 does not wait for IPv6's timeout.
-    assert_within("tcp connect_ms", connect, 20.0, 20.0 + tolerance(20.0));
+    assert_within("tcp connect_ms", connect, 20.0, 20.0 + SLACK_MS);
     let stats = bed.stats();
     assert!(stats.blackholed[0] >= 1, "the line dropped the IPv6 SYN");
     let note = match ipv6_check(&report) {
