@@ -41,10 +41,10 @@ fn line(out: &mut String, c: &Check) {
     };
     let _ = writeln!(
         out,
-        "  {} {:<8} {:<22} {}{}",
+        "  {} {:<8} {} {}{}",
         paint(mark(c.status), c.status),
         c.probe.name(),
-        paint(&c.code, c.status),
+        paint(&format!("{:<22}", c.code), c.status),
         summary,
         took.dimmed()
     );
