@@ -30,6 +30,9 @@ pub struct TlsSetup {
     provider: Arc<CryptoProvider>,
     /// Where the roots came from, for the report.
     pub roots_source: String,
+    /// Becomes true once the random generator is seeded (see [`TlsSetup::warm_up`]).
+    seeded: tokio::sync::watch::Receiver<bool>,
+    seed_tx: Arc<Mutex<Option<tokio::sync::watch::Sender<bool>>>>,
 }
 
 impl TlsSetup {
@@ -71,11 +74,43 @@ impl TlsSetup {
             }
             source.push_str(&format!(" + {ok} from {shown}"));
         }
+        let (tx, seeded) = tokio::sync::watch::channel(false);
         Ok(TlsSetup {
             roots: Arc::new(roots),
             provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
             roots_source: source,
+            seeded,
+            seed_tx: Arc::new(Mutex::new(Some(tx))),
         })
+    }
+
+    /// Seeds the crypto library's random generator on a background thread. The first use of
+    /// randomness in a process seeds it from CPU jitter, which takes tens of milliseconds; done
+    /// inside the first handshake, that time would be counted as network time and would delay
+    /// the endpoint's other stages. Started at the beginning of a run, it overlaps DNS and TCP.
+    /// The tls stage waits for it before starting its clock, so `handshake_ms` is network time.
+    pub fn warm_up(&self) {
+        let provider = self.provider.clone();
+        let tx = self.seed_tx.lock().ok().and_then(|mut t| t.take());
+        let _ = std::thread::Builder::new()
+            .name("rng-seed".into())
+            .spawn(move || {
+                let mut buf = [0u8; 32];
+                let _ = provider.secure_random.fill(&mut buf);
+                if let Some(tx) = tx {
+                    let _ = tx.send(true);
+                }
+            });
+    }
+
+    /// Waits until the random generator is seeded; returns at once if it never will be.
+    async fn seeded(&self) {
+        // Never started (no warm_up): nothing to wait for.
+        if self.seed_tx.lock().map_or(true, |t| t.is_some()) {
+            return;
+        }
+        let mut rx = self.seeded.clone();
+        let _ = rx.wait_for(|done| *done).await;
     }
 
     /// A client configuration whose verifier records the server's certificate into `seen`.
@@ -319,6 +354,7 @@ pub async fn run(
             );
         }
     };
+    setup.seeded().await;
     let started = Instant::now();
     let res = TlsConnector::from(Arc::new(config))
         .connect(name, stream)

@@ -27,10 +27,10 @@ const SLACK_MS: f64 = 10.0;
 /// (socket set-up, two queries at once): 3-5 ms in the debug build on this machine.
 const DNS_CPU_MS: f64 = 10.0;
 
-/// What the client spends on its side of a TLS handshake before the ClientHello leaves: key
-/// generation and the crypto library's first use. Measured at 45-65 ms for the debug build on
-/// this machine (strace: connect done, ClientHello written 64 ms later, no syscall between).
-const TLS_CPU_MS: f64 = 150.0;
+/// What the client spends on its side of a TLS handshake: key generation and signature checks.
+/// (The crypto library's one-time seeding, 45-65 ms here, is done before the stage's clock starts;
+/// this bound guards that it stays out of `handshake_ms`.)
+const TLS_CPU_MS: f64 = 10.0;
 
 /// A case: its name, whether it compares timings (those run alone), and the function that
 /// runs it (panics on failure, returns its figures).

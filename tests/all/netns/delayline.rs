@@ -508,6 +508,12 @@ fn forward(shared: &Shared, devices: [File; 2], wake: RawFd) {
             if pfds[i].revents == 0 {
                 continue;
             }
+            if pfds[i].revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                // The device went away (its namespace was deleted under the line): stop rather
+                // than spin on an error that will not clear.
+                eprintln!("delay line: device {i} reports an error; the line stops");
+                return;
+            }
             let dir = if i == 0 { Dir::ToServer } else { Dir::ToClient };
             loop {
                 let n = match read_packet(*fd, &mut buf) {

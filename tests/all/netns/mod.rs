@@ -6,9 +6,14 @@
 //! - [`delayline`]: the TUN-to-TUN delay line;
 //! - [`bed`]: the two namespaces and the line, wired;
 //!
-//! these three depend on nothing else here, for reuse (e.g. by a benchmark). `harness` and
-//! `cases` are the tests. They need root, iproute2 and /dev/net/tun; elsewhere they print why
-//! and pass. `NETNS_CASE=<part of a name>` runs only the matching cases.
+//! these three depend on nothing else here, for reuse (e.g. by a benchmark: declare the three
+//! files as sibling modules with `#[path]`). `harness` and `cases` are the tests. They need
+//! root, iproute2 and /dev/net/tun; elsewhere they print why and pass.
+//!
+//! - `NETNS_CASE=<part of a name>`: run only the matching cases;
+//! - `NETNS_TRACE=1`: the line prints every packet (time, direction, ports, TCP flags);
+//! - `NETNS_TOOL=<path>`: test another build of the binary (e.g. a release build);
+//! - `NETNS_REQUIRED=1`: a machine that cannot run the cases fails instead of skipping.
 
 // The plumbing is an API for other users too (a benchmark); not every part is used here.
 #[allow(dead_code)]
