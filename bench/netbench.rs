@@ -763,6 +763,30 @@ fn bench() -> i32 {
         names,
     };
 
+    if std::env::var_os("NETBENCH_HOLD").is_some_and(|v| v == "1") {
+        // For investigation: keep the bed up and print how to use it; SIGTERM/SIGINT tear down.
+        let quote = |args: &[OsString]| {
+            args.iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!(
+            "ip netns exec {} {} {}",
+            bed.client.name(),
+            setup.tool.display(),
+            quote(&setup.tool_args(SAMPLES))
+        );
+        let mut a = vec![os(&setup.check_sh)];
+        a.extend(setup.script_args(Some(SAMPLES)));
+        println!("ip netns exec {} bash {}", bed.client.name(), quote(&a));
+        let _ = io::stdout().flush();
+        say("holding the bed up (NETBENCH_HOLD=1); kill -TERM this process to tear it down");
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+
     // Warm-up: page cache, and a first check that everything answers.
     say("warm-up");
     run_tool(&bed, &setup, SAMPLES);

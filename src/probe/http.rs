@@ -377,7 +377,7 @@ fn proxy_failure(e: &reqwest::Error) -> String {
     let text = chain.join(": ");
     if e.is_timeout() {
         "no answer in time".into()
-    } else if text.contains("407") {
+    } else if text.contains("407") || text.contains("proxy authorization required") {
         "the proxy wants authentication (407 Proxy Authentication Required)".into()
     } else if text.contains("unsuccessful tunnel") || text.contains("tunnel") {
         format!(

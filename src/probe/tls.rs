@@ -288,7 +288,7 @@ pub fn classify_rustls(e: &rustls::Error) -> (&'static str, String) {
         }
         E::PeerIncompatible(p) => {
             let a = format!("{p:?}");
-            if a.contains("Version") || a.contains("Tls12NotOffered") {
+            if old_protocol(&a) {
                 (
                     "tls.handshake_failed",
                     format!("the server offers only an old TLS version (TLS 1.0/1.1); this device and the app need TLS 1.2 or later ({a})"),
@@ -305,6 +305,13 @@ pub fn classify_rustls(e: &rustls::Error) -> (&'static str, String) {
     }
 }
 
+/// Does a rustls alert or incompatibility name an old protocol version on the server's side?
+fn old_protocol(debug_text: &str) -> bool {
+    ["ProtocolVersion", "Version", "Tls12", "Tls13"]
+        .iter()
+        .any(|k| debug_text.contains(k))
+}
+
 /// A machine-readable reason for failures the knowledge base treats specially.
 pub fn reason_of(e: &io::Error) -> Option<&'static str> {
     let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
@@ -313,10 +320,7 @@ pub fn reason_of(e: &io::Error) -> Option<&'static str> {
         rustls::Error::PeerIncompatible(p) => format!("{p:?}"),
         _ => return None,
     };
-    (text.contains("ProtocolVersion")
-        || text.contains("Version")
-        || text.contains("Tls12NotOffered"))
-    .then_some("protocol_version")
+    old_protocol(&text).then_some("protocol_version")
 }
 
 /// Runs the tls stage on a connected socket.

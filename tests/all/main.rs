@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod engine;
+mod faults;
 mod history;
 mod netns;
 mod reports;

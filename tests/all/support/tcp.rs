@@ -20,6 +20,9 @@ pub enum RawMode {
     ResetAfterHello,
     /// Wait for the client's first bytes, then close the connection cleanly (FIN).
     CloseAfterHello,
+    /// Wait for the client's first bytes, answer with these, then keep reading and ignoring
+    /// (a TLS 1.0-only server's ServerHello, a proxy's answer to CONNECT).
+    ReplyAfterHello(Vec<u8>),
 }
 
 impl RawMode {
@@ -94,6 +97,14 @@ async fn handle(mut stream: TcpStream, mode: RawMode) {
             while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
         }
         RawMode::Banner(bytes) => {
+            let _ = stream.write_all(&bytes).await;
+            while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+        }
+        RawMode::ReplyAfterHello(bytes) => {
+            match tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
             let _ = stream.write_all(&bytes).await;
             while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
         }
