@@ -289,3 +289,56 @@ fn every_bad_input_exits_3_with_one_clear_line() {
         failures.join("\n")
     );
 }
+
+/// Root reads any file, so the unreadable-profile case runs the binary as `nobody` when the
+/// tests run as root (as in CI), and as the current user otherwise.
+#[test]
+fn an_unreadable_profile_exits_3() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod dir");
+    let path = dir.path().join("secret.toml");
+    std::fs::write(
+        &path,
+        "[[endpoint]]\nname = \"a\"\nhost = \"a.netcheck.lan\"\n",
+    )
+    .expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    let bin = assert_cmd::cargo::cargo_bin!("bmw-netcheck");
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    let mut cmd = if is_root {
+        if !Path::new("/usr/bin/setpriv").exists() {
+            println!("skipped: running as root and setpriv is not available to drop privileges");
+            return;
+        }
+        let mut c = std::process::Command::new("/usr/bin/setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(bin);
+        c
+    } else {
+        std::process::Command::new(bin)
+    };
+    let out = cmd
+        .arg("--profile")
+        .arg(&path)
+        .args(["--no-history", "--only", "dns"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("Permission denied") && stderr.contains("setpriv")
+        || stderr.contains("No such file")
+    {
+        println!("skipped: cannot run the binary as nobody here: {stderr}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("permission denied"), "{stderr}");
+}
