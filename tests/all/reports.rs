@@ -194,6 +194,9 @@ fn proxy_credentials_never_appear_in_any_format_or_the_history() {
         !log.contains("hunter2") && !log.contains("swordfish"),
         "{log}"
     );
+    crate::support::say(
+        "secrets: 2 planted credentials, 10 outputs (5 formats x redaction on/off) and 10 history lines checked, 0 leaked",
+    );
 }
 
 // ---- prometheus ---------------------------------------------------------------------------------

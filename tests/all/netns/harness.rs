@@ -6,7 +6,6 @@ use crate::support::{
     DnsAnswer, DnsServer, HttpBehaviour, HttpsServer, Netcheck, Outcome, RawMode, RawTcpServer,
     ServerIdentity,
 };
-use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,8 +31,7 @@ pub fn skip_reason() -> Option<String> {
 /// A line for CI logs. Written to the process's stderr directly, past the test harness's
 /// capture, so the figures show even when every case passes; a closed stderr is ignored.
 pub fn say(line: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{line}");
+    crate::support::say(line);
 }
 
 /// The agreement the cases demand between two timings: max(2 ms, 5 %).

@@ -62,3 +62,11 @@ impl Drop for Task {
 pub fn ipv6_loopback() -> bool {
     std::net::TcpListener::bind("[::1]:0").is_ok()
 }
+
+/// A line for the test log that shows even when the test passes (the harness captures
+/// `println!`, not direct writes): the counts CI should display.
+pub fn say(line: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}
