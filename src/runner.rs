@@ -249,6 +249,21 @@ pub fn planned_stages(ep: &Endpoint, sel: &Selection) -> Vec<Probe> {
     .collect()
 }
 
+/// Bounds a stage by the step timeout. The stage yields its check and, on success, what the next
+/// stage needs; the result carries that value or the code of the failure, for the skip reasons.
+async fn bounded<T>(
+    limit: Duration,
+    fut: impl Future<Output = (Check, Option<T>)>,
+    on_timeout: impl FnOnce() -> Check,
+) -> (Check, Result<T, String>) {
+    let (check, value) = match tokio::time::timeout(limit, fut).await {
+        Ok(done) => done,
+        Err(_) => (on_timeout().took(limit), None),
+    };
+    let code = check.code.clone();
+    (check, value.ok_or(code))
+}
+
 /// Runs one stage: marks it running, bounds it by `limit` (if any), records its check.
 async fn stage<T, F>(slot: &Shared, sel: &Selection, probe: Probe, fut: F) -> T
 where
@@ -348,30 +363,21 @@ async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
             return;
         }
         None => {
-            let found = stage(&slot, sel, Probe::Dns, async {
-                match tokio::time::timeout(t, dns::run(&env.resolver, &env.resolver_label, &ep))
-                    .await
-                {
-                    Ok((check, addrs)) => {
-                        let code = check.code.clone();
-                        (check, addrs.ok_or(code))
-                    }
-                    Err(_) => (
-                        Check::timed_out(
-                            Probe::Dns,
-                            Some(name),
-                            format!(
-                                "no answer from the resolver within {}",
-                                humantime::format_duration(t)
-                            ),
-                        )
-                        .took(t)
-                        .with("addresses", Vec::<String>::new())
-                        .with("resolve_ms", serde_json::Value::Null),
-                        Err("dns.timeout".to_owned()),
-                    ),
-                }
-            })
+            let found = stage(
+                &slot,
+                sel,
+                Probe::Dns,
+                bounded(t, dns::run(&env.resolver, &env.resolver_label, &ep), || {
+                    Check::timed_out(
+                        Probe::Dns,
+                        Some(name),
+                        format!(
+                            "no answer from the resolver within {}",
+                            humantime::format_duration(t)
+                        ),
+                    )
+                }),
+            )
             .await;
             match found {
                 Ok(a) => a,
@@ -440,25 +446,29 @@ async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
             Protocol::Https => &[b"http/1.1"],
             Protocol::Tls => &[],
         };
-        let stream = stage(&slot, sel, Probe::Tls, async {
-            match tokio::time::timeout(t, tls::run(&env.tls, name, &ep.host, alpn, connected.stream, env.thresholds.cert_expiry_warn_days)).await {
-                Ok((check, stream)) => {
-                    let code = check.code.clone();
-                    (check, stream.ok_or(code))
-                }
-                Err(_) => (
-                    Check::timed_out(
-                        Probe::Tls,
-                        Some(name),
-                        format!("{address} accepted the connection but did not complete a TLS handshake within {}", humantime::format_duration(t)),
-                    )
-                    .took(t)
-                    .with("handshake_ms", serde_json::Value::Null)
-                    .with("version", serde_json::Value::Null),
-                    Err("tls.timeout".to_owned()),
-                ),
-            }
-        })
+        let handshake = tls::run(
+            &env.tls,
+            name,
+            &ep.host,
+            alpn,
+            connected.stream,
+            env.thresholds.cert_expiry_warn_days,
+        );
+        let stream = stage(
+            &slot,
+            sel,
+            Probe::Tls,
+            bounded(t, handshake, || {
+                Check::timed_out(
+                    Probe::Tls,
+                    Some(name),
+                    format!(
+                        "{address} accepted the connection but did not complete a TLS handshake within {}",
+                        humantime::format_duration(t)
+                    ),
+                )
+            }),
+        )
         .await;
         if ep.protocol == Protocol::Tls {
             return;
