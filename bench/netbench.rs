@@ -1,4 +1,4 @@
-//! netbench: the benchmark of issue 6. Is bmw-netcheck fast, light and exact? Measured side by
+//! netbench: is bmw-netcheck fast, light and exact? Measured side by
 //! side with dig and curl, in one run, over network paths with exactly known round-trip times.
 //!
 //! ```text
@@ -21,7 +21,7 @@
 //!
 //! Run as root, after building the tool: `bench/run.sh` (or `cargo build --release --bin
 //! bmw-netcheck --example netbench && target/release/examples/netbench`). The Markdown report
-//! goes to stdout, progress to stderr. `NETBENCH_REPS` (default 7; the issue asks for at least 5)
+//! goes to stdout, progress to stderr. `NETBENCH_REPS` (default 7; at least 5 for figures worth a median)
 //! and `NETBENCH_TOOL` (default: `bmw-netcheck` next to this binary's directory) change the run.
 
 #[path = "../tests/all/netns/delayline.rs"]
