@@ -101,7 +101,7 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
         });
         let device = device_probes(&profile, &env, &proxy, storage_paths);
         let (results, device_checks) =
-            runner::run_endpoints(&profile, env.clone(), device, started).await;
+            runner::run_endpoints(&profile, env.clone(), device, started, interrupted()).await;
         let attempts: Vec<(String, Vec<tcp::Attempt>)> = results
             .iter()
             .map(|r| (r.endpoint.name.clone(), r.attempts.clone()))
@@ -154,6 +154,15 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
         Status::Fail => exit::FAIL,
         Status::Warn => exit::WARN,
         _ => exit::OK,
+    })
+}
+
+/// Resolves when the user presses Ctrl-C; never, where that cannot be watched.
+fn interrupted() -> runner::Interrupt {
+    Box::pin(async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     })
 }
 

@@ -78,6 +78,9 @@ pub struct Env {
     pub on_done: Option<DoneHook>,
 }
 
+/// Resolves when the run should stop early and report what it has (Ctrl-C).
+pub type Interrupt = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// Called with an endpoint's name when its pipeline is done.
 pub type DoneHook = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -115,13 +118,23 @@ pub struct EndpointResults {
 /// A device probe: a future yielding its checks, run alongside the pipelines.
 pub type DeviceFuture = std::pin::Pin<Box<dyn Future<Output = Vec<Check>> + Send>>;
 
-/// Runs every endpoint's pipeline at once and returns when all are done or the deadline passed.
-/// `device` futures (device probes) run alongside and are bounded the same way.
+/// How the run's concurrent part ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Finished,
+    Deadline,
+    /// The user pressed Ctrl-C: what finished is reported, the rest is skipped, not failed.
+    Interrupted,
+}
+
+/// Runs every endpoint's pipeline at once and returns when all are done, the deadline passed, or
+/// `interrupt` resolved (Ctrl-C). `device` futures (device probes) run alongside, bounded the same way.
 pub async fn run_endpoints(
     profile: &Profile,
     env: Arc<Env>,
     device: Vec<(Probe, DeviceFuture)>,
     started: Instant,
+    interrupt: Interrupt,
 ) -> (Vec<EndpointResults>, Vec<Check>) {
     let deadline = tokio::time::Instant::from_std(started + env.deadline);
     let slots: Vec<Shared> = profile
@@ -154,18 +167,35 @@ pub async fn run_endpoints(
             s.running.remove(&probe);
         });
     }
-    let finished =
-        tokio::time::timeout_at(deadline, async { while set.join_next().await.is_some() {} })
-            .await
-            .is_ok();
+    let end = tokio::select! {
+        all = tokio::time::timeout_at(deadline, async { while set.join_next().await.is_some() {} }) => {
+            if all.is_ok() { End::Finished } else { End::Deadline }
+        }
+        _ = interrupt => End::Interrupted,
+    };
     set.abort_all();
 
     let limit = humantime::format_duration(env.deadline);
+    let unfinished = |probe: Probe, target: Option<&str>, since: &Instant| match end {
+        End::Interrupted => {
+            Check::skipped(probe, target, "interrupted (Ctrl-C) before it finished")
+        }
+        _ => Check::timed_out(
+            probe,
+            target,
+            format!("did not finish before the run's deadline ({limit})"),
+        )
+        .took(since.elapsed()),
+    };
+    let cut_short = match end {
+        End::Interrupted => "the run was interrupted (Ctrl-C)".to_owned(),
+        _ => format!("the run's deadline ({limit})"),
+    };
     let mut results = Vec::new();
     for (ep, slot) in profile.endpoints.iter().zip(&slots) {
         let mut s = slot.lock();
         let mut checks = std::mem::take(&mut s.checks);
-        if !finished {
+        if end != End::Finished {
             let planned = planned_stages(ep, &env.selection);
             let first_running = s.running.keys().next().copied();
             for p in planned {
@@ -173,18 +203,11 @@ pub async fn run_endpoints(
                     continue;
                 }
                 let c = if let Some(since) = s.running.get(&p) {
-                    Check::timed_out(
-                        p,
-                        Some(&ep.name),
-                        format!("did not finish before the run's deadline ({limit})"),
-                    )
-                    .took(since.elapsed())
+                    unfinished(p, Some(&ep.name), since)
                 } else {
                     let why = match first_running {
-                        Some(r) => format!(
-                            "not reached: {r} did not finish before the run's deadline ({limit})"
-                        ),
-                        None => format!("not reached before the run's deadline ({limit})"),
+                        Some(r) => format!("not reached: {r} had not finished when {cut_short}"),
+                        None => format!("not reached before {cut_short}"),
                     };
                     Check::skipped(p, Some(&ep.name), why)
                 };
@@ -210,14 +233,7 @@ pub async fn run_endpoints(
     for (probe, slot) in device_slots {
         let mut s = slot.lock();
         if let Some(since) = s.running.get(&probe) {
-            device_checks.push(
-                Check::timed_out(
-                    probe,
-                    None,
-                    format!("did not finish before the run's deadline ({limit})"),
-                )
-                .took(since.elapsed()),
-            );
+            device_checks.push(unfinished(probe, None, since));
         }
         device_checks.append(&mut s.checks);
     }

@@ -1244,3 +1244,35 @@ fn timed_out_checks_still_carry_their_measurement_keys() {
     missing.extend(missing_keys(&r));
     assert_eq!(missing, Vec::<String>::new());
 }
+
+/// Ctrl-C is not a crash: the report of what finished is printed, and the stages that were cut
+/// short are skipped (not failed: the network did nothing wrong).
+#[test]
+fn ctrl_c_prints_what_was_found_so_far() {
+    let server = RawTcpServer::start(RawMode::Silent);
+    let profile = ProfileFile::new(&[EndpointSpec::new(EP, "127.0.0.1", server.port())]);
+    let mut child = Netcheck::engine(&profile)
+        .timeout("30s")
+        .deadline("60s")
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Give it time to connect and start the (never answered) handshake.
+    std::thread::sleep(Duration::from_millis(700));
+    let pid = child.id() as i32;
+    // SAFETY: sending a signal to our own child process.
+    let sent = unsafe { libc::kill(pid, libc::SIGINT) };
+    assert_eq!(sent, 0, "send SIGINT");
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().expect("wait");
+    assert!(started.elapsed() < Duration::from_secs(2), "Ctrl-C must end the run at once");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let r: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(code(&r, EP, "tcp"), "tcp.ok");
+    assert_eq!(status(&r, EP, "tls"), "skip");
+    let summary = stage(&r, EP, "tls")["summary"].as_str().unwrap_or("");
+    assert!(summary.contains("interrupted"), "{summary}");
+    assert_eq!(out.status.code(), Some(0), "only what finished counts: {stdout}");
+}
