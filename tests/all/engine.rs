@@ -1251,7 +1251,7 @@ fn timed_out_checks_still_carry_their_measurement_keys() {
 fn ctrl_c_prints_what_was_found_so_far() {
     let server = RawTcpServer::start(RawMode::Silent);
     let profile = ProfileFile::new(&[EndpointSpec::new(EP, "127.0.0.1", server.port())]);
-    let mut child = Netcheck::engine(&profile)
+    let child = Netcheck::engine(&profile)
         .timeout("30s")
         .deadline("60s")
         .command()
