@@ -1267,12 +1267,19 @@ fn ctrl_c_prints_what_was_found_so_far() {
     assert_eq!(sent, 0, "send SIGINT");
     let started = std::time::Instant::now();
     let out = child.wait_with_output().expect("wait");
-    assert!(started.elapsed() < Duration::from_secs(2), "Ctrl-C must end the run at once");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "Ctrl-C must end the run at once"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let r: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert_eq!(code(&r, EP, "tcp"), "tcp.ok");
     assert_eq!(status(&r, EP, "tls"), "skip");
     let summary = stage(&r, EP, "tls")["summary"].as_str().unwrap_or("");
     assert!(summary.contains("interrupted"), "{summary}");
-    assert_eq!(out.status.code(), Some(0), "only what finished counts: {stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "only what finished counts: {stdout}"
+    );
 }

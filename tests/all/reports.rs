@@ -541,46 +541,10 @@ fn man_page_is_roff_with_the_options() {
 
 // ---- progress -----------------------------------------------------------------------------------
 
-/// Runs with stderr on a pseudo-terminal (stdout piped); returns what the terminal received.
+/// Runs with stderr on a pseudo-terminal (stdout piped): exit code, stdout, what the terminal got.
 fn stderr_on_tty(cmd: &Netcheck) -> (i32, String, String) {
-    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
-    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
-        .expect("open a pseudo-terminal");
-    grantpt(&master).expect("grantpt");
-    unlockpt(&master).expect("unlockpt");
-    let name = ptsname(&master, Vec::new()).expect("ptsname");
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(name.to_str().expect("pty name is UTF-8"))
-        .expect("open the terminal's slave side");
-    let mut command = cmd.command();
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(slave));
-    let child = command.spawn().expect("spawn bmw-netcheck");
-    drop(command);
-    let reader = std::thread::spawn(move || {
-        use std::io::Read;
-        let mut master = std::fs::File::from(master);
-        let mut all = Vec::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = master.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            all.extend_from_slice(&buf[..n]);
-        }
-        all
-    });
-    let out = child.wait_with_output().expect("wait for bmw-netcheck");
-    let tty = reader.join().expect("pty reader");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&tty).into_owned(),
-    )
+    let out = cmd.run_with_stderr_on_tty();
+    (out.code, out.stdout, out.stderr)
 }
 
 #[test]

@@ -25,6 +25,14 @@ fn suspects(report: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// The (first) check of a device probe.
+fn device_check<'a>(report: &'a Value, probe: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["probe"] == probe))
+        .unwrap_or_else(|| panic!("no {probe} check in {report}"))
+}
+
 fn top(report: &Value) -> String {
     suspects(report)
         .first()
@@ -252,10 +260,7 @@ fn a_dead_proxy_points_to_vpn_firewall_and_its_password_never_shows() {
         "the direct path is still tested"
     );
     assert_eq!(top(&r), "vpn_firewall", "{:?}", suspects(&r));
-    let proxy_check = r["checks"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["probe"] == "proxy"))
-        .expect("a proxy check");
+    let proxy_check = device_check(&r, "proxy");
     assert_eq!(proxy_check["code"], "proxy.env");
     for (format, out) in &outputs {
         assert!(
@@ -310,10 +315,7 @@ fn skewed_server_dates_point_to_the_device_clock() {
     let out = run(&w, "dns,tcp,tls,http,latency,clock");
     out.assert_exit(2);
     let r = out.report();
-    let clock = r["checks"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["probe"] == "clock"))
-        .expect("a clock check");
+    let clock = device_check(&r, "clock");
     assert_eq!(clock["code"], "clock.skew");
     let offset = clock["data"]["offset_s"].as_f64().unwrap_or(0.0);
     assert!((offset - 10_800.0).abs() < 5.0, "offset {offset}");
@@ -341,10 +343,7 @@ fn storage_under_the_threshold_points_to_low_storage() {
         .run();
     out.assert_exit(2);
     let r = out.report();
-    let storage = r["checks"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["probe"] == "storage"))
-        .expect("a storage check");
+    let storage = device_check(&r, "storage");
     assert_eq!(storage["code"], "storage.low");
     assert!(storage["data"]["free_bytes"].as_u64().is_some());
     assert!(storage["data"]["total_bytes"].as_u64().unwrap_or(0) > 0);
@@ -369,10 +368,7 @@ fn a_captive_portal_is_named() {
     let out = run(&w, "dns,tcp,tls,http,latency,captive");
     out.assert_exit(2);
     let r = out.report();
-    let c = r["checks"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["probe"] == "captive"))
-        .expect("a captive check");
+    let c = device_check(&r, "captive");
     assert_eq!(c["code"], "captive.portal");
     assert_eq!(
         c["data"]["location"],
@@ -431,10 +427,7 @@ fn broken_ipv6_is_detected_when_ipv4_works() {
     let out = run(&w, "dns,tcp,tls,http,latency,ipv6");
     let r = out.report();
     assert_eq!(code(&r, "api", "tcp"), "tcp.ok");
-    let v6 = r["checks"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["probe"] == "ipv6"))
-        .expect("an ipv6 check");
+    let v6 = device_check(&r, "ipv6");
     assert_eq!(v6["code"], "ipv6.broken", "{v6}");
     assert_eq!(top(&r), "broken_ipv6", "{:?}", suspects(&r));
     out.assert_exit(1);

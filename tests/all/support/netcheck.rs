@@ -234,6 +234,17 @@ impl Netcheck {
     /// Runs with stdout on a pseudo-terminal, as when a person runs it; `stdout` holds what
     /// the terminal received.
     pub fn run_on_tty(&self) -> Outcome {
+        self.run_with_tty(true)
+    }
+
+    /// Runs with stderr on a pseudo-terminal and stdout piped: `stderr` of the outcome is what
+    /// the terminal received (progress output).
+    pub fn run_with_stderr_on_tty(&self) -> Outcome {
+        self.run_with_tty(false)
+    }
+
+    /// One of stdout (`true`) or stderr on a fresh pseudo-terminal; the other piped.
+    fn run_with_tty(&self, tty_is_stdout: bool) -> Outcome {
         use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
         let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
             .expect("open a pseudo-terminal");
@@ -246,9 +257,12 @@ impl Netcheck {
             .open(name.to_str().expect("pty name is UTF-8"))
             .expect("open the terminal's slave side");
         let mut cmd = self.command();
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::from(slave))
-            .stderr(Stdio::piped());
+        cmd.stdin(Stdio::null());
+        if tty_is_stdout {
+            cmd.stdout(Stdio::from(slave)).stderr(Stdio::piped());
+        } else {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::from(slave));
+        }
         let started = Instant::now();
         let child = cmd.spawn().expect("spawn bmw-netcheck");
         // Our copies of the slave side must go, or reading the master never ends.
@@ -268,11 +282,16 @@ impl Netcheck {
             all
         });
         let out = child.wait_with_output().expect("wait for bmw-netcheck");
-        let tty = reader.join().expect("pty reader");
+        let tty = String::from_utf8_lossy(&reader.join().expect("pty reader")).into_owned();
+        let (stdout, stderr) = if tty_is_stdout {
+            (tty, String::from_utf8_lossy(&out.stderr).into_owned())
+        } else {
+            (String::from_utf8_lossy(&out.stdout).into_owned(), tty)
+        };
         Outcome {
             code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&tty).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stdout,
+            stderr,
             elapsed: started.elapsed(),
             args: self.args(),
         }
