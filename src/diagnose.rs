@@ -154,19 +154,24 @@ pub fn diagnose(checks: &[Check], endpoints: &[EndpointInfo], kb: &Knowledge) ->
     });
     let mut suspects: Vec<Suspect> = scored.into_iter().map(|(_, s)| s).collect();
 
-    if suspects.is_empty() {
+    // Nothing failed and nothing points anywhere with conviction: the answer may well lie where
+    // a network probe cannot look, so say so.
+    let weak = suspects.iter().all(|s| s.confidence == Confidence::Low)
+        && !checks.iter().any(|c| c.status == Status::Fail);
+    if suspects.is_empty() || weak {
         let note = if checks
             .iter()
             .any(|c| c.status == Status::Fail || c.status == Status::Warn)
         {
-            "the findings of this run point to no network cause; a network probe cannot test this"
+            "the findings of this run point to no clear network cause; a network probe cannot test this"
         } else {
             "every network check passed; a network probe cannot test this"
         };
+        let listed: Vec<String> = suspects.iter().map(|s| s.id.clone()).collect();
         suspects.extend(
             kb.suspect
                 .iter()
-                .filter(|d| d.kind == Kind::Untestable)
+                .filter(|d| d.kind == Kind::Untestable && !listed.contains(&d.id))
                 .map(|d| Suspect {
                     id: d.id.clone(),
                     title: d.title.clone(),
@@ -308,6 +313,17 @@ mod tests {
             ]
         );
         assert!(s.iter().all(|s| s.confidence == Confidence::Low));
+    }
+
+    #[test]
+    fn weak_findings_without_failures_also_list_what_cannot_be_tested() {
+        let mut c = healthy("api");
+        c.extend(healthy("neutral"));
+        c.push(check(Probe::Vpn, None, Status::Warn, "vpn.active"));
+        let s = diagnose(&c, &eps(), &kb());
+        assert_eq!(s[0].id, "vpn_firewall");
+        assert_eq!(s[0].confidence, Confidence::Low);
+        assert!(s.iter().any(|s| s.id == "account_credentials"));
     }
 
     #[test]

@@ -128,24 +128,27 @@ pub fn run() -> Check {
             "no VPN or tunnel interface is up",
         ));
     }
-    let summary = if via_tunnel {
-        format!(
-            "a VPN/tunnel is up ({}) and carries the default route: all traffic goes through it",
-            names.join(", ")
+    // A tunnel that carries all traffic can be what blocks the app: a warning. One that only
+    // routes some networks (split tunnelling, a container's tun) is reported, not held against
+    // the run.
+    let (status, summary) = if via_tunnel {
+        (
+            Status::Warn,
+            format!(
+                "a VPN/tunnel is up ({}) and carries the default route: all traffic goes through it",
+                names.join(", ")
+            ),
         )
     } else {
-        format!(
-            "a VPN/tunnel interface is up ({}), but the default route does not use it",
-            names.join(", ")
+        (
+            Status::Pass,
+            format!(
+                "a VPN/tunnel interface is up ({}), but the default route does not use it",
+                names.join(", ")
+            ),
         )
     };
-    base(Check::new(
-        Probe::Vpn,
-        None,
-        Status::Warn,
-        "vpn.active",
-        summary,
-    ))
+    base(Check::new(Probe::Vpn, None, status, "vpn.active", summary))
 }
 
 #[cfg(test)]
