@@ -321,6 +321,7 @@ async fn pipeline(ep: Endpoint, env: Arc<Env>, slot: Shared) {
     let via_proxy = async {
         let url = format!("https://{}{}", ep.authority(), ep.path);
         let seen = Arc::new(Mutex::new(None));
+        env.tls.ready().await;
         let config = match env.tls.client_config(&[b"http/1.1"], seen) {
             Ok(c) => c,
             Err(why) => {

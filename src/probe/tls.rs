@@ -24,36 +24,35 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 /// Trust settings for a run: the system's roots (or a bundled set when it has none) plus `--ca-file`.
+///
+/// `--ca-file` is read and checked at once (a bad file is the user's mistake, exit 3). The system's
+/// roots — some 150 certificates to parse, tens of milliseconds — are loaded by [`TlsSetup::warm_up`]
+/// on a background thread while DNS and TCP are under way: no handshake needs them earlier.
 #[derive(Clone)]
 pub struct TlsSetup {
-    roots: Arc<RootCertStore>,
+    extra: Arc<Vec<CertificateDer<'static>>>,
+    extra_source: String,
+    trust: Arc<std::sync::OnceLock<Trust>>,
     provider: Arc<CryptoProvider>,
-    /// Where the roots came from, for the report.
-    pub roots_source: String,
-    /// Becomes true once the random generator is seeded (see [`TlsSetup::warm_up`]).
-    seeded: tokio::sync::watch::Receiver<bool>,
-    seed_tx: Arc<Mutex<Option<tokio::sync::watch::Sender<bool>>>>,
+    /// Becomes true once the roots are loaded and the random generator is seeded.
+    ready: tokio::sync::watch::Receiver<bool>,
+    ready_tx: Arc<Mutex<Option<tokio::sync::watch::Sender<bool>>>>,
+}
+
+/// The roots in effect and where they came from (for the report).
+struct Trust {
+    roots: Arc<RootCertStore>,
+    source: String,
 }
 
 impl TlsSetup {
     pub fn load(ca_file: Option<&Path>) -> Result<TlsSetup, AppError> {
-        let mut roots = RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        let (added, _ignored) = roots.add_parsable_certificates(native.certs);
-        let mut source = if added > 0 {
-            format!("system ({added} roots)")
-        } else {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            format!(
-                "bundled Mozilla set ({} roots; the system has none)",
-                roots.len()
-            )
-        };
+        let mut extra = Vec::new();
+        let mut extra_source = String::new();
         if let Some(path) = ca_file {
             let shown = path.display();
             let iter = CertificateDer::pem_file_iter(path)
                 .map_err(|e| AppError::Input(format!("--ca-file {shown}: cannot be read ({e})")))?;
-            let mut extra = Vec::new();
             for cert in iter {
                 extra.push(cert.map_err(|e| {
                     AppError::Input(format!(
@@ -66,50 +65,80 @@ impl TlsSetup {
                     "--ca-file {shown}: holds no PEM certificate"
                 )));
             }
-            let (ok, bad) = roots.add_parsable_certificates(extra);
+            let (ok, bad) = RootCertStore::empty().add_parsable_certificates(extra.clone());
             if ok == 0 {
                 return Err(AppError::Input(format!(
                     "--ca-file {shown}: none of its {bad} certificate(s) can be used as a root"
                 )));
             }
-            source.push_str(&format!(" + {ok} from {shown}"));
+            extra_source = format!(" + {ok} from {shown}");
         }
-        let (tx, seeded) = tokio::sync::watch::channel(false);
+        let (tx, ready) = tokio::sync::watch::channel(false);
         Ok(TlsSetup {
-            roots: Arc::new(roots),
+            extra: Arc::new(extra),
+            extra_source,
+            trust: Arc::new(std::sync::OnceLock::new()),
             provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
-            roots_source: source,
-            seeded,
-            seed_tx: Arc::new(Mutex::new(Some(tx))),
+            ready,
+            ready_tx: Arc::new(Mutex::new(Some(tx))),
         })
     }
 
-    /// Seeds the crypto library's random generator on a background thread. The first use of
-    /// randomness in a process seeds it from CPU jitter, which takes tens of milliseconds; done
-    /// inside the first handshake, that time would be counted as network time and would delay
-    /// the endpoint's other stages. Started at the beginning of a run, it overlaps DNS and TCP.
-    /// The tls stage waits for it before starting its clock, so `handshake_ms` is network time.
+    /// The roots in effect, loading them now if the background load has not done it.
+    fn trust(&self) -> &Trust {
+        self.trust.get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            let native = rustls_native_certs::load_native_certs();
+            let (added, _ignored) = roots.add_parsable_certificates(native.certs);
+            let mut source = if added > 0 {
+                format!("system ({added} roots)")
+            } else {
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                format!(
+                    "bundled Mozilla set ({} roots; the system has none)",
+                    roots.len()
+                )
+            };
+            roots.add_parsable_certificates(self.extra.iter().cloned());
+            source.push_str(&self.extra_source);
+            Trust {
+                roots: Arc::new(roots),
+                source,
+            }
+        })
+    }
+
+    /// Where the roots came from, e.g. `system (146 roots) + 1 from ca.pem`.
+    pub fn roots_source(&self) -> String {
+        self.trust().source.clone()
+    }
+
+    /// Loads the roots and seeds the crypto library's random generator on a background thread.
+    /// The first use of randomness in a process seeds it from CPU jitter, which takes tens of
+    /// milliseconds; done inside the first handshake, that time would be counted as network time
+    /// and would delay the endpoint's other stages. Started at the beginning of a run, both
+    /// overlap DNS and TCP; the tls stage waits for them before starting its clock.
     pub fn warm_up(&self) {
-        let provider = self.provider.clone();
-        let tx = self.seed_tx.lock().ok().and_then(|mut t| t.take());
+        let this = self.clone();
+        let tx = self.ready_tx.lock().ok().and_then(|mut t| t.take());
         let _ = std::thread::Builder::new()
-            .name("rng-seed".into())
+            .name("tls-warm-up".into())
             .spawn(move || {
                 let mut buf = [0u8; 32];
-                let _ = provider.secure_random.fill(&mut buf);
+                let _ = this.provider.secure_random.fill(&mut buf);
+                let _ = this.trust();
                 if let Some(tx) = tx {
                     let _ = tx.send(true);
                 }
             });
     }
 
-    /// Waits until the random generator is seeded; returns at once if it never will be.
-    async fn seeded(&self) {
-        // Never started (no warm_up): nothing to wait for.
-        if self.seed_tx.lock().map_or(true, |t| t.is_some()) {
+    /// Waits until [`TlsSetup::warm_up`] is done; returns at once if it was never started.
+    pub async fn ready(&self) {
+        if self.ready_tx.lock().map_or(true, |t| t.is_some()) {
             return;
         }
-        let mut rx = self.seeded.clone();
+        let mut rx = self.ready.clone();
         let _ = rx.wait_for(|done| *done).await;
     }
 
@@ -119,10 +148,12 @@ impl TlsSetup {
         alpn: &[&[u8]],
         seen: Arc<Mutex<Option<Seen>>>,
     ) -> Result<ClientConfig, String> {
-        let inner =
-            WebPkiServerVerifier::builder_with_provider(self.roots.clone(), self.provider.clone())
-                .build()
-                .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
+        let inner = WebPkiServerVerifier::builder_with_provider(
+            self.trust().roots.clone(),
+            self.provider.clone(),
+        )
+        .build()
+        .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
         let mut config = ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS setup: {e}"))?
@@ -333,6 +364,8 @@ pub async fn run(
     warn_days: i64,
 ) -> (Check, Option<TlsStream<TcpStream>>) {
     let t = Some(target);
+    // Roots loaded and the RNG seeded, off the clock (see TlsSetup::warm_up).
+    setup.ready().await;
     let seen = Arc::new(Mutex::new(None));
     let config = match setup.client_config(alpn, seen.clone()) {
         Ok(c) => c,
@@ -358,7 +391,6 @@ pub async fn run(
             );
         }
     };
-    setup.seeded().await;
     let started = Instant::now();
     let res = TlsConnector::from(Arc::new(config))
         .connect(name, stream)
@@ -421,7 +453,7 @@ pub async fn run(
     }
     .took(elapsed)
     .with("handshake_ms", ms(elapsed))
-    .with("roots", setup.roots_source.clone());
+    .with("roots", setup.roots_source());
     match &facts {
         Some(f) => {
             check = check
