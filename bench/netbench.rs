@@ -30,6 +30,7 @@ mod delayline;
 #[path = "../tests/all/netns/ns.rs"]
 #[allow(dead_code)]
 mod ns;
+#[path = "../tests/all/support/mod.rs"]
 mod support;
 
 use delayline::{DelayLine, Filter, Shaping, Tun};
