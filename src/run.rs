@@ -157,11 +157,30 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
     })
 }
 
-/// Resolves when the user presses Ctrl-C; never, where that cannot be watched.
+/// Resolves on Ctrl-C, or on SIGTERM (a service manager stopping a run that takes too long);
+/// never, where neither can be watched. The run then reports what it has.
 fn interrupted() -> runner::Interrupt {
     Box::pin(async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+        let ctrl_c = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(unix)]
+        let term = async {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
         }
     })
 }

@@ -188,7 +188,7 @@ pub async fn run_endpoints(
         .took(since.elapsed()),
     };
     let cut_short = match end {
-        End::Interrupted => "the run was interrupted (Ctrl-C)".to_owned(),
+        End::Interrupted => "the run was interrupted (Ctrl-C or SIGTERM)".to_owned(),
         _ => format!("the run's deadline ({limit})"),
     };
     let mut results = Vec::new();

@@ -1249,6 +1249,16 @@ fn timed_out_checks_still_carry_their_measurement_keys() {
 /// short are skipped (not failed: the network did nothing wrong).
 #[test]
 fn ctrl_c_prints_what_was_found_so_far() {
+    interrupted_by(libc::SIGINT);
+}
+
+/// A service manager's SIGTERM (systemd stopping a slow run) gets the same report.
+#[test]
+fn sigterm_prints_what_was_found_so_far() {
+    interrupted_by(libc::SIGTERM);
+}
+
+fn interrupted_by(signal: i32) {
     let server = RawTcpServer::start(RawMode::Silent);
     let profile = ProfileFile::new(&[EndpointSpec::new(EP, "127.0.0.1", server.port())]);
     let child = Netcheck::engine(&profile)
@@ -1259,12 +1269,17 @@ fn ctrl_c_prints_what_was_found_so_far() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    // Give it time to connect and start the (never answered) handshake.
-    std::thread::sleep(Duration::from_millis(700));
+    // Wait until it has connected (its signal handlers are set by then) and started the
+    // handshake the server never answers.
+    let waited = std::time::Instant::now();
+    while server.accepted() == 0 && waited.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
     let pid = child.id() as i32;
     // SAFETY: sending a signal to our own child process.
-    let sent = unsafe { libc::kill(pid, libc::SIGINT) };
-    assert_eq!(sent, 0, "send SIGINT");
+    let sent = unsafe { libc::kill(pid, signal) };
+    assert_eq!(sent, 0, "send signal {signal}");
     let started = std::time::Instant::now();
     let out = child.wait_with_output().expect("wait");
     assert!(
