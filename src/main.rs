@@ -12,6 +12,7 @@ mod explain;
 mod fuzz;
 mod history;
 mod knowledge;
+mod list;
 mod lock;
 mod model;
 mod output;
@@ -67,7 +68,7 @@ fn dispatch(cli: cli::Cli) -> Result<i32, AppError> {
     match cli.command {
         None => run::run(&cli.run),
         Some(cli::Command::Run(args)) => run::run(&args),
-        Some(cli::Command::List(args)) => run::list(&args),
+        Some(cli::Command::List(args)) => list::run(&args),
         Some(cli::Command::Explain { suspect, format }) => explain::run(suspect.as_deref(), format),
         Some(cli::Command::History(args)) => history::command(&args),
         Some(cli::Command::Completions { shell }) => docs::completions(shell),

@@ -1,0 +1,166 @@
+//! `list`: what a run would do — probes, endpoints, stages, thresholds and limits — without
+//! touching the network. Human by default; `--format json` for scripts and fleet tooling.
+
+use crate::cli::{OutputFormat, RunArgs};
+use crate::error::{AppError, exit};
+use crate::model::Probe;
+use crate::output;
+use crate::profile::{self, Profile};
+use crate::run::{decide_color, load_profile, selection};
+use crate::runner::{self, Selection};
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+
+fn state(sel: &Selection, p: Probe) -> &'static str {
+    if sel.reported(p) {
+        "on"
+    } else if sel.runs(p) {
+        "pre"
+    } else {
+        "off"
+    }
+}
+
+fn url(e: &profile::Endpoint) -> String {
+    match e.protocol {
+        profile::Protocol::Https => format!("https://{}{}", e.authority(), e.path),
+        profile::Protocol::Tls => format!("tls://{}", e.authority()),
+    }
+}
+
+fn human(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "profile: {} ({})", profile.name, profile.source);
+    let _ = writeln!(
+        out,
+        "\nprobes (on: runs and is reported; pre: runs only because a chosen probe needs it; off: does not run):"
+    );
+    for p in Probe::ALL {
+        let _ = writeln!(
+            out,
+            "  {:<3} {:<8} {}",
+            state(sel, p),
+            p.name(),
+            p.describe()
+        );
+    }
+    let _ = writeln!(out, "\nendpoints:");
+    for e in &profile.endpoints {
+        let stages: Vec<&str> = runner::planned_stages(e, sel)
+            .iter()
+            .map(|p| p.name())
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {:<16} {:<8} {}   [{}]",
+            e.name,
+            e.role.as_str(),
+            url(e),
+            stages.join(" → ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\ncaptive portal check: {}",
+        profile.captive.as_ref().map_or_else(
+            || "off".to_owned(),
+            |c| format!("GET {} expecting {}", c.url, c.expect_status)
+        )
+    );
+    let _ = writeln!(out, "\nthresholds:");
+    for (name, value, what) in profile.thresholds.describe() {
+        let _ = writeln!(out, "  {name:<22} {value:<12} {what}");
+    }
+    let _ = writeln!(
+        out,
+        "\nlimits: step timeout {}, deadline {}, {} latency sample(s) per endpoint",
+        humantime::format_duration(args.timeout),
+        humantime::format_duration(args.deadline),
+        args.samples
+    );
+    out
+}
+
+fn as_json(profile: &Profile, sel: &Selection, args: &RunArgs) -> Value {
+    json!({
+        "profile": profile.name,
+        "source": profile.source,
+        "probes": Probe::ALL.iter().map(|p| json!({
+            "name": p.name(), "state": state(sel, *p), "what": p.describe(),
+        })).collect::<Vec<_>>(),
+        "endpoints": profile.endpoints.iter().map(|e| json!({
+            "name": e.name,
+            "host": e.host,
+            "port": e.port,
+            "url": url(e),
+            "role": e.role.as_str(),
+            "public": e.public,
+            "expect_status": e.expect_status,
+            "stages": runner::planned_stages(e, sel).iter().map(|p| p.name()).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "captive": profile.captive.as_ref().map(|c| json!({"url": c.url, "expect_status": c.expect_status})),
+        "thresholds": profile.thresholds.describe().into_iter()
+            .map(|(name, value, _)| (name.to_owned(), value.parse::<f64>().map_or(Value::String(value), Value::from)))
+            .collect::<serde_json::Map<_, _>>(),
+        "limits": {
+            "timeout_ms": args.timeout.as_millis() as u64,
+            "deadline_ms": args.deadline.as_millis() as u64,
+            "samples": args.samples,
+        },
+    })
+}
+
+/// Runs `list`.
+pub fn run(args: &RunArgs) -> Result<i32, AppError> {
+    let profile = load_profile(args)?;
+    let sel = selection(args);
+    decide_color(args.color, false);
+    let text = match args.format {
+        OutputFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&as_json(&profile, &sel, args)).unwrap_or_default()
+        ),
+        _ => human(&profile, &sel, args),
+    };
+    output::write_stdout(text.as_bytes());
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> RunArgs {
+        let mut argv = vec!["bmw-netcheck"];
+        argv.extend_from_slice(extra);
+        crate::cli::Cli::try_parse_from(argv)
+            .expect("valid arguments")
+            .run
+    }
+
+    #[test]
+    fn json_lists_endpoints_stages_and_thresholds() {
+        let a = args(&["--only", "tls"]);
+        let p = profile::builtin("rest_of_world").expect("built-in");
+        let j = as_json(&p, &selection(&a), &a);
+        assert_eq!(
+            j["endpoints"].as_array().map(Vec::len),
+            Some(p.endpoints.len())
+        );
+        assert_eq!(j["endpoints"][0]["stages"], json!(["tls"]));
+        let state = |name: &str| {
+            j["probes"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|x| x["name"] == name))
+                .map(|x| x["state"].clone())
+        };
+        assert_eq!(state("tls"), Some(json!("on")));
+        assert_eq!(state("tcp"), Some(json!("pre")));
+        assert_eq!(state("storage"), Some(json!("off")));
+        assert_eq!(j["thresholds"]["latency_warn_ms"], json!(250.0));
+        assert_eq!(j["limits"]["deadline_ms"], json!(20_000));
+        let text = human(&p, &selection(&a), &a);
+        assert!(text.contains("pre tcp"), "{text}");
+    }
+}
