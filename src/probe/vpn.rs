@@ -108,7 +108,11 @@ fn default_routes() -> (Option<String>, Option<String>) {
 pub fn run() -> Check {
     let tunnels = tunnels_up();
     let (v4, v6) = default_routes();
-    let names: Vec<String> = tunnels.iter().map(|t| t.name.clone()).collect();
+    judge(tunnels.iter().map(|t| t.name.clone()).collect(), v4, v6)
+}
+
+/// The verdict from the tunnels that are up and the default routes' interfaces.
+pub fn judge(names: Vec<String>, v4: Option<String>, v6: Option<String>) -> Check {
     let via_tunnel = [&v4, &v6]
         .into_iter()
         .flatten()
@@ -172,6 +176,32 @@ mod tests {
             assert!(!looks_like_tunnel(n, Some(1)), "{n}");
         }
         assert!(looks_like_tunnel("mycorp", Some(65534)));
+    }
+
+    #[test]
+    fn only_a_tunnel_carrying_the_default_route_warns() {
+        let none = judge(vec![], Some("eth0".into()), None);
+        assert_eq!(
+            (none.status, none.code.as_str()),
+            (Status::Pass, "vpn.none")
+        );
+        let split = judge(vec!["wg0".into()], Some("eth0".into()), None);
+        assert_eq!(
+            (split.status, split.code.as_str()),
+            (Status::Pass, "vpn.active")
+        );
+        let full = judge(vec!["wg0".into()], Some("wg0".into()), None);
+        assert_eq!(
+            (full.status, full.code.as_str()),
+            (Status::Warn, "vpn.active")
+        );
+        let v6 = judge(
+            vec!["tun0".into()],
+            Some("eth0".into()),
+            Some("tun0".into()),
+        );
+        assert_eq!(v6.status, Status::Warn);
+        assert_eq!(v6.data["default_route_through_tunnel"], true);
     }
 
     #[test]
