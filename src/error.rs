@@ -57,4 +57,13 @@ pub mod exit {
     pub const FAIL: i32 = 2;
     /// The check itself could not run.
     pub const TOOL: i32 = 3;
+
+    /// The exit code of a run whose worst status is `worst`.
+    pub fn of(worst: crate::model::Status) -> i32 {
+        match worst {
+            crate::model::Status::Fail => FAIL,
+            crate::model::Status::Warn => WARN,
+            crate::model::Status::Pass | crate::model::Status::Skip => OK,
+        }
+    }
 }

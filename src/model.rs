@@ -32,6 +32,17 @@ impl Status {
     }
 }
 
+impl Status {
+    /// The run-level word for a worst status: PASS, WARN or FAIL (skips count as a pass).
+    pub fn verdict(self) -> &'static str {
+        match self {
+            Status::Fail => "FAIL",
+            Status::Warn => "WARN",
+            Status::Pass | Status::Skip => "PASS",
+        }
+    }
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -171,16 +182,13 @@ impl Check {
     /// measurements are present, as null, so scripts can read the same keys from every check.
     pub fn skipped(probe: Probe, target: Option<&str>, why: impl Into<String>) -> Check {
         let code = format!("{}.skipped", probe.name());
-        let mut c = Check::new(probe, target, Status::Skip, "skip", why).unmeasured();
-        c.code = code;
-        c
+        Check::new(probe, target, Status::Skip, &code, why).unmeasured()
     }
 
     /// The step or the run ran out of time; measurements not taken are null.
     pub fn timed_out(probe: Probe, target: Option<&str>, summary: impl Into<String>) -> Check {
-        let mut c = Check::new(probe, target, Status::Fail, "timeout", summary).unmeasured();
-        c.code = format!("{}.timeout", probe.name());
-        c
+        let code = format!("{}.timeout", probe.name());
+        Check::new(probe, target, Status::Fail, &code, summary).unmeasured()
     }
 
     /// Fills the contract's measurement keys for this probe that are not set yet: lists empty,
@@ -403,7 +411,7 @@ pub mod codes {
     ];
 
     pub fn is_known(code: &str) -> bool {
-        ALL.contains(&code) || code == "skip" || code == "timeout"
+        ALL.contains(&code)
     }
 }
 

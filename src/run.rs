@@ -150,11 +150,7 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
     };
 
     output::deliver(&report, args)?;
-    Ok(match report.status {
-        Status::Fail => exit::FAIL,
-        Status::Warn => exit::WARN,
-        _ => exit::OK,
-    })
+    Ok(exit::of(report.status))
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM (a service manager stopping a run that takes too long);

@@ -129,39 +129,81 @@ where
 
     // Read the start of the body, bounded in size and time: a server may trickle forever.
     let mut body = response.into_body();
-    let mut buf: Vec<u8> = Vec::new();
-    let mut truncated = false;
-    let body_deadline = tokio::time::Instant::from_std(started) + timeout;
-    loop {
-        match tokio::time::timeout_at(body_deadline, body.frame()).await {
-            Ok(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data() {
-                    let room = BODY_CAP - buf.len();
-                    buf.extend_from_slice(&data[..data.len().min(room)]);
-                    if buf.len() >= BODY_CAP {
-                        truncated = true;
-                        break;
+    let deadline = tokio::time::Instant::from_std(started) + timeout;
+    let (body, truncated) = read_capped(&mut body, deadline).await;
+    Ok(Exchange::new(
+        status, ttfb, received, date, location, body, truncated,
+    ))
+}
+
+impl Exchange {
+    fn new(
+        status: u16,
+        ttfb: Duration,
+        received: std::time::SystemTime,
+        date: Option<String>,
+        location: Option<String>,
+        body: Vec<u8>,
+        truncated: bool,
+    ) -> Exchange {
+        Exchange {
+            status,
+            ttfb,
+            clock_offset_s: date
+                .as_deref()
+                .and_then(|d| crate::probe::clock::offset(d, received)),
+            date,
+            location,
+            body,
+            truncated,
+        }
+    }
+}
+
+/// A response body read chunk by chunk: hyper's on a direct connection, reqwest's via a proxy.
+trait BodySource {
+    /// The next chunk of data; `None` at the end or on an error.
+    async fn next_chunk(&mut self) -> Option<Bytes>;
+}
+
+impl BodySource for hyper::body::Incoming {
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        loop {
+            match self.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Some(data);
                     }
                 }
-            }
-            Ok(Some(Err(_))) | Ok(None) => break,
-            Err(_) => {
-                truncated = true;
-                break;
+                _ => return None,
             }
         }
     }
-    Ok(Exchange {
-        status,
-        ttfb,
-        clock_offset_s: date
-            .as_deref()
-            .and_then(|d| crate::probe::clock::offset(d, received)),
-        date,
-        location,
-        body: buf,
-        truncated,
-    })
+}
+
+impl BodySource for reqwest::Response {
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        self.chunk().await.ok().flatten()
+    }
+}
+
+/// Reads the start of a body, at most [`BODY_CAP`] bytes and until `deadline`: a server may
+/// trickle forever. Returns the bytes and whether the body was cut short.
+async fn read_capped(src: &mut impl BodySource, deadline: tokio::time::Instant) -> (Vec<u8>, bool) {
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, src.next_chunk()).await {
+            Ok(Some(data)) => {
+                let room = BODY_CAP - buf.len();
+                buf.extend_from_slice(&data[..data.len().min(room)]);
+                if buf.len() >= BODY_CAP {
+                    return (buf, true);
+                }
+            }
+            Ok(None) => return (buf, false),
+            Err(_) => return (buf, true),
+        }
+    }
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -316,38 +358,10 @@ pub async fn run_via_proxy(
         .get(LOCATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let mut body = Vec::new();
     let mut response = response;
-    let mut truncated = false;
-    let body_deadline = tokio::time::Instant::from_std(started) + timeout;
-    loop {
-        match tokio::time::timeout_at(body_deadline, response.chunk()).await {
-            Ok(Ok(Some(chunk))) => {
-                let room = BODY_CAP - body.len();
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if body.len() >= BODY_CAP {
-                    truncated = true;
-                    break;
-                }
-            }
-            Ok(_) => break,
-            Err(_) => {
-                truncated = true;
-                break;
-            }
-        }
-    }
-    let x = Exchange {
-        status,
-        ttfb,
-        clock_offset_s: date
-            .as_deref()
-            .and_then(|d| crate::probe::clock::offset(d, received)),
-        date,
-        location,
-        body,
-        truncated,
-    };
+    let deadline = tokio::time::Instant::from_std(started) + timeout;
+    let (body, truncated) = read_capped(&mut response, deadline).await;
+    let x = Exchange::new(status, ttfb, received, date, location, body, truncated);
     check_of(target, Ok(x), expect, timeout, started.elapsed()).with("via_proxy", shown)
 }
 

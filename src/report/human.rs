@@ -134,11 +134,7 @@ pub fn render(r: &Report) -> String {
         r.count(Status::Pass),
         r.count(Status::Skip),
     );
-    let verdict = match r.status {
-        Status::Fail => "FAIL",
-        Status::Warn => "WARN",
-        _ => "PASS",
-    };
+    let verdict = r.status.verdict();
     let _ = writeln!(
         out,
         "\n{} {}: {fail} failed, {warn} warning(s), {pass} passed, {skip} skipped in {:.1} s",

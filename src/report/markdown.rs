@@ -99,11 +99,7 @@ fn data_value(v: &Value) -> String {
 /// default), or kept on request (`--no-redact`). The report says which.
 pub fn render(r: &Report, personal_redacted: bool) -> String {
     let mut out = String::new();
-    let verdict = match r.status {
-        Status::Fail => "FAIL",
-        Status::Warn => "WARN",
-        _ => "PASS",
-    };
+    let verdict = r.status.verdict();
     let _ = writeln!(
         out,
         "## {} report {}: {} {verdict}\n",
