@@ -23,6 +23,7 @@ mod redact;
 mod report;
 mod run;
 mod runner;
+mod sanitize;
 
 use clap::Parser;
 use clap::error::ErrorKind;

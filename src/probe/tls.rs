@@ -233,8 +233,9 @@ pub struct CertFacts {
 pub fn cert_facts(der: &[u8]) -> Option<CertFacts> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     Some(CertFacts {
-        subject: cert.subject().to_string(),
-        issuer: cert.issuer().to_string(),
+        // Certificate names are written by whoever made the certificate: outside text.
+        subject: crate::sanitize::outside(&cert.subject().to_string()),
+        issuer: crate::sanitize::outside(&cert.issuer().to_string()),
         not_before: cert.validity().not_before.timestamp(),
         not_after: cert.validity().not_after.timestamp(),
     })
