@@ -11,6 +11,7 @@ const EXAMPLES: &str = "\
 Examples:
   bmw-netcheck                                  check the rest-of-world endpoints and explain the result
   bmw-netcheck --region north_america           the North American endpoints
+  bmw-netcheck --service cardata                BMW CarData's API and stream (home automation, EU)
   bmw-netcheck --format markdown -o ticket.md   a report to attach to a support ticket
   bmw-netcheck --only dns,tcp --resolver 9.9.9.9   is it my resolver?
   bmw-netcheck -q --format prometheus -o /var/lib/node_exporter/bmw.prom   for cron
@@ -94,6 +95,16 @@ pub enum OutputFormat {
     Nagios,
 }
 
+/// Which built-in endpoint set a run checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Service {
+    /// What the My BMW app needs
+    #[default]
+    App,
+    /// BMW CarData's sign-in, REST API and stream (EU markets only)
+    Cardata,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum ColorWhen {
     #[default]
@@ -111,6 +122,11 @@ pub struct RunArgs {
     /// A profile TOML used instead of the built-in one
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
+
+    /// Which built-in endpoint set: app (what the My BMW app needs; the default) or cardata
+    /// (BMW CarData's API and stream, for home-automation clients; rest_of_world only)
+    #[arg(long, value_enum, value_name = "S")]
+    pub service: Option<Service>,
 
     /// Report format
     #[arg(long, value_enum, value_name = "F", default_value_t = OutputFormat::Human)]

@@ -106,6 +106,11 @@ pub fn diagnose(checks: &[Check], endpoints: &[EndpointInfo], kb: &Knowledge) ->
                         .as_deref()
                         .is_none_or(|r| c.data_str("reason") == Some(r))
                 })
+                .filter(|c| {
+                    rule.unless_reason
+                        .as_deref()
+                        .is_none_or(|r| c.data_str("reason") != Some(r))
+                })
                 .collect();
             if matched.is_empty() {
                 continue;

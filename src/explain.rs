@@ -30,6 +30,12 @@ fn condition(e: &Evidence) -> String {
         }
         text.push_str(&format!("(reason: {r})"));
     }
+    if let Some(r) = &e.unless_reason {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(&format!("(unless reason: {r})"));
+    }
     text
 }
 

@@ -66,6 +66,8 @@ pub struct Evidence {
     pub role: RoleFilter,
     pub when: Option<When>,
     pub reason: Option<String>,
+    /// Not checks whose data.reason equals this (e.g. a rate limit on the probe's own requests).
+    pub unless_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -166,6 +168,7 @@ mod tests {
             role: RoleFilter::Any,
             when: None,
             reason: None,
+            unless_reason: None,
         });
         assert!(
             kb.validate()

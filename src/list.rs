@@ -28,9 +28,18 @@ fn url(e: &profile::Endpoint) -> String {
     }
 }
 
+/// What the profile's reading of HTTP answers means, in a line.
+fn reading(profile: &Profile) -> String {
+    match profile.reading {
+        profile::Reading::Probe => "probe (this check is not the service's own client: 401/403/489 prove the path works; a quota concerns this check's own requests)".into(),
+        profile::Reading::General => "general (403/489: the service refuses this client; 429 or a quota: a rate limit)".into(),
+    }
+}
+
 fn human(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "profile: {} ({})", profile.name, profile.source);
+    let _ = writeln!(out, "answers read as: {}", reading(profile));
     let _ = writeln!(
         out,
         "\nprobes (on: runs and is reported; pre: runs only because a chosen probe needs it; off: does not run):"
@@ -50,9 +59,12 @@ fn human(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
             .iter()
             .map(|p| p.name())
             .collect();
+        let min = e
+            .min_tls
+            .map_or_else(String::new, |v| format!("  (TLS {} or later)", v.as_str()));
         let _ = writeln!(
             out,
-            "  {:<16} {:<8} {}   [{}]",
+            "  {:<16} {:<8} {}   [{}]{min}",
             e.name,
             e.role.as_str(),
             url(e),
@@ -85,6 +97,7 @@ fn as_json(profile: &Profile, sel: &Selection, args: &RunArgs) -> Value {
     json!({
         "profile": profile.name,
         "source": profile.source,
+        "reading": profile.reading.as_str(),
         "probes": Probe::ALL.iter().map(|p| json!({
             "name": p.name(), "state": state(sel, *p), "what": p.describe(),
         })).collect::<Vec<_>>(),
@@ -94,6 +107,8 @@ fn as_json(profile: &Profile, sel: &Selection, args: &RunArgs) -> Value {
             "port": e.port,
             "url": url(e),
             "role": e.role.as_str(),
+            "protocol": match e.protocol { profile::Protocol::Https => "https", profile::Protocol::Tls => "tls" },
+            "min_tls": e.min_tls.map(profile::MinTls::as_str),
             "public": e.public,
             "expect_status": e.expect_status,
             "stages": runner::planned_stages(e, sel).iter().map(|p| p.name()).collect::<Vec<_>>(),

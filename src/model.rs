@@ -364,6 +364,7 @@ pub mod codes {
         "tls.untrusted",
         "tls.timeout",
         "tls.handshake_failed",
+        "tls.version_too_low",
         "tls.skipped",
         "http.ok",
         "http.unexpected_status",

@@ -25,6 +25,60 @@ pub const REGIONS: [(&str, &str); 3] = [
     ("china", include_str!("../checks/china.toml")),
 ];
 
+/// BMW CarData's endpoint set (`--service cardata`): offered in EU markets only, so it exists for
+/// `rest_of_world` alone. It is not part of what the My BMW app needs.
+pub const CARDATA: &str = include_str!("../checks/cardata.toml");
+
+/// The one region whose markets BMW CarData serves.
+pub const CARDATA_REGION: &str = "rest_of_world";
+
+/// How the http stage reads an answer's status: the general meaning, or the meaning an answer
+/// has for a probe that is not the service's own client.
+///
+/// BMW's app API admits only the official app (its keys and app attestation). To this tool's
+/// request a 401, 403 or 489 therefore proves DNS, TCP, TLS and HTTP work end to end, and says
+/// nothing about the user's app; a quota or 429 is counted against this tool's own client
+/// identity. Reading those answers as "the service refuses you" would blame the user for what the
+/// probe itself caused, so the built-in profiles use [`Reading::Probe`]. A custom profile checks
+/// a service of its owner's, where a refusal means what it says: [`Reading::General`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reading {
+    /// 403/489 the service refuses this client; 429 or a quota a rate limit (the contract's table).
+    #[default]
+    General,
+    /// 401/403/489 prove the path works (pass); a quota or 429 concerns this probe's own
+    /// client identity (a warning, never evidence against the user's app).
+    Probe,
+}
+
+impl Reading {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reading::General => "general",
+            Reading::Probe => "probe",
+        }
+    }
+}
+
+/// The lowest TLS version an endpoint accepts (`min_tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+pub enum MinTls {
+    #[serde(rename = "1.2")]
+    V1_2,
+    #[serde(rename = "1.3")]
+    V1_3,
+}
+
+impl MinTls {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MinTls::V1_2 => "1.2",
+            MinTls::V1_3 => "1.3",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -66,6 +120,10 @@ pub struct Endpoint {
     pub public: bool,
     pub role: Role,
     pub protocol: Protocol,
+    /// A negotiated TLS version below this fails (`tls.version_too_low`).
+    pub min_tls: Option<MinTls>,
+    /// The profile's reading of HTTP answers, carried to the endpoint's http stage.
+    pub reading: Reading,
 }
 
 impl Endpoint {
@@ -187,6 +245,8 @@ pub struct Profile {
     pub endpoints: Vec<Endpoint>,
     pub captive: Option<Captive>,
     pub thresholds: Thresholds,
+    /// How the http stage reads the endpoints' answers.
+    pub reading: Reading,
 }
 
 // ---- the raw TOML shape -------------------------------------------------------------------------
@@ -195,6 +255,8 @@ pub struct Profile {
 #[serde(deny_unknown_fields)]
 struct RawProfile {
     name: Option<String>,
+    #[serde(default)]
+    reading: Reading,
     #[serde(default)]
     endpoint: Vec<RawEndpoint>,
     captive: Option<RawCaptive>,
@@ -213,6 +275,7 @@ struct RawEndpoint {
     public: Option<bool>,
     role: Option<Role>,
     protocol: Option<Protocol>,
+    min_tls: Option<MinTls>,
 }
 
 #[derive(Deserialize)]
@@ -232,6 +295,25 @@ pub fn builtin(region: &str) -> Result<Profile, AppError> {
     })?;
     let mut p = parse(text, &format!("built-in:{name}"))?;
     p.name = (*name).to_owned();
+    Ok(p)
+}
+
+/// The built-in endpoint set of a region and a service: the My BMW app's (`cardata == false`) or
+/// BMW CarData's, which exists for the EU markets (`rest_of_world`) only.
+pub fn builtin_set(region: &str, cardata: bool) -> Result<Profile, AppError> {
+    if !cardata {
+        return builtin(region);
+    }
+    if !REGIONS.iter().any(|(r, _)| *r == region) {
+        return builtin(region);
+    }
+    if region != CARDATA_REGION {
+        return Err(AppError::usage(format!(
+            "BMW CarData is offered in EU markets only: --service cardata works with --region {CARDATA_REGION}, not {region}"
+        )));
+    }
+    let mut p = parse(CARDATA, "built-in:cardata")?;
+    p.name = "cardata".to_owned();
     Ok(p)
 }
 
@@ -345,6 +427,8 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
             public: e.public.unwrap_or(true),
             role: e.role.unwrap_or(Role::Service),
             protocol: e.protocol.unwrap_or(Protocol::Https),
+            min_tls: e.min_tls,
+            reading: raw.reading,
         });
     }
 
@@ -420,6 +504,7 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
         endpoints,
         captive,
         thresholds: raw.thresholds,
+        reading: raw.reading,
     })
 }
 
@@ -487,6 +572,48 @@ mod tests {
             assert!(p.endpoints.iter().any(|e| e.role == Role::Baseline));
         }
         assert!(builtin("mars").is_err());
+        // The built-in sets are probes that are not BMW's own clients.
+        for (region, _) in REGIONS {
+            assert_eq!(
+                builtin(region).map(|p| p.reading).ok(),
+                Some(Reading::Probe)
+            );
+        }
+    }
+
+    #[test]
+    fn cardata_is_its_own_set_for_the_eu_markets_only() {
+        let p = builtin_set("rest_of_world", true).expect("cardata set");
+        assert_eq!(p.name, "cardata");
+        assert_eq!(p.reading, Reading::Probe);
+        let stream = p.endpoints.iter().find(|e| e.port == 9000).expect("stream");
+        assert_eq!(stream.protocol, Protocol::Tls);
+        assert_eq!(stream.min_tls, Some(MinTls::V1_3));
+        for region in ["north_america", "china"] {
+            let e = builtin_set(region, true).expect_err(region).to_string();
+            assert!(e.contains("EU markets only") && !e.contains('\n'), "{e}");
+        }
+        assert_eq!(
+            builtin_set("china", false).map(|p| p.name).ok().as_deref(),
+            Some("china")
+        );
+    }
+
+    #[test]
+    fn reading_and_min_tls_are_parsed_and_checked() {
+        let p = ok(
+            "reading = \"probe\"\n[[endpoint]]\nname=\"a\"\nhost=\"a.example\"\nmin_tls=\"1.3\"\n",
+        );
+        assert_eq!(p.reading, Reading::Probe);
+        assert_eq!(p.endpoints[0].min_tls, Some(MinTls::V1_3));
+        assert_eq!(
+            ok("[[endpoint]]\nname=\"a\"\nhost=\"a.example\"\n").reading,
+            Reading::General
+        );
+        let e = bad("reading = \"app\"\n[[endpoint]]\nname=\"a\"\nhost=\"a.example\"\n");
+        assert!(e.contains("t.toml:1") && e.contains("`probe`"), "{e}");
+        let e = bad("[[endpoint]]\nname=\"a\"\nhost=\"a.example\"\nmin_tls=\"1.1\"\n");
+        assert!(e.contains("t.toml:4") && e.contains("1.1"), "{e}");
     }
 
     #[test]

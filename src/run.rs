@@ -17,10 +17,18 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+/// The profile of this run: the file of `--profile`, or the built-in set of `--region` and
+/// `--service`. `--service` names a built-in set, so it cannot be combined with `--profile`
+/// (which replaces the built-in sets): the run would not check what the user asked for.
 pub fn load_profile(args: &RunArgs) -> Result<Profile, AppError> {
-    match &args.profile {
-        Some(path) => profile::load(path),
-        None => profile::builtin(&args.region),
+    match (&args.profile, args.service) {
+        (Some(_), Some(_)) => Err(AppError::usage(
+            "--service chooses a built-in endpoint set and --profile replaces the built-in sets: use one or the other",
+        )),
+        (Some(path), None) => profile::load(path),
+        (None, service) => {
+            profile::builtin_set(&args.region, service == Some(crate::cli::Service::Cardata))
+        }
     }
 }
 

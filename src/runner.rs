@@ -9,7 +9,7 @@
 use crate::model::{Check, Probe, Status};
 use crate::probe::proxy::ProxyEnv;
 use crate::probe::tcp::Attempt;
-use crate::probe::{dns, http, latency, tcp, tls};
+use crate::probe::{dns, http, latency, min_tls, tcp, tls};
 use crate::profile::{Endpoint, Profile, Protocol, Role, Thresholds};
 use hickory_resolver::TokioResolver;
 use std::collections::{BTreeMap, BTreeSet};
@@ -335,6 +335,7 @@ async fn pipeline(ep: Endpoint, env: Arc<Env>, slot: Shared) {
             &proxy_url,
             config,
             ep.expect_status.as_deref(),
+            ep.reading,
             env.timeout,
         )
         .await;
@@ -463,14 +464,18 @@ async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
             Protocol::Https => &[b"http/1.1"],
             Protocol::Tls => &[],
         };
-        let handshake = tls::run(
-            &env.tls,
-            name,
-            &ep.host,
-            alpn,
-            connected.stream,
-            env.thresholds.cert_expiry_warn_days,
-        );
+        let handshake = async {
+            let (check, stream) = tls::run(
+                &env.tls,
+                name,
+                &ep.host,
+                alpn,
+                connected.stream,
+                env.thresholds.cert_expiry_warn_days,
+            )
+            .await;
+            (min_tls::apply(check, ep.min_tls), stream)
+        };
         let stream = stage(
             &slot,
             sel,
@@ -517,6 +522,7 @@ async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
                 &authority,
                 &ep.path,
                 ep.expect_status.as_deref(),
+                ep.reading,
                 stream,
                 t,
             )

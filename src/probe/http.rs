@@ -1,16 +1,20 @@
 //! http: one GET of the endpoint's path over the connection the tls stage opened.
 //!
 //! Reusing that connection means the stage costs exactly one round trip and its time to first
-//! byte is the server's, not another handshake's. The answer is judged the way BMW's services
-//! answer: a 401 from an API without the app's headers still proves the path works, 403/489 mean
-//! the service refuses this client, 429 (or a 403 that speaks of a quota) is a rate limit, and
-//! 408/5xx are the backend's trouble. The body is read only to classify it, capped and bounded.
+//! byte is the server's, not another handshake's. The answer is judged first by the general
+//! meaning of its status: a 401 from an API without the app's headers still proves the path
+//! works, 403/489 mean the service refuses this client, 429 (or a 403 that speaks of a quota) is a
+//! rate limit, and 408/5xx are the backend's trouble. The profile's reading and the facts in the
+//! body (quota countdowns, error ids) are applied by [`crate::probe::answer`]. The body is read
+//! only to classify it, capped and bounded.
 
 use crate::model::{Check, Probe, Status, ms};
+use crate::probe::answer;
+use crate::profile::Reading;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::Request;
-use hyper::header::{ACCEPT, DATE, HOST, LOCATION, USER_AGENT};
+use hyper::header::{ACCEPT, DATE, HOST, LOCATION, RETRY_AFTER, USER_AGENT};
 use hyper_util::rt::TokioIo;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -43,9 +47,7 @@ fn explain(code: &str, status: u16) -> &'static str {
         }
         ("http.ok", 300..=399) => "the service answers with a redirect",
         ("http.ok", _) => "the service answers",
-        ("http.rate_limited", _) => {
-            "the service limits requests from this client or network (quotas reset at 0:00 UTC)"
-        }
+        ("http.rate_limited", _) => "the service limits requests from this client or network",
         ("http.blocked", _) => "the service refuses this client",
         ("http.server_error", 408) => "the service timed out on its side",
         ("http.server_error", _) => "the service has a problem on its side",
@@ -64,6 +66,8 @@ pub struct Exchange {
     pub clock_offset_s: Option<f64>,
     pub body: Vec<u8>,
     pub truncated: bool,
+    /// The `Retry-After` header, read by [`crate::probe::answer`].
+    pub retry_after: Option<String>,
 }
 
 /// Why an exchange produced no response.
@@ -125,15 +129,16 @@ where
     };
     let date = header(DATE);
     let location = header(LOCATION);
+    let retry_after = header(RETRY_AFTER);
     let status = response.status().as_u16();
 
     // Read the start of the body, bounded in size and time: a server may trickle forever.
     let mut body = response.into_body();
     let deadline = tokio::time::Instant::from_std(started) + timeout;
     let (body, truncated) = read_capped(&mut body, deadline).await;
-    Ok(Exchange::new(
-        status, ttfb, received, date, location, body, truncated,
-    ))
+    let mut x = Exchange::new(status, ttfb, received, date, location, body, truncated);
+    x.retry_after = retry_after;
+    Ok(x)
 }
 
 impl Exchange {
@@ -156,6 +161,7 @@ impl Exchange {
             location,
             body,
             truncated,
+            retry_after: None,
         }
     }
 }
@@ -214,11 +220,12 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Turns an exchange (or its failure) into the http check.
+/// Turns an exchange (or its failure) into the http check, reading the answer as `reading` says.
 pub fn check_of(
     target: &str,
     result: Result<Exchange, ExchangeError>,
     expect: Option<&[u16]>,
+    reading: Reading,
     timeout: Duration,
     elapsed: Duration,
 ) -> Check {
@@ -246,16 +253,22 @@ pub fn check_of(
         Ok(x) => {
             let text = String::from_utf8_lossy(&x.body);
             let (st, code) = classify(x.status, &text, expect);
+            let seen = answer::Answer {
+                status: x.status,
+                body: &text,
+                retry_after: x.retry_after.as_deref(),
+            };
+            let read = answer::read((st, code, explain(code, x.status)), &seen, expect, reading);
             let mut check = Check::new(
                 Probe::Http,
                 t,
-                st,
-                code,
+                read.status,
+                read.code,
                 format!(
                     "HTTP {} in {:.1} ms: {}",
                     x.status,
                     ms(x.ttfb),
-                    explain(code, x.status)
+                    read.meaning
                 ),
             )
             .took(elapsed)
@@ -271,6 +284,7 @@ pub fn check_of(
             if let Some(loc) = x.location {
                 check = check.with("location", loc);
             }
+            check.data.extend(read.data);
             check
         }
     }
@@ -282,6 +296,7 @@ pub async fn run<S>(
     authority: &str,
     path: &str,
     expect: Option<&[u16]>,
+    reading: Reading,
     stream: S,
     timeout: Duration,
 ) -> Check
@@ -290,7 +305,7 @@ where
 {
     let started = Instant::now();
     let result = exchange(stream, authority, path, timeout).await;
-    check_of(target, result, expect, timeout, started.elapsed())
+    check_of(target, result, expect, reading, timeout, started.elapsed())
 }
 
 /// Runs the http stage through a proxy, the way a proxied app would reach the endpoint. Any
@@ -301,6 +316,7 @@ pub async fn run_via_proxy(
     proxy_url: &str,
     tls: rustls::ClientConfig,
     expect: Option<&[u16]>,
+    reading: Reading,
     timeout: Duration,
 ) -> Check {
     let t = Some(target);
@@ -358,11 +374,17 @@ pub async fn run_via_proxy(
         .get(LOCATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut response = response;
     let deadline = tokio::time::Instant::from_std(started) + timeout;
     let (body, truncated) = read_capped(&mut response, deadline).await;
-    let x = Exchange::new(status, ttfb, received, date, location, body, truncated);
-    check_of(target, Ok(x), expect, timeout, started.elapsed()).with("via_proxy", shown)
+    let mut x = Exchange::new(status, ttfb, received, date, location, body, truncated);
+    x.retry_after = retry_after;
+    check_of(target, Ok(x), expect, reading, timeout, started.elapsed()).with("via_proxy", shown)
 }
 
 /// What went wrong on the way through a proxy, in words, secrets removed.

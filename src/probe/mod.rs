@@ -5,12 +5,14 @@
 //! clock and ipv6 read what the others measured. None of them owns the run's deadline — the runner
 //! does — and none of them knows how results are rendered.
 
+pub mod answer;
 pub mod captive;
 pub mod clock;
 pub mod dns;
 pub mod http;
 pub mod ipv6;
 pub mod latency;
+pub mod min_tls;
 pub mod proxy;
 pub mod storage;
 pub mod tcp;
