@@ -2,6 +2,7 @@
 //! fixtures and the tool's binary are built once. Add a test module with one `mod` line.
 
 mod bad_input;
+mod bmw_facts;
 mod engine;
 mod faults;
 mod history;

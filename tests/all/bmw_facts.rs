@@ -1,0 +1,559 @@
+//! BMW's services as they answer in 2026, end to end: the built-in endpoint sets and their roles
+//! (pinned through `list --format json`), the CarData set and where it is offered, and what each
+//! answer shape of BMW's means to a probe that is not the app — against HTTPS servers on
+//! loopback playing BMW's answers.
+
+use crate::support::*;
+use serde_json::Value;
+use std::sync::Arc;
+
+const API: &str = "api.netcheck.lan";
+const SIGNIN: &str = "signin.netcheck.lan";
+const NEUTRAL: &str = "neutral.netcheck.lan";
+const STREAM: &str = "stream.netcheck.lan";
+/// The attestation host of the built-in sets. The fixture resolver answers for it: nothing here
+/// leaves loopback.
+const ATTESTATION: &str = "bmw-a4a.appspot.com";
+
+const NET: &str = "dns,tcp,tls,http,latency";
+
+/// The body of BMW's quota answer, as public clients logged it.
+const QUOTA: &str = r#"{"statusCode":403,"message":"Out of call volume quota. Quota will be replenished in 02:26:24."}"#;
+
+// ---- the built-in sets --------------------------------------------------------------------------
+
+fn list_json(args: &[&str]) -> Value {
+    let mut cmd = Netcheck::bare().arg("list").arg("--format").arg("json");
+    for a in args {
+        cmd = cmd.arg(*a);
+    }
+    let out = cmd.run();
+    out.assert_exit(0);
+    out.report()
+}
+
+/// `(name, url, role)` of every endpoint, with ` min_tls=<v>` appended to the url where set.
+fn endpoint_set(list: &Value) -> Vec<(String, String, String)> {
+    list["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .map(|e| {
+            let mut url = e["url"].as_str().unwrap_or("?").to_owned();
+            if let Some(v) = e["min_tls"].as_str() {
+                url.push_str(&format!(" min_tls={v}"));
+            }
+            (
+                e["name"].as_str().unwrap_or("?").to_owned(),
+                url,
+                e["role"].as_str().unwrap_or("?").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn set(rows: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    rows.iter()
+        .map(|(n, u, r)| ((*n).into(), (*u).into(), (*r).into()))
+        .collect()
+}
+
+#[test]
+fn list_pins_the_endpoint_set_of_every_region_and_service() {
+    let info_hosts = [
+        (
+            "identity-cloud",
+            "https://gcdm.api.gcp.bmw.cloud:443/",
+            "info",
+        ),
+        ("attestation", "https://bmw-a4a.appspot.com:443/", "info"),
+        ("analytics", "https://countly.bmwgroup.com:443/", "info"),
+        (
+            "analytics-api",
+            "https://api.countly.bmwgroup.com:443/",
+            "info",
+        ),
+    ];
+    let neutral = ("neutral", "https://www.wikipedia.org:443/", "baseline");
+
+    let mut row = vec![
+        (
+            "api",
+            "https://cocoapi.bmwgroup.com:443/eadrax-ucs/v1/presentation/oauth/config",
+            "service",
+        ),
+        (
+            "sign-in",
+            "https://customer.bmwgroup.com:443/gcdm/oauth/authenticate",
+            "service",
+        ),
+    ];
+    row.extend(info_hosts);
+    row.push((
+        "analytics-emea",
+        "https://emea.analytics.bmwgroup.com:443/",
+        "info",
+    ));
+    row.push(neutral);
+    for args in [
+        &[][..],
+        &["--region", "rest_of_world", "--service", "app"][..],
+    ] {
+        let l = list_json(args);
+        assert_eq!(l["profile"], "rest_of_world");
+        assert_eq!(l["reading"], "probe");
+        assert_eq!(endpoint_set(&l), set(&row), "{args:?}");
+    }
+
+    let mut na = vec![
+        (
+            "api",
+            "https://cocoapi.bmwgroup.us:443/eadrax-ucs/v1/presentation/oauth/config",
+            "service",
+        ),
+        ("sign-in", "https://login.bmwusa.com:443/", "service"),
+    ];
+    na.extend(info_hosts);
+    na.push(neutral);
+    let l = list_json(&["--region", "north_america"]);
+    assert_eq!(
+        (&l["profile"], &l["reading"]),
+        (&"north_america".into(), &"probe".into())
+    );
+    assert_eq!(endpoint_set(&l), set(&na));
+
+    let l = list_json(&["--region", "china"]);
+    assert_eq!(l["reading"], "probe");
+    assert_eq!(
+        endpoint_set(&l),
+        set(&[
+            (
+                "api",
+                "https://myprofile.bmw.com.cn:443/eadrax-coas/v1/cop/publickey",
+                "service"
+            ),
+            ("neutral", "https://www.baidu.com:443/", "baseline"),
+        ])
+    );
+
+    let l = list_json(&["--service", "cardata"]);
+    assert_eq!(
+        (&l["profile"], &l["reading"]),
+        (&"cardata".into(), &"probe".into())
+    );
+    assert_eq!(
+        endpoint_set(&l),
+        set(&[
+            (
+                "sign-in",
+                "https://customer.bmwgroup.com:443/gcdm/oauth/device/code",
+                "service"
+            ),
+            (
+                "api",
+                "https://api-cardata.bmwgroup.com:443/customers/vehicles/mappings",
+                "service"
+            ),
+            (
+                "stream",
+                "tls://customer.streaming-cardata.bmwgroup.com:9000 min_tls=1.3",
+                "service"
+            ),
+            neutral,
+        ])
+    );
+    // The stream is only ever a handshake: no http stage, so nothing is said to it.
+    let stream = &l["endpoints"][2];
+    assert_eq!(stream["protocol"], "tls");
+    assert!(
+        !stream["stages"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|p| p == "http")),
+        "{stream}"
+    );
+
+    // CarData is not something the app needs: no app set names its hosts.
+    for region in ["rest_of_world", "north_america", "china"] {
+        let text = list_json(&["--region", region]).to_string();
+        assert!(!text.contains("cardata"), "{region}: {text}");
+        assert!(!text.contains(":9000"), "{region}: {text}");
+    }
+}
+
+#[test]
+fn cardata_outside_the_eu_markets_is_a_usage_error() {
+    for region in ["north_america", "china"] {
+        for cmd in [&["run"][..], &["list"][..]] {
+            let mut n = Netcheck::bare();
+            for a in cmd {
+                n = n.arg(*a);
+            }
+            let out = n
+                .arg("--service")
+                .arg("cardata")
+                .arg("--region")
+                .arg(region)
+                .arg("--no-history")
+                .run();
+            out.assert_exit(3);
+            assert_eq!(out.stderr.lines().count(), 1, "{}", out.describe());
+            assert!(
+                out.stderr.contains("EU markets only") && out.stderr.contains(region),
+                "{}",
+                out.describe()
+            );
+            assert!(out.stdout.is_empty(), "{}", out.describe());
+        }
+    }
+    // --service names a built-in set; --profile replaces the built-in sets.
+    let p = ProfileFile::new(&[EndpointSpec::new("a", "a.netcheck.lan", 443)]);
+    let out = Netcheck::bare()
+        .arg("list")
+        .arg("--profile")
+        .arg(p.path().as_os_str())
+        .arg("--service")
+        .arg("app")
+        .run();
+    out.assert_exit(3);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.describe());
+    assert!(out.stderr.contains("--service"), "{}", out.describe());
+}
+
+// ---- BMW's answers, end to end -------------------------------------------------------------------
+
+/// An app-like world: `api` and `sign-in` answering as told, a healthy neutral baseline, and any
+/// extra endpoints; the profile reads answers as `reading` says.
+struct World {
+    pki: Pki,
+    _servers: Vec<HttpsServer>,
+    dns: DnsServer,
+    profile: ProfileFile,
+}
+
+fn world(reading: &str, api: HttpBehaviour, signin: HttpBehaviour) -> World {
+    world_with(reading, api, signin, &[])
+}
+
+fn world_with(
+    reading: &str,
+    api: HttpBehaviour,
+    signin: HttpBehaviour,
+    extra: &[(EndpointSpec, &str)],
+) -> World {
+    let pki = Pki::new();
+    let servers = vec![
+        HttpsServer::start(&pki.identity(API), api),
+        HttpsServer::start(&pki.identity(SIGNIN), signin),
+        HttpsServer::start(&pki.identity(NEUTRAL), HttpBehaviour::status(200)),
+    ];
+    let dns = DnsServer::start([
+        (API, DnsAnswer::localhost()),
+        (SIGNIN, DnsAnswer::localhost()),
+        (NEUTRAL, DnsAnswer::localhost()),
+    ]);
+    let mut text = format!("name = \"fixture\"\nreading = \"{reading}\"\n\n");
+    text.push_str(&EndpointSpec::new("api", API, servers[0].port()).to_toml());
+    text.push_str(&EndpointSpec::new("sign-in", SIGNIN, servers[1].port()).to_toml());
+    text.push_str(
+        &EndpointSpec::new("neutral", NEUTRAL, servers[2].port())
+            .role("baseline")
+            .to_toml(),
+    );
+    for (spec, more) in extra {
+        text.push_str(&spec.to_toml());
+        text.push_str(more);
+    }
+    text.push_str("\n[thresholds]\n");
+    text.push_str(profile::LOOPBACK_THRESHOLDS);
+    World {
+        pki,
+        _servers: servers,
+        dns,
+        profile: ProfileFile::raw(&text),
+    }
+}
+
+fn run(w: &World) -> Outcome {
+    Netcheck::engine(&w.profile)
+        .resolver(&w.dns)
+        .ca_file(&w.pki)
+        .only(NET)
+        .run()
+}
+
+fn reply(status: u16, body: &str) -> HttpBehaviour {
+    HttpBehaviour::Reply(HttpReply::status(status).body(body))
+}
+
+fn suspect_ids(r: &Value) -> Vec<String> {
+    r["suspects"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn top(r: &Value) -> (String, String) {
+    let s = &r["suspects"][0];
+    (
+        s["id"].as_str().unwrap_or("").to_owned(),
+        s["confidence"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+/// The steps of every suspect of the report, joined.
+fn all_steps(r: &Value) -> String {
+    r["suspects"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .flat_map(|s| s["steps"].as_array().cloned().unwrap_or_default())
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_489_or_403_from_the_app_api_with_a_healthy_network_passes() {
+    let w = world("probe", reply(489, "Blocked"), reply(403, "Forbidden"));
+    let out = run(&w);
+    out.assert_exit(0);
+    let r = out.report();
+    assert_eq!(r["status"], "pass");
+    for ep in ["api", "sign-in", "neutral"] {
+        assert_stages(&r, ep, &ALL_OK);
+    }
+    let api = stage(&r, "api", "http");
+    assert_eq!(api["data"]["status_code"], 489);
+    let summary = api["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("work end to end") && summary.contains("says nothing about your app"),
+        "{summary}"
+    );
+    let text = out.stdout.to_lowercase();
+    assert!(!text.contains("http.blocked"), "{}", out.stdout);
+    assert!(!all_steps(&r).contains("update the official app"));
+    // Nothing points anywhere: only what a network probe cannot test is listed, at low confidence.
+    assert!(
+        r["suspects"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(|s| s["confidence"] == "low")),
+        "{:#}",
+        r["suspects"]
+    );
+
+    // The same answers to a custom profile keep their general meaning: the service refuses.
+    let w = world("general", reply(489, "Blocked"), reply(403, "Forbidden"));
+    let out = run(&w);
+    out.assert_exit(2);
+    let r = out.report();
+    assert_eq!(code(&r, "api", "http"), "http.blocked");
+    assert_eq!(code(&r, "sign-in", "http"), "http.blocked");
+    assert_eq!(top(&r).0, "server_side");
+}
+
+#[test]
+fn a_quota_countdown_is_read_and_not_held_against_the_app() {
+    let w = world("probe", reply(403, QUOTA), HttpBehaviour::status(401));
+    let out = run(&w);
+    out.assert_exit(1);
+    let r = out.report();
+    let api = stage(&r, "api", "http");
+    assert_eq!(
+        (&api["status"], &api["code"]),
+        (&"warn".into(), &"http.rate_limited".into())
+    );
+    assert_eq!(api["data"]["retry_after_s"], 8784);
+    assert_eq!(api["data"]["reason"], "probe_identity");
+    let summary = api["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("replenished in 2h 26m 24s"), "{summary}");
+    assert!(summary.contains("not your app"), "{summary}");
+    let ids = suspect_ids(&r);
+    assert!(!ids.iter().any(|i| i == "server_side"), "{ids:?}");
+    assert!(!out.stdout.contains("0:00 UTC"));
+
+    // In the general reading the quota is the service's, named with its countdown.
+    let w = world("general", reply(403, QUOTA), HttpBehaviour::status(401));
+    let out = run(&w);
+    out.assert_exit(1);
+    let r = out.report();
+    assert_eq!(code(&r, "api", "http"), "http.rate_limited");
+    assert_eq!(stage(&r, "api", "http")["data"]["retry_after_s"], 8784);
+    assert_eq!(top(&r).0, "server_side", "{:#}", r["suspects"]);
+    assert!(!all_steps(&r).contains("0:00"), "{}", all_steps(&r));
+}
+
+#[test]
+fn a_retry_after_header_is_read_like_the_countdown() {
+    let limited = HttpBehaviour::Reply(HttpReply::status(429).header("Retry-After", "90"));
+    let w = world("probe", limited, HttpBehaviour::status(401));
+    let out = run(&w);
+    out.assert_exit(1);
+    let r = out.report();
+    let api = stage(&r, "api", "http");
+    assert_eq!(api["code"], "http.rate_limited");
+    assert_eq!(api["data"]["retry_after_s"], 90);
+    let summary = api["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("replenished in 1m 30s"), "{summary}");
+}
+
+#[test]
+fn cardata_cu_429_is_rate_limited_and_cu_104_is_named() {
+    let cu429 = r#"{"exveErrorId":"CU-429","exveErrorMsg":"API rate limit reached"}"#;
+    for status in [403, 429] {
+        let w = world("general", reply(status, cu429), HttpBehaviour::status(401));
+        let out = run(&w);
+        out.assert_exit(1);
+        let r = out.report();
+        let api = stage(&r, "api", "http");
+        assert_eq!(api["code"], "http.rate_limited", "{status}");
+        assert_eq!(api["data"]["error_id"], "CU-429");
+        assert_eq!(top(&r).0, "cardata_rate_limit", "{:#}", r["suspects"]);
+        assert!(all_steps(&r).contains("50 REST calls a day"));
+    }
+    // To the built-in reading, CU-429 answers this check's own request: a warning, no suspect.
+    let w = world("probe", reply(403, cu429), HttpBehaviour::status(401));
+    let out = run(&w);
+    out.assert_exit(1);
+    let r = out.report();
+    assert_eq!(code(&r, "api", "http"), "http.rate_limited");
+    assert!(
+        !suspect_ids(&r)
+            .iter()
+            .any(|i| i.starts_with("cardata_") || i == "server_side")
+    );
+
+    // A CarData refusal names its error id and what it means. The message is outside text.
+    // (`\u001b` is JSON's escape for ESC: the service's message carries a terminal escape.)
+    let body = r#"{"exveErrorId":"CU-104","message":"VIN not permitted\u001b[2J"}"#;
+    let w = world("general", reply(403, body), HttpBehaviour::status(401));
+    let out = run(&w);
+    out.assert_exit(2);
+    let r = out.report();
+    let api = stage(&r, "api", "http");
+    assert_eq!(api["code"], "http.blocked");
+    assert_eq!(api["data"]["error_id"], "CU-104");
+    let summary = api["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("CU-104") && summary.contains("(VIN)"),
+        "{summary}"
+    );
+    assert!(
+        !summary.contains('\u{1b}') && summary.contains("\\x1b"),
+        "{summary}"
+    );
+    assert_eq!(top(&r).0, "cardata_access", "{:#}", r["suspects"]);
+}
+
+#[test]
+fn a_sinkholed_attestation_host_alone_ranks_dns_filter_first() {
+    let attestation = EndpointSpec::new("attestation", ATTESTATION, 443)
+        .public(true)
+        .role("info");
+    let w = world_with(
+        "probe",
+        HttpBehaviour::status(401),
+        HttpBehaviour::status(401),
+        &[(attestation, "")],
+    );
+    w.dns.set(ATTESTATION, DnsAnswer::Sinkhole);
+    let out = run(&w);
+    // Informational: a warning, not a failure; the app's own hosts pass.
+    out.assert_exit(1);
+    let r = out.report();
+    assert_eq!(
+        (
+            status(&r, "attestation", "dns"),
+            code(&r, "attestation", "dns")
+        ),
+        ("warn", "dns.sinkholed")
+    );
+    assert_stages(&r, "api", &ALL_OK);
+    assert_eq!(
+        top(&r),
+        ("dns_filter".to_owned(), "high".to_owned()),
+        "{:#}",
+        r["suspects"]
+    );
+    assert!(all_steps(&r).contains("bmw-a4a.appspot.com"));
+
+    // A blocklist that answers NXDOMAIN instead points the same way.
+    w.dns.set(ATTESTATION, DnsAnswer::NxDomain);
+    let r = run(&w).report();
+    assert_eq!(code(&r, "attestation", "dns"), "dns.nxdomain");
+    assert_eq!(
+        top(&r),
+        ("dns_filter".to_owned(), "medium".to_owned()),
+        "{:#}",
+        r["suspects"]
+    );
+}
+
+/// A TLS server speaking only the given versions, for the stream endpoint.
+fn stream_server(pki: &Pki, versions: &[&'static rustls::SupportedProtocolVersion]) -> HttpsServer {
+    let id = pki.identity(STREAM);
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(id.chain.clone(), id.key.clone_key())
+        .expect("certificate and key match");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the stream fixture");
+    HttpsServer::with_config(listener, config, HttpBehaviour::status(200))
+}
+
+#[test]
+fn the_cardata_stream_needs_tls_1_3_and_is_never_spoken_to() {
+    for (versions, want) in [
+        (&[&rustls::version::TLS12][..], "tls.version_too_low"),
+        (&[&rustls::version::TLS13][..], "tls.ok"),
+    ] {
+        let w = world(
+            "probe",
+            HttpBehaviour::status(401),
+            HttpBehaviour::status(401),
+        );
+        let stream = stream_server(&w.pki, versions);
+        w.dns.set(STREAM, DnsAnswer::localhost());
+        let mut text = std::fs::read_to_string(w.profile.path()).expect("profile");
+        let at = text.find("[thresholds]").expect("thresholds table");
+        let spec = EndpointSpec::new("stream", STREAM, stream.port()).protocol("tls");
+        text.insert_str(at, &format!("{}min_tls = \"1.3\"\n\n", spec.to_toml()));
+        let p = ProfileFile::raw(&text);
+        let out = Netcheck::engine(&p)
+            .resolver(&w.dns)
+            .ca_file(&w.pki)
+            .only(NET)
+            .run();
+        let r = out.report();
+        let tls = stage(&r, "stream", "tls");
+        assert_eq!(tls["code"], want, "{tls}");
+        assert_eq!(tls["data"]["min_tls"], "1.3");
+        assert!(
+            checks_of(&r, "stream").iter().all(|c| c["probe"] != "http"),
+            "no http stage on the stream"
+        );
+        // A handshake and nothing else: no request, no login.
+        assert!(stream.handshakes() >= 1);
+        assert!(stream.requests().is_empty(), "{:?}", stream.requests());
+        if want == "tls.version_too_low" {
+            out.assert_exit(2);
+            assert_eq!(tls["data"]["version"], "TLSv1.2");
+            let summary = tls["summary"].as_str().unwrap_or_default();
+            assert!(
+                summary.contains("TLS 1.2") && summary.contains("TLS 1.3"),
+                "{summary}"
+            );
+            assert_eq!(top(&r).0, "cardata_tls13", "{:#}", r["suspects"]);
+        } else {
+            out.assert_exit(0);
+            assert_eq!(tls["data"]["version"], "TLSv1.3");
+        }
+    }
+}
