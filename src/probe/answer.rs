@@ -102,7 +102,7 @@ pub fn read(
             ),
             (Reading::General, _) => (
                 "the service limits requests from this client or network".to_owned(),
-                "quota",
+                if facts.quota { "quota" } else { "rate_limit" },
             ),
         };
         data.insert("reason".into(), reason.into());

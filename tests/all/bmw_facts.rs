@@ -557,3 +557,25 @@ fn the_cardata_stream_needs_tls_1_3_and_is_never_spoken_to() {
         }
     }
 }
+
+#[test]
+fn explain_covers_the_cardata_entries_and_the_probe_reading() {
+    for (id, words) in [
+        ("cardata_tls13", "TLS 1.3"),
+        ("cardata_rate_limit", "50 REST calls a day"),
+        ("cardata_access", "CU-104"),
+        ("cardata_access", "EU markets only"),
+        ("dns_filter", "bmw-a4a.appspot.com"),
+    ] {
+        let out = Netcheck::bare().arg("explain").arg(id).run();
+        out.assert_exit(0);
+        assert!(out.stdout.contains(words), "{id}: {}", out.stdout);
+    }
+    let out = Netcheck::bare().arg("explain").arg("server_side").run();
+    assert!(
+        out.stdout.contains("(unless reason: probe_identity)"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("0:00"), "{}", out.stdout);
+}
