@@ -11,6 +11,9 @@
 //!   this tool's own client identity: a warning that says so, marked `reason = "probe_identity"`
 //!   so the diagnosis never holds it against the user. 408 and 5xx keep their meaning: the
 //!   backend's trouble is everybody's.
+//!   Such an answer arrives over a TLS session whose certificate was verified for BMW's host, so
+//!   it is BMW's own, not a filter's (a proxy's refusal is `http.proxy_error`, an interceptor
+//!   shows in the tls stage).
 //! - With [`Reading::General`] (custom profiles) a refusal means what it says.
 //!
 //! In both readings the answer's own words are read exactly: the quota countdown of
