@@ -66,6 +66,21 @@ pub struct Endpoint {
     pub public: bool,
     pub role: Role,
     pub protocol: Protocol,
+    /// The lowest TLS version this endpoint accepts (`min_tls`); a lower one negotiated is
+    /// `tls.version_too_low`.
+    pub min_tls: Option<MinTls>,
+    /// An internal service with its own CA (`private_ca = true`): its non-public root is not
+    /// judged as an interceptor's.
+    pub private_ca: bool,
+}
+
+/// A profile's `min_tls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum MinTls {
+    #[serde(rename = "1.2")]
+    V12,
+    #[serde(rename = "1.3")]
+    V13,
 }
 
 impl Endpoint {
@@ -213,6 +228,8 @@ struct RawEndpoint {
     public: Option<bool>,
     role: Option<Role>,
     protocol: Option<Protocol>,
+    min_tls: Option<MinTls>,
+    private_ca: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -345,6 +362,8 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
             public: e.public.unwrap_or(true),
             role: e.role.unwrap_or(Role::Service),
             protocol: e.protocol.unwrap_or(Protocol::Https),
+            min_tls: e.min_tls,
+            private_ca: e.private_ca.unwrap_or(false),
         });
     }
 
