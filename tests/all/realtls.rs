@@ -513,6 +513,16 @@ fn a_path_that_resets_large_hellos_is_named() {
         assert!(large > 1000 && small < 1000, "{t}");
         assert_eq!(sizes.len(), 2, "{sizes:?}");
         assert!(sizes[0] > 1000 && sizes[1] < 1000, "{sizes:?}");
+        say(&format!(
+            "realtls: a path that {} hellos over 1000 bytes: tls.large_hello_dropped, hellos of {} and {} bytes on the wire (reported {large} and {small})",
+            if on_large == OnLarge::Reset {
+                "resets"
+            } else {
+                "drops"
+            },
+            sizes[0],
+            sizes[1]
+        ));
         // The HTTP request went over the classic connection.
         assert_eq!(code(&r, "api", "http"), "http.ok");
         assert_eq!(top_suspect(&r), "vpn_firewall", "{}", r["suspects"]);
