@@ -8,6 +8,7 @@ use crate::support::hellorelay::{HelloRelay, OnLarge};
 use crate::support::mitmproxy::{Mitmproxy, mitmdump};
 use crate::support::nginx::{Nginx, nginx_binary};
 use crate::support::opensslpki::{IssuedLeaf, LeafSpec, OpensslCa, openssl_available};
+use crate::support::tlslite::{Tlslite, python as tlslite_python};
 use crate::support::*;
 use serde_json::Value;
 use std::path::Path;
@@ -526,5 +527,23 @@ fn a_path_that_resets_large_hellos_is_named() {
         // The HTTP request went over the classic connection.
         assert_eq!(code(&r, "api", "http"), "http.ok");
         assert_eq!(top_suspect(&r), "vpn_firewall", "{}", r["suspects"]);
+    }
+}
+
+#[test]
+fn rc4_3des_and_small_dh_servers_have_no_common_cipher() {
+    if tlslite_python().is_none() || !openssl_available() {
+        say(
+            "realtls::rc4_3des_and_small_dh_servers_have_no_common_cipher: skipped: tlslite-ng is not installed in /opt/bmw-netcheck-venvs/tlslite (.ci/run installs it) or openssl is missing",
+        );
+        return;
+    }
+    let ca = OpensslCa::new(TEST_ROOT);
+    let leaf = ca.issue("tlslite", &LeafSpec::new("api.netcheck.lan"));
+    for mode in ["rc4", "3des", "small-dh"] {
+        let server = Tlslite::start(ca.dir(), &leaf.cert, &leaf.key, mode);
+        let r = run(server.port(), Some(&ca.ca_file()), "", &[]);
+        let t = tls(&r);
+        assert_eq!(t["code"], "tls.no_common_cipher", "{mode}: {t}");
     }
 }

@@ -22,6 +22,7 @@ pub mod opensslpki;
 pub mod pki;
 pub mod profile;
 pub mod tcp;
+pub mod tlslite;
 
 pub use dns::{DnsAnswer, DnsServer};
 pub use https::{DateHeader, HttpBehaviour, HttpReply, HttpsServer};
