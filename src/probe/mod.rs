@@ -17,4 +17,5 @@ pub mod storage;
 pub mod tcp;
 pub mod tls;
 pub mod tls_classify;
+pub mod tls_legacy;
 pub mod vpn;

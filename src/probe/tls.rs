@@ -595,6 +595,20 @@ pub async fn run(
         a.elapsed
     };
     let mut check = judge(setup, target, host, &a, warn_days, policy);
+    // A server that refused before showing a certificate, for want of a version or a suite:
+    // ask it with a legacy hello what it does speak.
+    if a.seen.is_none()
+        && matches!(
+            check.code.as_str(),
+            "tls.no_common_cipher" | "tls.old_protocol"
+        )
+        && let Some(addr) = peer
+    {
+        let left = policy.timeout.saturating_sub(started.elapsed());
+        if let Some(answer) = super::tls_legacy::probe(addr, host, left).await {
+            check = legacy(check, &answer);
+        }
+    }
     if large_dropped {
         let size = |hello| {
             let config = setup
@@ -619,6 +633,29 @@ pub async fn run(
     }
     let check = check.took(elapsed).with("handshake_ms", ms(elapsed));
     (check, a.result.ok())
+}
+
+/// A failed check, made precise by what the server chose when offered a legacy hello.
+fn legacy(mut c: Check, a: &super::tls_legacy::Answer) -> Check {
+    if a.version_old {
+        c.code = "tls.old_protocol".into();
+        c.summary = format!(
+            "the server speaks at most {} (it chose {} when offered everything); this device and the app need TLS 1.2 or later and no longer speak SSL 3.0, TLS 1.0 or 1.1",
+            a.version, a.suite
+        );
+        c = c.with("reason", "protocol_version");
+    } else if a.suite_broken {
+        c.code = "tls.no_common_cipher".into();
+        c.summary = format!(
+            "the server and this device have no cipher suite in common: offered everything, the server chose {}, which no current client accepts (RC4, 3DES, NULL, export, plain-RSA or finite-field Diffie-Hellman key exchange)",
+            a.suite
+        );
+        c.data.remove("reason");
+    } else {
+        return c;
+    }
+    c.with("offered_versions", vec![a.version])
+        .with("server_cipher", a.suite.clone())
 }
 
 /// Turns one handshake's outcome into the check: the certificate's facts, then the finest code

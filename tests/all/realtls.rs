@@ -142,6 +142,16 @@ fn a_tls_1_0_and_1_1_server_is_an_old_protocol() {
         let r = run(nginx.port(), Some(&ca.ca_file()), "", &[]);
         let t = tls(&r);
         assert_eq!(t["code"], "tls.old_protocol", "{protocols}: {t}");
+        let highest = if protocols.contains("1.1") {
+            "TLS 1.1"
+        } else {
+            "TLS 1.0"
+        };
+        assert_eq!(
+            t["data"]["offered_versions"],
+            serde_json::json!([highest]),
+            "{t}"
+        );
         assert_eq!(t["data"]["reason"], "protocol_version");
         assert_eq!(code(&r, "api", "http"), "http.skipped");
     }
@@ -540,10 +550,40 @@ fn rc4_3des_and_small_dh_servers_have_no_common_cipher() {
     }
     let ca = OpensslCa::new(TEST_ROOT);
     let leaf = ca.issue("tlslite", &LeafSpec::new("api.netcheck.lan"));
-    for mode in ["rc4", "3des", "small-dh"] {
+    for (mode, cipher) in [
+        ("rc4", "RC4"),
+        ("3des", "3DES"),
+        ("small-dh", "TLS_DHE_RSA"),
+    ] {
         let server = Tlslite::start(ca.dir(), &leaf.cert, &leaf.key, mode);
         let r = run(server.port(), Some(&ca.ca_file()), "", &[]);
         let t = tls(&r);
         assert_eq!(t["code"], "tls.no_common_cipher", "{mode}: {t}");
+        let chose = t["data"]["server_cipher"].as_str().unwrap_or("");
+        assert!(chose.contains(cipher), "{mode}: {t}");
+        assert!(summary(t).contains(chose), "{t}");
     }
+}
+
+#[test]
+fn an_ssl_3_0_server_is_an_old_protocol() {
+    if tlslite_python().is_none() || !openssl_available() {
+        say(
+            "realtls::an_ssl_3_0_server_is_an_old_protocol: skipped: tlslite-ng is not installed in /opt/bmw-netcheck-venvs/tlslite (.ci/run installs it) or openssl is missing",
+        );
+        return;
+    }
+    let ca = OpensslCa::new(TEST_ROOT);
+    let leaf = ca.issue("ssl3", &LeafSpec::new("api.netcheck.lan"));
+    let server = Tlslite::start(ca.dir(), &leaf.cert, &leaf.key, "ssl3");
+    let r = run(server.port(), Some(&ca.ca_file()), "", &[]);
+    let t = tls(&r);
+    assert_eq!(t["code"], "tls.old_protocol", "{t}");
+    assert_eq!(
+        t["data"]["offered_versions"],
+        serde_json::json!(["SSL 3.0"]),
+        "{t}"
+    );
+    assert!(summary(t).contains("at most SSL 3.0"), "{t}");
+    assert_eq!(t["data"]["reason"], "protocol_version");
 }

@@ -1,5 +1,6 @@
 //! A real tlslite-ng server (PyPI, in the venv `.ci/run` creates) for what OpenSSL 3 no longer
-//! serves: RC4 and 3DES suites, and Diffie-Hellman over a 768-bit group (RFC 2409 group 1).
+//! serves: SSL 3.0, RC4 and 3DES suites, and Diffie-Hellman over a 768-bit group (RFC 2409
+//! group 1).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,7 +15,9 @@ chain = X509CertChain(); chain.parsePemList(open(cert).read())
 pkey = parsePEMKey(open(key).read(), private=True)
 s = HandshakeSettings()
 s.minVersion = (3, 1); s.maxVersion = (3, 3)
-if mode in ("rc4", "3des"):
+if mode == "ssl3":
+    s.minVersion = (3, 0); s.maxVersion = (3, 0)
+elif mode in ("rc4", "3des"):
     s.cipherNames = [mode]
 elif mode == "small-dh":
     s.keyExchangeNames = ["dhe_rsa"]; s.dhParams = RFC2409_GROUP1; s.dhGroups = []
@@ -41,7 +44,7 @@ pub struct Tlslite {
 }
 
 impl Tlslite {
-    /// `mode`: `rc4`, `3des` or `small-dh`; `dir` holds the script next to the certificate.
+    /// `mode`: `ssl3`, `rc4`, `3des` or `small-dh`; `dir` holds the script next to the certificate.
     pub fn start(dir: &Path, cert: &Path, key: &Path, mode: &str) -> Tlslite {
         let script = dir.join("tlslite_server.py");
         std::fs::write(&script, SERVER).expect("write the tlslite server");
