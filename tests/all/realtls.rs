@@ -452,6 +452,17 @@ fn mitmproxy_as_an_explicit_proxy_is_named_on_the_proxy_path() {
     assert_eq!(h["data"]["interceptor_kind"], "debugging");
     assert_eq!(h["data"]["status_code"], 200);
     assert_eq!(top_suspect(&r), "debugging_proxy", "{}", r["suspects"]);
+    // Not trusted by the device: the request through the proxy fails, and says whose it is.
+    let out = Netcheck::engine(&profile)
+        .only("tls,http")
+        .ca_file(&pki)
+        .env("HTTPS_PROXY", &format!("http://127.0.0.1:{}", mitm.port()))
+        .run();
+    let r = out.report();
+    let h = stage(&r, "api", "http");
+    assert_eq!(h["code"], "tls.intercepted", "{h}");
+    assert_eq!(h["status"], "fail");
+    assert_eq!(h["data"]["interceptor"], "mitmproxy");
 }
 
 #[test]
