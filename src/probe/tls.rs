@@ -609,6 +609,19 @@ pub async fn run(
             check = legacy(check, &answer);
         }
     }
+    // A chain too large to accept: how large, from a TLS 1.2 server's clear-text Certificate.
+    if check.code == "tls.chain_too_large"
+        && let Some(addr) = peer
+    {
+        let left = policy.timeout.saturating_sub(started.elapsed());
+        if let Some(bytes) = super::tls_legacy::chain_bytes(addr, host, left).await {
+            check.summary = format!(
+                "the server's certificate chain is {} KB, larger than the 64 KiB a TLS client accepts",
+                bytes / 1000
+            );
+            check = check.with("bytes", bytes as u64);
+        }
+    }
     if large_dropped {
         let size = |hello| {
             let config = setup

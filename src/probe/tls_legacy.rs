@@ -158,6 +158,58 @@ pub async fn probe(addr: SocketAddr, host: &str, limit: Duration) -> Option<Answ
     tokio::time::timeout(limit, work).await.ok().flatten()
 }
 
+/// The length of the server's Certificate message, from the handshake stream (records' payloads
+/// put together) that follows a legacy hello: TLS 1.2 sends it in the clear.
+pub fn certificate_length(handshake: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while at + 4 <= handshake.len() {
+        let kind = handshake[at];
+        let len = u32::from_be_bytes([0, handshake[at + 1], handshake[at + 2], handshake[at + 3]]);
+        if kind == 11 {
+            return Some(len as usize + 4);
+        }
+        at += 4 + len as usize;
+    }
+    None
+}
+
+/// How large the server's certificate chain is (its Certificate message, in bytes), asked with
+/// the legacy hello, within `limit`; for a chain too large for a client to accept.
+pub async fn chain_bytes(addr: SocketAddr, host: &str, limit: Duration) -> Option<usize> {
+    let work = async {
+        let mut s = TcpStream::connect(addr).await.ok()?;
+        let _ = s.set_nodelay(true);
+        s.write_all(&client_hello(host)).await.ok()?;
+        let mut raw = Vec::new();
+        let mut handshake = Vec::new();
+        let mut buf = [0u8; 4096];
+        while raw.len() < 64 * 1024 {
+            let n = s.read(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            raw.extend_from_slice(&buf[..n]);
+            // Put the handshake records' payloads together, as far as they have arrived.
+            handshake.clear();
+            let mut at = 0;
+            while at + 5 <= raw.len() {
+                if raw[at] != 0x16 {
+                    return None;
+                }
+                let len = u16::from_be_bytes([raw[at + 3], raw[at + 4]]) as usize;
+                let end = (at + 5 + len).min(raw.len());
+                handshake.extend_from_slice(&raw[at + 5..end]);
+                at += 5 + len;
+            }
+            if let Some(n) = certificate_length(&handshake) {
+                return Some(n);
+            }
+        }
+        None
+    };
+    tokio::time::timeout(limit, work).await.ok().flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +242,13 @@ mod tests {
         assert!(a.version_old && a.suite_broken);
         assert_eq!(parse_server_hello(&[0x15, 3, 3, 0, 2, 2, 40]), None);
         assert_eq!(parse_server_hello(b"SSH-2.0-OpenSSH_9.0\r\n"), None);
+    }
+
+    #[test]
+    fn the_certificate_message_is_found_after_the_server_hello() {
+        let mut hs = vec![2, 0, 0, 3, 1, 2, 3];
+        hs.extend([11, 0x04, 0x60, 0x00]);
+        assert_eq!(certificate_length(&hs), Some(0x046000 + 4));
+        assert_eq!(certificate_length(&hs[..7]), None);
     }
 }
