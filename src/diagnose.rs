@@ -130,12 +130,19 @@ pub fn diagnose(checks: &[Check], endpoints: &[EndpointInfo], kb: &Knowledge) ->
             let extra = (matched.len() as u32).saturating_sub(1).min(3);
             score += weight + extra;
             let targets: Vec<&str> = matched.iter().filter_map(|c| c.target.as_deref()).collect();
-            let line = if targets.is_empty() {
-                format!("{code}: {}", matched[0].summary)
+            let same = matched.iter().all(|c| c.summary == matched[0].summary);
+            if targets.is_empty() {
+                strongest.push((*weight, format!("{code}: {}", matched[0].summary)));
+            } else if same {
+                let line = format!("{code} on {}: {}", targets.join(", "), matched[0].summary);
+                strongest.push((*weight, line));
             } else {
-                format!("{code} on {}: {}", targets.join(", "), matched[0].summary)
-            };
-            strongest.push((*weight, line));
+                // Each endpoint's own finding: one endpoint's summary is not another's.
+                for c in matched {
+                    let on = c.target.as_deref().unwrap_or("this device");
+                    strongest.push((*weight, format!("{code} on {on}: {}", c.summary)));
+                }
+            }
         }
         strongest.sort_by_key(|s| std::cmp::Reverse(s.0));
         evidence.extend(strongest.into_iter().map(|(_, l)| l));
@@ -256,6 +263,36 @@ mod tests {
         assert_eq!(s[0].id, "dns_filter");
         assert_eq!(s[0].confidence, Confidence::High);
         assert!(s[0].evidence[0].starts_with("dns.sinkholed on api, sign-in"));
+    }
+
+    #[test]
+    fn each_endpoint_has_its_own_evidence_line() {
+        let mut c = healthy("neutral");
+        for (ep, issuer) in [
+            ("api", "Zscaler Root CA"),
+            ("sign-in", "Zscaler Intermediate"),
+        ] {
+            let mut x = check(Probe::Tls, Some(ep), Status::Fail, "tls.untrusted");
+            x.summary = format!("untrusted; issuer: {issuer}");
+            c.push(x);
+        }
+        let s = diagnose(&c, &eps(), &kb());
+        let lines: Vec<&String> = s
+            .iter()
+            .flat_map(|s| &s.evidence)
+            .filter(|e| e.starts_with("tls.untrusted"))
+            .collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("tls.untrusted on api:") && l.contains("Zscaler Root CA"))
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("tls.untrusted on sign-in:")
+                    && l.contains("Zscaler Intermediate"))
+        );
     }
 
     #[test]

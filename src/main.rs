@@ -11,6 +11,7 @@ mod explain;
 #[cfg(test)]
 mod fuzz;
 mod history;
+mod interceptors;
 mod knowledge;
 mod list;
 mod lock;

@@ -120,10 +120,14 @@ pub struct Endpoint {
     pub public: bool,
     pub role: Role,
     pub protocol: Protocol,
-    /// A negotiated TLS version below this fails (`tls.version_too_low`).
+    /// The lowest TLS version this endpoint accepts (`min_tls`); a lower one negotiated is
+    /// `tls.version_too_low`.
     pub min_tls: Option<MinTls>,
     /// The profile's reading of HTTP answers, carried to the endpoint's http stage.
     pub reading: Reading,
+    /// An internal service with its own CA (`private_ca = true`): its non-public root is not
+    /// judged as an interceptor's.
+    pub private_ca: bool,
 }
 
 impl Endpoint {
@@ -276,6 +280,7 @@ struct RawEndpoint {
     role: Option<Role>,
     protocol: Option<Protocol>,
     min_tls: Option<MinTls>,
+    private_ca: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -429,6 +434,7 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
             protocol: e.protocol.unwrap_or(Protocol::Https),
             min_tls: e.min_tls,
             reading: raw.reading,
+            private_ca: e.private_ca.unwrap_or(false),
         });
     }
 

@@ -9,8 +9,8 @@
 use crate::model::{Check, Probe, Status};
 use crate::probe::proxy::ProxyEnv;
 use crate::probe::tcp::Attempt;
-use crate::probe::{dns, http, latency, min_tls, tcp, tls};
-use crate::profile::{Endpoint, Profile, Protocol, Role, Thresholds};
+use crate::probe::{dns, http, latency, tcp, tls};
+use crate::profile::{Endpoint, MinTls, Profile, Protocol, Role, Thresholds};
 use hickory_resolver::TokioResolver;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -322,7 +322,7 @@ async fn pipeline(ep: Endpoint, env: Arc<Env>, slot: Shared) {
         let url = format!("https://{}{}", ep.authority(), ep.path);
         let seen = Arc::new(Mutex::new(None));
         env.tls.ready().await;
-        let config = match env.tls.client_config(&[b"http/1.1"], seen) {
+        let config = match env.tls.client_config(&[b"http/1.1"], seen.clone()) {
             Ok(c) => c,
             Err(why) => {
                 let c = Check::new(Probe::Http, Some(&ep.name), Status::Fail, "http.error", why);
@@ -339,6 +339,12 @@ async fn pipeline(ep: Endpoint, env: Arc<Env>, slot: Shared) {
             env.timeout,
         )
         .await;
+        // The certificate the proxy presented, judged like the direct path's.
+        let presented = seen.lock().ok().and_then(|s| s.clone());
+        let c = match tls::judge_seen(presented.as_ref(), ep.private_ca) {
+            Some(i) if c.code != "http.proxy_error" || !i.trusted => i.apply(c),
+            _ => c,
+        };
         (c, ())
     };
     let sel = &env.selection;
@@ -464,18 +470,22 @@ async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
             Protocol::Https => &[b"http/1.1"],
             Protocol::Tls => &[],
         };
-        let handshake = async {
-            let (check, stream) = tls::run(
-                &env.tls,
-                name,
-                &ep.host,
-                alpn,
-                connected.stream,
-                env.thresholds.cert_expiry_warn_days,
-            )
-            .await;
-            (min_tls::apply(check, ep.min_tls), stream)
-        };
+        let handshake = tls::run(
+            &env.tls,
+            name,
+            &ep.host,
+            alpn,
+            connected.stream,
+            env.thresholds.cert_expiry_warn_days,
+            tls::Policy {
+                min_tls: ep.min_tls.map(|v| match v {
+                    MinTls::V1_2 => rustls::ProtocolVersion::TLSv1_2,
+                    MinTls::V1_3 => rustls::ProtocolVersion::TLSv1_3,
+                }),
+                private_ca: ep.private_ca,
+                timeout: t,
+            },
+        );
         let stream = stage(
             &slot,
             sel,
@@ -530,6 +540,7 @@ async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
             (c, ())
         })
         .await;
+        tls::client_cert_refusal(&mut slot.lock().checks, name);
     };
     let samples = async {
         if !sel.runs(Probe::Latency) {

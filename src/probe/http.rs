@@ -282,6 +282,22 @@ pub fn check_of(
                 x.clock_offset_s.map(|o| (o * 10.0).round() / 10.0),
             );
             if let Some(loc) = x.location {
+                // An HTTPS endpoint that sends the app to plain HTTP: whatever follows is
+                // readable and alterable on the way (a filter's redirect, or a misconfiguration).
+                if (300..400).contains(&x.status)
+                    && loc
+                        .get(..7)
+                        .is_some_and(|p| p.eq_ignore_ascii_case("http://"))
+                {
+                    check.status = Status::Fail;
+                    check.code = "http.insecure_redirect".into();
+                    check.summary = format!(
+                        "HTTP {} in {:.1} ms: this HTTPS endpoint redirects to plain http:// ({}), which the app refuses to follow",
+                        x.status,
+                        ms(x.ttfb),
+                        crate::sanitize::outside(&crate::probe::proxy::redact_url(&loc))
+                    );
+                }
                 check = check.with("location", loc);
             }
             check.data.extend(read.data);

@@ -52,9 +52,9 @@ fn a_tls_1_0_only_server_is_named_and_points_to_outdated_software() {
     out.assert_exit(2);
     let r = out.report();
     let tls = stage(&r, "api", "tls");
-    assert_eq!(tls["code"], "tls.handshake_failed", "{tls}");
+    assert_eq!(tls["code"], "tls.old_protocol", "{tls}");
     let summary = tls["summary"].as_str().unwrap_or("");
-    assert!(summary.contains("TLS 1.0/1.1"), "{summary}");
+    assert!(summary.contains("TLS 1.0 or 1.1"), "{summary}");
     assert_eq!(tls["data"]["reason"], "protocol_version");
     assert!(
         suspect_ids(&r).contains(&"outdated_software".to_owned()),

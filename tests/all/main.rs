@@ -7,6 +7,7 @@ mod engine;
 mod faults;
 mod history;
 mod netns;
+mod realtls;
 mod reports;
 mod scenarios;
 mod support;

@@ -10,14 +10,19 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod dns;
+pub mod hellorelay;
 pub mod https;
+pub mod mitmproxy;
 // The runner of the real binary needs `CARGO_BIN_EXE_*`, which Cargo sets for tests only; the
 // benchmark (an example) includes this module without it.
 #[cfg(test)]
 pub mod netcheck;
+pub mod nginx;
+pub mod opensslpki;
 pub mod pki;
 pub mod profile;
 pub mod tcp;
+pub mod tlslite;
 
 pub use dns::{DnsAnswer, DnsServer};
 pub use https::{DateHeader, HttpBehaviour, HttpReply, HttpsServer};

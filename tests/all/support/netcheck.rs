@@ -310,9 +310,16 @@ pub struct Outcome {
 
 impl Outcome {
     /// The JSON report on stdout; panics with the whole outcome when it is not JSON.
+    /// Every report a test reads passes here, so no summary in the suite may carry a library's
+    /// debug text.
     pub fn report(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not a JSON report ({e})\n{}", self.describe()))
+        let report: Value = serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not a JSON report ({e})\n{}", self.describe()));
+        for c in report["checks"].as_array().into_iter().flatten() {
+            let s = c["summary"].as_str().unwrap_or("");
+            assert!(!looks_like_debug(s), "a summary shows debug text: {s}\n{c}");
+        }
+        report
     }
 
     /// Everything about the run, for assertion messages.
@@ -328,6 +335,51 @@ impl Outcome {
         assert_eq!(self.code, code, "exit code\n{}", self.describe());
         self
     }
+}
+
+/// Does `s` show a library's debug formatting rather than a sentence: struct braces, rustls'
+/// `Context` and `Other(` variants, or a CamelCase identifier right after a parenthesis
+/// (`(BadSignature)`)? "(Ctrl-C)", "(TLS 1.0)" and "(IPv4)" are words.
+pub fn looks_like_debug(s: &str) -> bool {
+    if s.contains("{ ") || s.contains("Context") || s.contains("Other(") {
+        return true;
+    }
+    // `(BadSignature)`, `(HandshakePayloadTooLarge(…`: an enum variant's name in parentheses,
+    // CamelCase with at least two humps, directly followed by `)` or `(`. A product name in
+    // prose, "(CarData CU-429: …)", is followed by a space and is not one.
+    let b = s.as_bytes();
+    (0..b.len()).any(|i| {
+        if b[i] != b'(' {
+            return false;
+        }
+        let word: Vec<u8> = b[i + 1..]
+            .iter()
+            .copied()
+            .take_while(u8::is_ascii_alphanumeric)
+            .collect();
+        let humps = word.iter().filter(|c| c.is_ascii_uppercase()).count();
+        let after = b.get(i + 1 + word.len());
+        word.first().is_some_and(u8::is_ascii_uppercase)
+            && humps >= 2
+            && word.iter().any(u8::is_ascii_lowercase)
+            && matches!(after, Some(b')') | Some(b'('))
+    })
+}
+
+#[test]
+fn the_debug_text_detector_sees_library_text() {
+    assert!(!looks_like_debug(
+        "the service's rate limit is reached (CarData CU-429: API rate limit reached)"
+    ));
+    assert!(looks_like_debug("handshake failed (BadSignature)"));
+    assert!(looks_like_debug("Other(OtherError(CaUsedAsEndEntity))"));
+    assert!(looks_like_debug(
+        "UnsupportedSignatureAlgorithmContext { signature_algorithm_id: [6] }"
+    ));
+    assert!(!looks_like_debug("interrupted (Ctrl-C) before it finished"));
+    assert!(!looks_like_debug(
+        "offers only TLS 1.0 (SSL 3.0, TLS 1.0 or 1.1)"
+    ));
 }
 
 /// The checks of one endpoint, in report order.

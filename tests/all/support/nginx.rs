@@ -1,0 +1,102 @@
+//! A real nginx (Debian's, with its OpenSSL) started by the test with a generated configuration
+//! on a loopback port in a temporary directory, stopped when dropped. One process
+//! (`master_process off`), so stopping it leaves no worker behind.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// Where nginx is, if it is installed.
+pub fn nginx_binary() -> Option<PathBuf> {
+    ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+pub struct Nginx {
+    child: Child,
+    dir: TempDir,
+    port: u16,
+}
+
+/// A free loopback port (bound and released: nginx binds it right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl Nginx {
+    /// Serves TLS on a loopback port with `cert` (chain PEM) and `key`; `server_extra` is added
+    /// to the server block (ssl_protocols, ssl_ciphers, ...), `location` is the body of
+    /// `location /`.
+    pub fn start(cert: &Path, key: &Path, server_extra: &str, location: &str) -> Nginx {
+        let bin = nginx_binary().expect("nginx is installed");
+        let dir = tempfile::Builder::new()
+            .prefix("netcheck-nginx")
+            .tempdir()
+            .expect("temporary directory");
+        let port = free_port();
+        let d = dir.path().display();
+        let conf = format!(
+            "master_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n\
+               fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n  scgi_temp_path {d}/tmp;\n\
+               server {{\n    listen 127.0.0.1:{port} ssl;\n    server_name _;\n\
+                 ssl_certificate {};\n    ssl_certificate_key {};\n    {server_extra}\n\
+                 location / {{ {location} }}\n  }}\n}}\n",
+            cert.display(),
+            key.display()
+        );
+        std::fs::create_dir_all(dir.path().join("tmp")).expect("nginx temp dir");
+        std::fs::write(dir.path().join("nginx.conf"), conf).expect("write nginx.conf");
+        let child = Command::new(bin)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let mut n = Nginx { child, dir, port };
+        n.wait_ready();
+        n
+    }
+
+    fn wait_ready(&mut self) {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("nginx exited ({status}):\n{}", self.log());
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("nginx did not listen within 10 s:\n{}", self.log());
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
