@@ -170,6 +170,11 @@ fn failure(e: &reqwest::Error, bound: Duration) -> String {
                 crate::probe::tls::classify_rustls(tls).1
             );
         }
+        if let Some(h) = cur.downcast_ref::<hyper::Error>()
+            && h.is_incomplete_message()
+        {
+            return "the gateway closed the connection without an answer".into();
+        }
         if let Some(io) = cur.downcast_ref::<std::io::Error>() {
             return match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => {

@@ -4,6 +4,7 @@
 mod bad_input;
 mod engine;
 mod faults;
+mod fleet;
 mod history;
 mod netns;
 mod reports;

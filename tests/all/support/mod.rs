@@ -17,6 +17,7 @@ pub mod https;
 pub mod netcheck;
 pub mod pki;
 pub mod profile;
+pub mod prometheus;
 pub mod tcp;
 
 pub use dns::{DnsAnswer, DnsServer};
