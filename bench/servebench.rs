@@ -41,7 +41,10 @@ fn main() {
         });
 
     let pki = Pki::new();
-    let api = HttpsServer::start(&pki.identity("api.netcheck.lan"), HttpBehaviour::status(401));
+    let api = HttpsServer::start(
+        &pki.identity("api.netcheck.lan"),
+        HttpBehaviour::status(401),
+    );
     let signin = HttpsServer::start(
         &pki.identity("signin.netcheck.lan"),
         HttpBehaviour::status(200),
@@ -73,7 +76,10 @@ fn main() {
     let addr = listening_address(&mut child);
     let pid = child.id();
     let url = format!("http://{addr}/probe");
-    eprintln!("servebench: {} serving on {addr}, {scrapes} scrapes", tool.display());
+    eprintln!(
+        "servebench: {} serving on {addr}, {scrapes} scrapes",
+        tool.display()
+    );
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
