@@ -718,3 +718,56 @@ fn serve_refuses_options_an_exporter_cannot_honour() {
         assert!(out.stderr.contains(extra[0]), "{}", out.describe());
     }
 }
+
+#[test]
+fn the_page_shows_outside_text_as_text() {
+    let pki = Pki::new();
+    let profile = ProfileFile::raw(&format!(
+        "name = \"<script>alert(1)</script> & co\"\n\n{}",
+        EndpointSpec::new("down", "127.0.0.1", closed_port().port()).to_toml()
+    ));
+    let state = tempfile::tempdir().expect("temporary directory");
+    let run = Netcheck::engine(&profile)
+        .ca_file(&pki)
+        .format("human")
+        .arg("--instance")
+        .arg("page-1");
+    let serve = Serve::start(&run, state.path());
+    let (code, metrics) = get(&serve.url("/probe"), &[]).expect("GET /probe");
+    assert_eq!(code, 200, "{metrics}");
+    let (code, page) = get(&serve.url("/"), &[]).expect("GET /");
+    assert_eq!(code, 200);
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"),
+        "{page}"
+    );
+    assert!(page.contains("tcp.refused"), "{page}");
+}
+
+#[test]
+fn a_gateway_that_never_answers_cannot_hold_the_run_past_its_deadline() {
+    let lab = Lab::new();
+    let silent = RawTcpServer::start(RawMode::Silent);
+    let out = lab
+        .run(&lab.healthy)
+        .deadline("2s")
+        .arg("--push")
+        .arg(format!("http://127.0.0.1:{}", silent.port()))
+        .run();
+    out.assert_exit(0);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.describe());
+    assert!(lines[0].contains("no answer within"), "{}", lines[0]);
+    // The deadline holds for the push too (with the margin every run has for its own exit).
+    assert!(
+        out.elapsed < Duration::from_millis(3500),
+        "{:?}\n{}",
+        out.elapsed,
+        out.describe()
+    );
+    say(&format!(
+        "fleet: --deadline 2s with a silent gateway ended after {:.2} s",
+        out.elapsed.as_secs_f64()
+    ));
+}
