@@ -176,6 +176,20 @@ fn failure(e: &reqwest::Error, bound: Duration) -> String {
             return "the gateway closed the connection without an answer".into();
         }
         if let Some(io) = cur.downcast_ref::<std::io::Error>() {
+            // rustls reports through io::Errors that wrap it, sometimes twice (reachable by
+            // get_ref, not by source).
+            let mut wrapped = io.get_ref();
+            while let Some(inner) = wrapped {
+                if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+                    return format!(
+                        "the TLS handshake with the gateway failed: {}",
+                        crate::probe::tls::classify_rustls(tls).1
+                    );
+                }
+                wrapped = inner
+                    .downcast_ref::<std::io::Error>()
+                    .and_then(std::io::Error::get_ref);
+            }
             return match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => {
                     "the gateway refused the connection (nothing listens there)".into()
@@ -184,7 +198,8 @@ fn failure(e: &reqwest::Error, bound: Duration) -> String {
                 std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof => {
                     "the gateway closed the connection without an answer".into()
                 }
-                _ => format!("cannot reach the gateway ({})", io.kind()),
+                std::io::ErrorKind::Other => "cannot reach the gateway".into(),
+                kind => format!("cannot reach the gateway ({kind})"),
             };
         }
         src = cur.source();

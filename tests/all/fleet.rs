@@ -771,3 +771,86 @@ fn a_gateway_that_never_answers_cannot_hold_the_run_past_its_deadline() {
         out.elapsed.as_secs_f64()
     ));
 }
+
+/// bcrypt (cost 4) of `fleet-pass`, for the gateway's `basic_auth_users`.
+const FLEET_PASS_BCRYPT: &str = "$2b$04$aLdWjcF3gb1YKg4m09Uf4elpkvVP/j6k2eSCzYeeUQwZHfBEFqi8m";
+
+#[test]
+fn a_push_reaches_a_pushgateway_behind_tls_and_basic_auth() {
+    const WHY: &str = "fleet::a_push_reaches_a_pushgateway_behind_tls_and_basic_auth";
+    let gw_pki = Pki::new();
+    let identity = gw_pki.issue(&Leaf::only(&["127.0.0.1"]));
+    let users = format!("fleet: {FLEET_PASS_BCRYPT}");
+    let Some(gw) = Pushgateway::start_secured(WHY, Some((&identity, &users))) else {
+        return;
+    };
+    let lab = Lab::new();
+    let cas = both_cas(&lab.pki, &gw_pki);
+    let push = |password: &str, instance: &str| {
+        Netcheck::engine(&lab.healthy)
+            .resolver(&lab.dns)
+            .timeout("5s")
+            .ca_path(&cas)
+            .arg("--push")
+            .arg(format!("https://fleet:{password}@127.0.0.1:{}", gw.port()))
+            .arg("--instance")
+            .arg(instance)
+            .run()
+    };
+    let ok = push("fleet-pass", "tls-1");
+    ok.assert_exit(0);
+    assert!(ok.stderr.is_empty(), "{}", ok.describe());
+
+    let wrong = push("not-the-pass", "tls-2");
+    wrong.assert_exit(0);
+    let lines: Vec<&str> = wrong.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", wrong.describe());
+    assert!(lines[0].contains("HTTP 401"), "{}", lines[0]);
+    assert!(lines[0].contains("https://***@127.0.0.1:"), "{}", lines[0]);
+    assert!(!wrong.stderr.contains("not-the-pass"), "{}", wrong.stderr);
+
+    // Without the gateway's CA the handshake fails, and says so.
+    let untrusted = Netcheck::engine(&lab.healthy)
+        .resolver(&lab.dns)
+        .ca_file(&lab.pki)
+        .arg("--push")
+        .arg(format!("https://fleet:fleet-pass@127.0.0.1:{}", gw.port()))
+        .run();
+    untrusted.assert_exit(0);
+    assert!(
+        untrusted
+            .stderr
+            .contains("TLS handshake with the gateway failed"),
+        "{}",
+        untrusted.describe()
+    );
+
+    // What the gateway holds, read with curl over the same TLS and credentials.
+    if have("curl", WHY) {
+        let out = Command::new("curl")
+            .args(["-fsS", "--cacert"])
+            .arg(gw_pki.ca_file())
+            .args(["-u", "fleet:fleet-pass"])
+            .arg(format!("https://127.0.0.1:{}/metrics", gw.port()))
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "curl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let status: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("bmw_netcheck_run_status{"))
+            .collect();
+        say(&format!(
+            "pushgateway (TLS, basic auth): {}",
+            status.join("; ")
+        ));
+        assert_eq!(
+            status,
+            ["bmw_netcheck_run_status{instance=\"tls-1\",job=\"bmw_netcheck\"} 0"]
+        );
+    }
+}

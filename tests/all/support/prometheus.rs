@@ -6,6 +6,7 @@
 //! when its handle drops. Where a program is not installed, `start` says so and returns `None`:
 //! the caller skips with that reason.
 
+use super::pki::ServerIdentity;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -95,6 +96,25 @@ fn wait_ready(url: &str, child: &mut Child, what: &str, log: &Path) {
     }
 }
 
+/// Waits until something accepts connections on the loopback port (for servers that want TLS
+/// and credentials even on their readiness endpoint).
+fn wait_listening(port: u16, child: &mut Child, what: &str, log: &Path) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "{what} exited ({status}) before it listened:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(
+            started.elapsed() < READY,
+            "{what} not listening within {READY:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn spawn_logged(cmd: &mut Command, log: &Path) -> Child {
     let out = std::fs::File::create(log).expect("log file");
     let err = out.try_clone().expect("log file");
@@ -115,24 +135,71 @@ pub struct Pushgateway {
 impl Pushgateway {
     /// `None` (with the reason printed) where `prometheus-pushgateway` is not installed.
     pub fn start(why: &str) -> Option<Pushgateway> {
+        Pushgateway::start_secured(why, None)
+    }
+
+    /// With `secured` = (identity, basic-auth users as `name: bcrypt-hash` lines), the gateway
+    /// serves HTTPS with that certificate and wants one of those users (its `--web.config.file`).
+    pub fn start_secured(
+        why: &str,
+        secured: Option<(&ServerIdentity, &str)>,
+    ) -> Option<Pushgateway> {
         if !have("prometheus-pushgateway", why) {
             return None;
         }
         let dir = tempfile::tempdir().expect("temporary directory");
         let port = free_port();
         let log = dir.path().join("pushgateway.log");
-        let mut child = spawn_logged(
-            Command::new("prometheus-pushgateway")
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .arg("--log.level=warn"),
-            &log,
-        );
-        wait_ready(
-            &format!("http://127.0.0.1:{port}/-/ready"),
-            &mut child,
-            "prometheus-pushgateway",
-            &log,
-        );
+        let mut cmd = Command::new("prometheus-pushgateway");
+        // Debian's build persists to /var/lib/prometheus by default: keep the state in the
+        // test's directory, so no run sees another's groups or leaves any behind.
+        cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!(
+                "--persistence.file={}",
+                dir.path().join("pushgateway.data").display()
+            ))
+            .arg("--log.level=warn");
+        if let Some((identity, users)) = secured {
+            let cert = dir.path().join("gateway.crt");
+            let key = dir.path().join("gateway.key");
+            let chain: Vec<pem::Pem> = identity
+                .chain
+                .iter()
+                .map(|c| pem::Pem::new("CERTIFICATE", c.to_vec()))
+                .collect();
+            std::fs::write(&cert, pem::encode_many(&chain)).expect("write the certificate");
+            std::fs::write(
+                &key,
+                pem::encode(&pem::Pem::new(
+                    "PRIVATE KEY",
+                    identity.key.secret_der().to_vec(),
+                )),
+            )
+            .expect("write the key");
+            let web = dir.path().join("web.yml");
+            let users: String = users.lines().map(|l| format!("  {l}\n")).collect();
+            std::fs::write(
+                &web,
+                format!(
+                    "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n{users}",
+                    cert.display(),
+                    key.display()
+                ),
+            )
+            .expect("write the web configuration");
+            cmd.arg(format!("--web.config.file={}", web.display()));
+        }
+        let mut child = spawn_logged(&mut cmd, &log);
+        if secured.is_some() {
+            wait_listening(port, &mut child, "prometheus-pushgateway", &log);
+        } else {
+            wait_ready(
+                &format!("http://127.0.0.1:{port}/-/ready"),
+                &mut child,
+                "prometheus-pushgateway",
+                &log,
+            );
+        }
         Some(Pushgateway {
             _child: Killed(child),
             port,
