@@ -58,6 +58,17 @@ pub enum Command {
     },
     /// Print the man page (roff) to stdout
     Man,
+    /// An exporter for Prometheus to scrape: GET /probe runs one check (the run options choose what)
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Where to listen, e.g. 127.0.0.1:9489 (port 0 picks a free one, printed on stderr)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -195,6 +206,14 @@ pub struct RunArgs {
     /// Refuse to start while another run holding the lock is going (exit 3)
     #[arg(long)]
     pub lock: bool,
+
+    /// After the run, push its metrics to the Prometheus Pushgateway at URL (base URL)
+    #[arg(long, value_name = "URL")]
+    pub push: Option<String>,
+
+    /// The instance label for --push and serve (default: a stable id derived from the machine id)
+    #[arg(long, value_name = "ID", value_parser = crate::instance::parse)]
+    pub instance: Option<String>,
 }
 
 impl RunArgs {

@@ -11,6 +11,7 @@ mod explain;
 #[cfg(test)]
 mod fuzz;
 mod history;
+mod instance;
 mod interceptors;
 mod knowledge;
 mod list;
@@ -20,11 +21,13 @@ mod output;
 mod probe;
 mod profile;
 mod progress;
+mod push;
 mod redact;
 mod report;
 mod run;
 mod runner;
 mod sanitize;
+mod serve;
 
 use clap::Parser;
 use clap::error::ErrorKind;
@@ -75,5 +78,6 @@ fn dispatch(cli: cli::Cli) -> Result<i32, AppError> {
         Some(cli::Command::History(args)) => history::command(&args),
         Some(cli::Command::Completions { shell }) => docs::completions(shell),
         Some(cli::Command::Man) => docs::man(),
+        Some(cli::Command::Serve(args)) => serve::command(&args),
     }
 }

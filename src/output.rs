@@ -52,7 +52,7 @@ pub fn deliver(report: &Report, args: &RunArgs) -> Result<(), AppError> {
 }
 
 /// Appends the run to the history log; a failure is a warning, never the run's failure.
-fn record(report: &Report, args: &RunArgs) {
+pub fn record(report: &Report, args: &RunArgs) {
     let path = match history::target(args.history.as_deref(), args.no_history) {
         Ok(Some(p)) => p,
         Ok(None) => return,

@@ -58,9 +58,19 @@ fn report_id() -> String {
     format!("{:012x}", fastrand::u64(..) & 0xffff_ffff_ffff)
 }
 
-/// Runs the checks and writes the report. Returns the exit code of the verdict.
-pub fn run(args: &RunArgs) -> Result<i32, AppError> {
-    // Every input is validated first: a mistake is reported at once, not after the jitter.
+/// What a run needs, read and validated before any probe: `run` uses it once, `serve` for every
+/// scrape (so a bad profile stops the exporter at start, never a scrape).
+pub struct Prepared {
+    pub profile: Profile,
+    pub tls: tls::TlsSetup,
+    sel: Selection,
+    proxy: ProxyEnv,
+    kb: Knowledge,
+    storage_paths: Vec<std::path::PathBuf>,
+}
+
+/// Reads and checks every input of a run; a mistake is exit 3 before any probe.
+pub fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
     let profile = load_profile(args)?;
     let sel = selection(args);
     let tls = tls::TlsSetup::load(args.ca_file.as_deref())?;
@@ -68,6 +78,21 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
     let proxy = ProxyEnv::from_env()?;
     let kb = Knowledge::builtin().map_err(AppError::Internal)?;
     let storage_paths = storage_paths(args)?;
+    Ok(Prepared {
+        profile,
+        sel,
+        tls,
+        proxy,
+        kb,
+        storage_paths,
+    })
+}
+
+/// Runs the checks and writes the report. Returns the exit code of the verdict.
+pub fn run(args: &RunArgs) -> Result<i32, AppError> {
+    // Every input is validated first: a mistake is reported at once, not after the jitter.
+    let prepared = prepare(args)?;
+    let push = crate::push::Push::from_args(args, &prepared.tls)?;
     if let Some(out) = &args.output {
         output::check_writable(out)?;
     }
@@ -76,7 +101,6 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
     let _lock = crate::lock::acquire_if(args)?;
     crate::lock::jitter(args.jitter);
     let started = Instant::now();
-    let started_at = SystemTime::now();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -86,30 +110,78 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
 
     let progress = crate::progress::Progress::new(
         crate::progress::wanted(args.format == crate::cli::OutputFormat::Human),
-        profile.endpoints.iter().map(|e| e.name.clone()).collect(),
+        prepared
+            .profile
+            .endpoints
+            .iter()
+            .map(|e| e.name.clone())
+            .collect(),
     );
-    let checks = runtime.block_on(async {
+    // A push keeps its share of the deadline, so the whole run, push included, ends within it.
+    let probe_deadline = push
+        .as_ref()
+        .map_or(args.deadline, |p| args.deadline.saturating_sub(p.budget()));
+    let report = runtime.block_on(check(
+        &prepared,
+        args,
+        probe_deadline,
+        Some(&progress),
+        interrupted(),
+    ));
+    progress.finish();
+
+    let delivered = output::deliver(&report, args);
+    if let Some(push) = push {
+        let left = args.deadline.saturating_sub(started.elapsed());
+        runtime.block_on(push.send(&report, left));
+    }
+    // Background work (a resolver retry, a late socket) must not hold the exit past the deadline.
+    runtime.shutdown_background();
+    delivered?;
+    Ok(exit::of(report.status))
+}
+
+/// One check of the prepared profile, bounded by `deadline`: the report, not yet delivered.
+/// `serve` calls it on its own runtime for every scrape.
+pub async fn check(
+    prepared: &Prepared,
+    args: &RunArgs,
+    deadline: std::time::Duration,
+    progress: Option<&crate::progress::Progress>,
+    interrupt: runner::Interrupt,
+) -> Report {
+    let Prepared {
+        profile,
+        sel,
+        tls,
+        proxy,
+        kb,
+        storage_paths,
+    } = prepared;
+    let started = Instant::now();
+    let started_at = SystemTime::now();
+    let checks = {
         let resolver_label = args
             .resolver
             .map_or_else(|| "system".to_owned(), |a| a.to_string());
         let env = Arc::new(Env {
             timeout: args.timeout,
-            deadline: args.deadline,
+            deadline,
             samples: args.samples,
             thresholds: profile.thresholds.clone(),
             resolver: dns::resolver(args.resolver, args.timeout),
             resolver_label,
-            tls,
+            tls: tls.clone(),
             selection: sel.clone(),
             proxy: proxy.clone(),
-            on_done: Some({
+            on_done: progress.map(|progress| {
                 let progress = progress.clone();
-                Arc::new(move |name: &str| progress.done(name))
+                Arc::new(move |name: &str| progress.done(name)) as runner::DoneHook
             }),
         });
-        let device = device_probes(&profile, &env, &proxy, storage_paths);
+        let device = device_probes(profile, &env, proxy, storage_paths.clone());
         let (results, device_checks) =
-            runner::run_endpoints(&profile, env.clone(), device, started, interrupted()).await;
+            runner::run_endpoints(profile, env.clone(), device, started, interrupt).await;
         let attempts: Vec<(String, Vec<tcp::Attempt>)> = results
             .iter()
             .map(|r| (r.endpoint.name.clone(), r.attempts.clone()))
@@ -126,10 +198,7 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
         }
         checks.sort_by_key(|c| (c.target.is_none(), c.probe));
         checks
-    });
-    // Background work (a resolver retry, a late socket) must not hold the exit past the deadline.
-    runtime.shutdown_background();
-    progress.finish();
+    };
 
     let endpoints: Vec<EndpointInfo> = profile
         .endpoints
@@ -141,8 +210,8 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
             role: e.role.as_str().to_owned(),
         })
         .collect();
-    let suspects = diagnose(&checks, &endpoints, &kb);
-    let report = Report {
+    let suspects = diagnose(&checks, &endpoints, kb);
+    Report {
         schema_version: SCHEMA_VERSION,
         report_id: report_id(),
         tool: Tool::this(),
@@ -155,15 +224,12 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
         endpoints,
         device: Some(device_info()),
         redacted: Vec::new(),
-    };
-
-    output::deliver(&report, args)?;
-    Ok(exit::of(report.status))
+    }
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM (a service manager stopping a run that takes too long);
 /// never, where neither can be watched. The run then reports what it has.
-fn interrupted() -> runner::Interrupt {
+pub fn interrupted() -> runner::Interrupt {
     Box::pin(async {
         let ctrl_c = async {
             if tokio::signal::ctrl_c().await.is_err() {

@@ -5,6 +5,7 @@ mod bad_input;
 mod bmw_facts;
 mod engine;
 mod faults;
+mod fleet;
 mod history;
 mod netns;
 mod realtls;

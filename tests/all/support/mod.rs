@@ -21,6 +21,7 @@ pub mod nginx;
 pub mod opensslpki;
 pub mod pki;
 pub mod profile;
+pub mod prometheus;
 pub mod tcp;
 pub mod tlslite;
 
