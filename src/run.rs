@@ -91,6 +91,7 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
             thresholds: profile.thresholds.clone(),
             resolver: dns::resolver(args.resolver, args.timeout),
             resolver_label,
+            resolver_servers: dns::servers(args.resolver),
             tls,
             selection: sel.clone(),
             proxy: proxy.clone(),
@@ -107,6 +108,7 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
             .map(|r| (r.endpoint.name.clone(), r.attempts.clone()))
             .collect();
         let mut checks: Vec<Check> = results.into_iter().flat_map(|r| r.checks).collect();
+        crate::crosscheck::apply(&mut checks, &profile.endpoints);
         checks.extend(device_checks);
         // Probes that read what the others measured.
         if sel.reported(Probe::Clock) {

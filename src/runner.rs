@@ -9,7 +9,7 @@
 use crate::model::{Check, Probe, Status};
 use crate::probe::proxy::ProxyEnv;
 use crate::probe::tcp::Attempt;
-use crate::probe::{dns, http, latency, tcp, tls};
+use crate::probe::{dns, http, latency, tcp, tls, tunnel};
 use crate::profile::{Endpoint, Profile, Protocol, Role, Thresholds};
 use hickory_resolver::TokioResolver;
 use std::collections::{BTreeMap, BTreeSet};
@@ -71,6 +71,8 @@ pub struct Env {
     pub thresholds: Thresholds,
     pub resolver: Result<TokioResolver, String>,
     pub resolver_label: String,
+    /// Where the resolver's queries go, for the dns stage's second look at a failed answer.
+    pub resolver_servers: Vec<std::net::SocketAddr>,
     pub tls: tls::TlsSetup,
     pub selection: Selection,
     pub proxy: ProxyEnv,
@@ -309,6 +311,33 @@ fn skip_rest(slot: &Shared, ep: &Endpoint, sel: &Selection, stages: &[Probe], wh
 /// One endpoint: dns → tcp → (tls → http) ‖ latency; with a proxy, http goes through it instead,
 /// alongside the direct stages (which still tell whether the direct path works).
 async fn pipeline(ep: Endpoint, env: Arc<Env>, slot: Shared) {
+    // An http:// proxy: the tunnel the app would open, written out so a refusal keeps its
+    // meaning (tunnel.rs); TLS-only endpoints get their handshake inside it too.
+    if let Some(tunnel) = env
+        .proxy
+        .for_host(&ep.host)
+        .and_then(tunnel::ProxyAddr::parse)
+    {
+        let probe = match ep.protocol {
+            Protocol::Https => Probe::Http,
+            Protocol::Tls => Probe::Tls,
+        };
+        if env.selection.runs(probe) {
+            if probe == Probe::Http {
+                slot.lock().http_via_proxy = true;
+            }
+            let warn_days = env.thresholds.cert_expiry_warn_days;
+            let via = async {
+                let c = tunnel::check(&env.tls, &ep, &tunnel, env.timeout, warn_days).await;
+                (c, ())
+            };
+            tokio::join!(
+                direct(&ep, &env, &slot),
+                stage(&slot, &env.selection, probe, via)
+            );
+            return;
+        }
+    }
     let proxy = env
         .proxy
         .for_host(&ep.host)
@@ -384,7 +413,7 @@ async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
                 &slot,
                 sel,
                 Probe::Dns,
-                bounded(t, dns::run(&env.resolver, &env.resolver_label, &ep), || {
+                bounded(t, dns::run(&env.resolver, &env.resolver_label, &env.resolver_servers, &ep, t), || {
                     Check::timed_out(
                         Probe::Dns,
                         Some(name),

@@ -219,14 +219,69 @@ pub fn classify(
     }
 }
 
+/// The servers a run's queries go to: the one given with `--resolver`, else the system's.
+/// Needed for the second look ([`super::dnsfilter`]), which asks a server directly.
+pub fn servers(server: Option<SocketAddr>) -> Vec<SocketAddr> {
+    if let Some(s) = server {
+        return vec![s];
+    }
+    hickory_resolver::system_conf::read_system_conf()
+        .map(|(cfg, _)| {
+            cfg.name_servers()
+                .iter()
+                .map(|ns| {
+                    let port = ns.connections.first().map_or(53, |c| c.port);
+                    SocketAddr::new(ns.ip, port)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The CNAME targets in a lookup's answers, sanitized, in order.
+fn cname_chain(r: &Result<hickory_resolver::lookup::Lookup, NetError>) -> Vec<String> {
+    match r {
+        Ok(lookup) => lookup
+            .answers()
+            .iter()
+            .filter_map(|rec| match &rec.data {
+                hickory_resolver::proto::rr::RData::CNAME(c) => {
+                    Some(super::dnswire::show_name(&c.0))
+                }
+                _ => None,
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Codes that say a filter or blocklist is answering: the resolver is asked who it is.
+const FILTER_CODES: [&str; 6] = [
+    "dns.sinkholed",
+    "dns.block_page",
+    "dns.filtered",
+    "dns.refused",
+    "dns.nxdomain",
+    "dns.no_address",
+];
+
 /// Runs the dns stage. Returns the check and, when usable, the addresses (IPv6 first when present,
 /// as the system's address selection would prefer them).
+///
+/// The first lookup gets 40% of the step; a name that stays silent is asked once more by hand
+/// (to rule out a lost packet, and to see a truncated answer whose TCP retry goes nowhere), and
+/// an answer that is a refusal is asked for the resolver's reason. When a filter is at work, the
+/// resolver is asked who it is (alongside the retry for a silent name), all within the step.
 pub async fn run(
     resolver: &Result<TokioResolver, String>,
     server_label: &str,
+    servers: &[SocketAddr],
     ep: &Endpoint,
+    timeout: Duration,
 ) -> (Check, Option<Vec<IpAddr>>) {
+    use super::dnsfilter::{self, Second};
     let started = Instant::now();
+    let step_end = tokio::time::Instant::now() + timeout.mul_f64(0.95);
     let target = Some(ep.name.as_str());
     let resolver = match resolver {
         Ok(r) => r,
@@ -238,13 +293,157 @@ pub async fn run(
             return (c, None);
         }
     };
+    let first = timeout.mul_f64(0.4);
     let (ra, raaaa) = tokio::join!(
-        resolver.lookup(ep.host.as_str(), RecordType::A),
-        resolver.lookup(ep.host.as_str(), RecordType::AAAA),
+        tokio::time::timeout(first, resolver.lookup(ep.host.as_str(), RecordType::A)),
+        tokio::time::timeout(first, resolver.lookup(ep.host.as_str(), RecordType::AAAA)),
     );
-    let elapsed = started.elapsed();
-    let (a, aaaa) = (Answer::from_result(ra), Answer::from_result(raaaa));
-    let (status, code, summary) = classify(&ep.host, &a, &aaaa, ep.public);
+    let ra = ra.unwrap_or(Err(NetError::Timeout));
+    let raaaa = raaaa.unwrap_or(Err(NetError::Timeout));
+    let mut elapsed = started.elapsed();
+    let mut cnames = cname_chain(&ra);
+    for c in cname_chain(&raaaa) {
+        if !cnames.contains(&c) {
+            cnames.push(c);
+        }
+    }
+    let (mut a, aaaa) = (Answer::from_result(ra), Answer::from_result(raaaa));
+    let (mut status, mut code, mut summary) = classify(&ep.host, &a, &aaaa, ep.public);
+    let server = servers.first().copied();
+    let mut extra: Vec<(&str, serde_json::Value)> = Vec::new();
+    let mut block_product: Option<String> = None;
+    let mut identity: Option<dnsfilter::Identity> = None;
+
+    // The second look, for what the library does not tell.
+    if let Some(server) = server {
+        let second = match code {
+            "dns.timeout" | "dns.error" => {
+                // Who the resolver is, asked alongside: a silent name leaves no time after.
+                let (second, id) = tokio::join!(
+                    dnsfilter::retry(server, &ep.host, step_end),
+                    dnsfilter::identify(server, step_end)
+                );
+                identity = Some(id);
+                second
+            }
+            "dns.servfail" | "dns.refused" | "dns.nxdomain" | "dns.no_address"
+            | "dns.sinkholed" => {
+                dnsfilter::reason(server, &ep.host, code == "dns.servfail", step_end).await
+            }
+            _ => Second::Nothing,
+        };
+        match second {
+            Second::Nothing => {}
+            Second::SilentAgain => {
+                extra.push(("retried", json!(true)));
+                summary = format!("{summary} (asked twice)");
+            }
+            Second::Answered(r) | Second::ViaTcp(r) => {
+                // The retry was answered: judge that answer instead of the lost one.
+                extra.push(("retried", json!(true)));
+                a = match r.rcode {
+                    ResponseCode::NoError => Answer::Addrs(r.addrs.clone()),
+                    ResponseCode::NXDomain => Answer::NoRecords { nx: true },
+                    ResponseCode::ServFail => Answer::ServFail,
+                    ResponseCode::Refused => Answer::Refused,
+                    _ => a,
+                };
+                for c in r.cnames {
+                    if !cnames.contains(&c) {
+                        cnames.push(c);
+                    }
+                }
+                (status, code, summary) = classify(&ep.host, &a, &aaaa, ep.public);
+            }
+            Second::TcpBlocked { tcp } => {
+                extra.push(("tcp_retry", json!(tcp)));
+                (status, code) = (Status::Fail, "dns.tcp_blocked");
+                summary = format!(
+                    "the answer for {} is too large for UDP (truncated) and the same query over TCP got no answer ({tcp}): a firewall blocks DNS over TCP (port 53)",
+                    ep.host
+                );
+            }
+            Second::Filtered(ede, _) => {
+                extra.push(("ede", ede.to_json()));
+                (status, code) = (Status::Fail, "dns.filtered");
+                summary = format!(
+                    "the resolver says it blocked {} on purpose (Extended DNS Error {})",
+                    ep.host,
+                    ede.describe()
+                );
+            }
+            Second::Dnssec(ede, cd) => {
+                extra.push(("ede", ede.as_ref().map_or(json!(null), |e| e.to_json())));
+                let resolves = cd.as_ref().is_some_and(|r| !r.addrs.is_empty());
+                extra.push(("resolves_unvalidated", json!(resolves)));
+                (status, code) = (Status::Fail, "dns.dnssec_failed");
+                summary = match &ede {
+                    Some(e) => format!(
+                        "the resolver's DNSSEC validation failed for {} (Extended DNS Error {})",
+                        ep.host,
+                        e.describe()
+                    ),
+                    None => format!(
+                        "the resolver answers SERVFAIL for {}, but answers once DNSSEC checking is disabled: its DNSSEC validation fails for this name",
+                        ep.host
+                    ),
+                };
+            }
+        }
+    }
+
+    // Answers that lead to a filter's block page rather than the service.
+    if status == Status::Pass {
+        let addrs: Vec<IpAddr> = match (&a, &aaaa) {
+            (Answer::Addrs(x), Answer::Addrs(y)) => x.iter().chain(y).copied().collect(),
+            (Answer::Addrs(x), _) | (_, Answer::Addrs(x)) => x.clone(),
+            _ => Vec::new(),
+        };
+        if let Some(f) = super::blockpages::block_page(&cnames, &addrs) {
+            block_product = Some(f.product.clone());
+            (status, code) = (Status::Fail, "dns.block_page");
+            summary = format!(
+                "{} leads to a block page of {}{}, not to the service",
+                ep.host,
+                f.product,
+                if cnames.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (via {})", cnames.join(" → "))
+                }
+            );
+        } else if let Some(own) = addrs
+            .iter()
+            .find(|ip| ep.public && servers.iter().any(|s| s.ip() == **ip))
+        {
+            (status, code) = (Status::Fail, "dns.block_page");
+            summary = format!(
+                "{} resolves to {own}, the resolver's own address: its block page (as Pi-hole's IP blocking mode answers), not the service",
+                ep.host
+            );
+        }
+    }
+
+    // Who is in the way.
+    if let Some(server) = server
+        && (FILTER_CODES.contains(&code)
+            || (code == "dns.timeout" && extra.iter().any(|(k, _)| *k == "retried")))
+    {
+        let id = match identity {
+            Some(id) => id,
+            None => dnsfilter::identify(server, step_end).await,
+        };
+        let name = dnsfilter::who(Some(&server.ip()), &id, block_product.as_deref());
+        if code != "dns.timeout" && code != "dns.nxdomain" && code != "dns.no_address" {
+            summary = format!("{summary} (in the way: {name})");
+        }
+        extra.push(("filter", json!(name)));
+        if let Some(s) = id.software {
+            extra.push(("resolver_software", json!(s)));
+        }
+    }
+    elapsed = elapsed.max(started.elapsed());
+
     let mut v6: Vec<IpAddr> = Vec::new();
     let mut v4: Vec<IpAddr> = Vec::new();
     for ans in [&aaaa, &a] {
@@ -259,7 +458,7 @@ pub async fn run(
         }
     }
     let all: Vec<IpAddr> = v6.iter().chain(v4.iter()).copied().collect();
-    let check = Check::new(Probe::Dns, target, status, code, summary)
+    let mut check = Check::new(Probe::Dns, target, status, code, summary)
         .took(elapsed)
         .with(
             "addresses",
@@ -268,7 +467,11 @@ pub async fn run(
         .with("resolve_ms", crate::model::ms(elapsed))
         .with("resolver", server_label)
         .with("a", a.label())
-        .with("aaaa", aaaa.label());
+        .with("aaaa", aaaa.label())
+        .with("cname_chain", cnames);
+    for (k, v) in extra {
+        check = check.with(k, v);
+    }
     let usable = (status == Status::Pass).then_some(all);
     (check, usable)
 }

@@ -7,7 +7,10 @@
 
 pub mod captive;
 pub mod clock;
+pub mod blockpages;
 pub mod dns;
+pub mod dnsfilter;
+pub mod dnswire;
 pub mod http;
 pub mod ipv6;
 pub mod latency;
@@ -15,4 +18,5 @@ pub mod proxy;
 pub mod storage;
 pub mod tcp;
 pub mod tls;
+pub mod tunnel;
 pub mod vpn;
