@@ -263,7 +263,13 @@ mod tests {
             ep("neutral", "www.example", Role::Baseline),
         ];
         let tls = |t: &str| {
-            Check::new(Probe::Tls, Some(t), Status::Fail, "tls.untrusted", "untrusted")
+            Check::new(
+                Probe::Tls,
+                Some(t),
+                Status::Fail,
+                "tls.untrusted",
+                "untrusted",
+            )
         };
         let base = vec![
             dns("api", "dns.ok", &["198.51.100.7"]),
@@ -295,9 +301,21 @@ mod tests {
         let eps = [ep("api", "api.example", Role::Service)];
         let mut c = vec![
             dns("api", "dns.ok", &["192.0.2.1"]),
-            Check::new(Probe::Tcp, Some("api"), Status::Fail, "tcp.timeout", "no answer"),
-            Check::new(Probe::Http, Some("api"), Status::Pass, "http.ok", "HTTP 401")
-                .with("via_proxy", "http://proxy:3128"),
+            Check::new(
+                Probe::Tcp,
+                Some("api"),
+                Status::Fail,
+                "tcp.timeout",
+                "no answer",
+            ),
+            Check::new(
+                Probe::Http,
+                Some("api"),
+                Status::Pass,
+                "http.ok",
+                "HTTP 401",
+            )
+            .with("via_proxy", "http://proxy:3128"),
         ];
         apply(&mut c, &eps);
         assert_eq!(c[1].status, Status::Pass);
@@ -306,11 +324,27 @@ mod tests {
         assert_eq!(c[2].data["path"], "proxy");
 
         let mut c = vec![
-            Check::new(Probe::Tcp, Some("api"), Status::Fail, "tcp.timeout", "no answer"),
-            Check::new(Probe::Http, Some("api"), Status::Fail, "http.proxy_denied", "403")
-                .with("via_proxy", "http://proxy:3128"),
+            Check::new(
+                Probe::Tcp,
+                Some("api"),
+                Status::Fail,
+                "tcp.timeout",
+                "no answer",
+            ),
+            Check::new(
+                Probe::Http,
+                Some("api"),
+                Status::Fail,
+                "http.proxy_denied",
+                "403",
+            )
+            .with("via_proxy", "http://proxy:3128"),
         ];
         apply(&mut c, &eps);
-        assert_eq!(c[0].status, Status::Fail, "a failing proxy explains nothing");
+        assert_eq!(
+            c[0].status,
+            Status::Fail,
+            "a failing proxy explains nothing"
+        );
     }
 }

@@ -413,16 +413,26 @@ async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
                 &slot,
                 sel,
                 Probe::Dns,
-                bounded(t, dns::run(&env.resolver, &env.resolver_label, &env.resolver_servers, &ep, t), || {
-                    Check::timed_out(
-                        Probe::Dns,
-                        Some(name),
-                        format!(
-                            "no answer from the resolver within {}",
-                            humantime::format_duration(t)
-                        ),
-                    )
-                }),
+                bounded(
+                    t,
+                    dns::run(
+                        &env.resolver,
+                        &env.resolver_label,
+                        &env.resolver_servers,
+                        &ep,
+                        t,
+                    ),
+                    || {
+                        Check::timed_out(
+                            Probe::Dns,
+                            Some(name),
+                            format!(
+                                "no answer from the resolver within {}",
+                                humantime::format_duration(t)
+                            ),
+                        )
+                    },
+                ),
             )
             .await;
             match found {

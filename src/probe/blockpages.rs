@@ -142,7 +142,10 @@ mod tests {
     #[test]
     fn block_pages_and_resolvers_are_recognised() {
         let umbrella = block_page(&["hit-block.opendns.com.".into()], &[]).map(|f| &f.product);
-        assert_eq!(umbrella.map(String::as_str), Some("Cisco Umbrella (OpenDNS)"));
+        assert_eq!(
+            umbrella.map(String::as_str),
+            Some("Cisco Umbrella (OpenDNS)")
+        );
         assert!(block_page(&[], &[ip("146.112.61.106")]).is_some());
         assert!(block_page(&["cocoapi.bmwgroup.com".into()], &[ip("1.2.3.4")]).is_none());
         assert_eq!(

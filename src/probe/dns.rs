@@ -392,8 +392,9 @@ pub async fn run(
         }
     }
 
-    // Answers that lead to a filter's block page rather than the service.
-    if status == Status::Pass {
+    // Answers that lead to a filter's block page rather than the service (more precise than
+    // "sinkholed" when the address is the filter's own).
+    if code == "dns.ok" || code == "dns.sinkholed" {
         let addrs: Vec<IpAddr> = match (&a, &aaaa) {
             (Answer::Addrs(x), Answer::Addrs(y)) => x.iter().chain(y).copied().collect(),
             (Answer::Addrs(x), _) | (_, Answer::Addrs(x)) => x.clone(),

@@ -147,7 +147,10 @@ pub fn who(server: Option<&IpAddr>, id: &Identity, block_page: Option<&str>) -> 
     if let Some(p) = block_page {
         return p.to_owned();
     }
-    let software = id.software.as_deref().and_then(blockpages::software_product);
+    let software = id
+        .software
+        .as_deref()
+        .and_then(blockpages::software_product);
     if id.pihole || software == Some("Pi-hole") {
         return "Pi-hole".into();
     }

@@ -131,8 +131,12 @@ impl Ask {
 
 /// The query message for `name`, with EDNS (so the resolver can attach an EDE).
 fn build(name: &str, ask: Ask) -> Result<Message, WireError> {
-    let name = Name::from_ascii(name)
-        .map_err(|_| WireError::Failed(format!("{} is not a DNS name", crate::sanitize::outside(name))))?;
+    let name = Name::from_ascii(name).map_err(|_| {
+        WireError::Failed(format!(
+            "{} is not a DNS name",
+            crate::sanitize::outside(name)
+        ))
+    })?;
     let mut query = Query::query(name, ask.rtype);
     query.set_query_class(ask.class);
     let mut msg = Message::new(fastrand::u16(..), MessageType::Query, OpCode::Query);
@@ -170,7 +174,9 @@ pub async fn query(
     let reply = Message::from_vec(&raw)
         .map_err(|_| WireError::Failed("the resolver's answer is not valid DNS".into()))?;
     if reply.metadata.id != id {
-        return Err(WireError::Failed("the answer does not match the query".into()));
+        return Err(WireError::Failed(
+            "the answer does not match the query".into(),
+        ));
     }
     Ok(sort(&reply))
 }
@@ -187,9 +193,13 @@ fn io_error(e: std::io::Error) -> WireError {
 
 async fn udp_exchange(server: SocketAddr, bytes: &[u8], id: u16) -> Result<Vec<u8>, WireError> {
     let local: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0".parse().map_err(|_| WireError::Failed("address".into()))?
+        "0.0.0.0:0"
+            .parse()
+            .map_err(|_| WireError::Failed("address".into()))?
     } else {
-        "[::]:0".parse().map_err(|_| WireError::Failed("address".into()))?
+        "[::]:0"
+            .parse()
+            .map_err(|_| WireError::Failed("address".into()))?
     };
     let sock = UdpSocket::bind(local).await.map_err(io_error)?;
     sock.connect(server).await.map_err(io_error)?;
@@ -206,15 +216,19 @@ async fn udp_exchange(server: SocketAddr, bytes: &[u8], id: u16) -> Result<Vec<u
 
 async fn tcp_exchange(server: SocketAddr, bytes: &[u8]) -> Result<Vec<u8>, WireError> {
     let mut stream = TcpStream::connect(server).await.map_err(io_error)?;
-    let len = u16::try_from(bytes.len()).map_err(|_| WireError::Failed("query too large".into()))?;
+    let len =
+        u16::try_from(bytes.len()).map_err(|_| WireError::Failed("query too large".into()))?;
     let mut framed = len.to_be_bytes().to_vec();
     framed.extend_from_slice(bytes);
     stream.write_all(&framed).await.map_err(io_error)?;
     let mut len = [0u8; 2];
-    stream.read_exact(&mut len).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => WireError::Refused,
-        _ => io_error(e),
-    })?;
+    stream
+        .read_exact(&mut len)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => WireError::Refused,
+            _ => io_error(e),
+        })?;
     let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
     stream.read_exact(&mut buf).await.map_err(io_error)?;
     Ok(buf)

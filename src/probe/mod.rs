@@ -5,9 +5,9 @@
 //! clock and ipv6 read what the others measured. None of them owns the run's deadline — the runner
 //! does — and none of them knows how results are rendered.
 
+pub mod blockpages;
 pub mod captive;
 pub mod clock;
-pub mod blockpages;
 pub mod dns;
 pub mod dnsfilter;
 pub mod dnswire;

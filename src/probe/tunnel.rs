@@ -103,9 +103,17 @@ impl Refusal {
     /// The product, where the proxy's identity names one.
     pub fn product(&self) -> Option<&'static str> {
         let s = self.server.as_deref()?.to_ascii_lowercase();
-        ["squid", "tinyproxy", "mitmproxy", "privoxy", "nginx", "apache", "zscaler"]
-            .into_iter()
-            .find(|p| s.contains(p))
+        [
+            "squid",
+            "tinyproxy",
+            "mitmproxy",
+            "privoxy",
+            "nginx",
+            "apache",
+            "zscaler",
+        ]
+        .into_iter()
+        .find(|p| s.contains(p))
     }
 }
 
@@ -303,9 +311,10 @@ fn tunnel_check(
                 humantime::format_duration(timeout)
             ),
         ),
-        TunnelError::Connect(why) | TunnelError::Garbled(why) => {
-            base("http.proxy_error", format!("through the proxy {shown}: {why}"))
-        }
+        TunnelError::Connect(why) | TunnelError::Garbled(why) => base(
+            "http.proxy_error",
+            format!("through the proxy {shown}: {why}"),
+        ),
     };
     if probe == Probe::Http {
         check
@@ -429,8 +438,14 @@ mod tests {
         );
         assert!(!p.shown.contains("hunter"));
         assert!(!format!("{p:?}").contains("hunter"));
-        assert_eq!(ProxyAddr::parse("http://[::1]:8080/").map(|p| p.port), Some(8080));
-        assert_eq!(ProxyAddr::parse("http://proxy.lan").map(|p| p.port), Some(80));
+        assert_eq!(
+            ProxyAddr::parse("http://[::1]:8080/").map(|p| p.port),
+            Some(8080)
+        );
+        assert_eq!(
+            ProxyAddr::parse("http://proxy.lan").map(|p| p.port),
+            Some(80)
+        );
         assert!(ProxyAddr::parse("socks5://h:1080").is_none());
         assert!(ProxyAddr::parse("https://h:443").is_none());
     }

@@ -6,6 +6,7 @@ mod engine;
 mod faults;
 mod history;
 mod netns;
+mod realdns;
 mod reports;
 mod scenarios;
 mod support;

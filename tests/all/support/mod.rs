@@ -9,7 +9,9 @@
 // uses every knob.
 #![allow(dead_code, unused_imports)]
 
+pub mod daemon;
 pub mod dns;
+pub mod dnsmasq;
 pub mod https;
 // The runner of the real binary needs `CARGO_BIN_EXE_*`, which Cargo sets for tests only; the
 // benchmark (an example) includes this module without it.
@@ -17,7 +19,9 @@ pub mod https;
 pub mod netcheck;
 pub mod pki;
 pub mod profile;
+pub mod squid;
 pub mod tcp;
+pub mod unbound;
 
 pub use dns::{DnsAnswer, DnsServer};
 pub use https::{DateHeader, HttpBehaviour, HttpReply, HttpsServer};
