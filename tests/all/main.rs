@@ -7,6 +7,7 @@ mod faults;
 mod history;
 mod netns;
 mod realdns;
+mod realproxy;
 mod reports;
 mod scenarios;
 mod support;
