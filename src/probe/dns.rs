@@ -219,6 +219,56 @@ pub fn classify(
     }
 }
 
+/// What [`block_page`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BlockPage {
+    /// A CNAME or address of a block page in `checks/blockpages.toml`.
+    Known { product: String, summary: String },
+    /// A public-looking answer that is the resolver's own address (Pi-hole's IP blocking mode).
+    ResolverItself(String),
+    /// A sinkhole answer (loopback, private) that is also the resolver's own address: the code
+    /// stays `dns.sinkholed`, the summary says whose address it is.
+    SinkholeIsResolver(String),
+}
+
+/// Does this answer lead to a filter's block page? The resolver's own address only counts for a
+/// public endpoint: a local service may well live on the router that resolves.
+pub fn block_page(
+    host: &str,
+    cnames: &[String],
+    addrs: &[IpAddr],
+    resolvers: &[IpAddr],
+    public: bool,
+    sinkholed: bool,
+) -> Option<BlockPage> {
+    if let Some(f) = super::blockpages::block_page(cnames, addrs) {
+        let via = if cnames.is_empty() {
+            String::new()
+        } else {
+            format!(" (via {})", cnames.join(" → "))
+        };
+        return Some(BlockPage::Known {
+            product: f.product.clone(),
+            summary: format!(
+                "{host} leads to a block page of {}{via}, not to the service",
+                f.product
+            ),
+        });
+    }
+    let own = addrs
+        .iter()
+        .find(|ip| public && !ip.is_unspecified() && resolvers.contains(ip))?;
+    Some(if sinkholed {
+        BlockPage::SinkholeIsResolver(format!(
+            "{own} is the resolver's own address, as Pi-hole's IP blocking mode answers"
+        ))
+    } else {
+        BlockPage::ResolverItself(format!(
+            "{host} resolves to {own}, the resolver's own address: its block page (as Pi-hole's IP blocking mode answers), not the service"
+        ))
+    })
+}
+
 /// The servers a run's queries go to: the one given with `--resolver`, else the system's.
 /// Needed for the second look ([`super::dnsfilter`]), which asks a server directly.
 pub fn servers(server: Option<SocketAddr>) -> Vec<SocketAddr> {
@@ -281,7 +331,8 @@ pub async fn run(
 ) -> (Check, Option<Vec<IpAddr>>) {
     use super::dnsfilter::{self, Second};
     let started = Instant::now();
-    let step_end = tokio::time::Instant::now() + timeout.mul_f64(0.95);
+    // The probe keeps to the step itself; the runner's bound is a safety net just past it.
+    let step_end = tokio::time::Instant::now() + timeout;
     let target = Some(ep.name.as_str());
     let resolver = match resolver {
         Ok(r) => r,
@@ -392,36 +443,40 @@ pub async fn run(
         }
     }
 
-    // Answers that lead to a filter's block page rather than the service (more precise than
-    // "sinkholed" when the address is the filter's own).
+    // Answers that lead to a filter's block page rather than the service.
     if code == "dns.ok" || code == "dns.sinkholed" {
-        let addrs: Vec<IpAddr> = match (&a, &aaaa) {
-            (Answer::Addrs(x), Answer::Addrs(y)) => x.iter().chain(y).copied().collect(),
-            (Answer::Addrs(x), _) | (_, Answer::Addrs(x)) => x.clone(),
-            _ => Vec::new(),
-        };
-        if let Some(f) = super::blockpages::block_page(&cnames, &addrs) {
-            block_product = Some(f.product.clone());
-            (status, code) = (Status::Fail, "dns.block_page");
-            summary = format!(
-                "{} leads to a block page of {}{}, not to the service",
-                ep.host,
-                f.product,
-                if cnames.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (via {})", cnames.join(" → "))
-                }
-            );
-        } else if let Some(own) = addrs
-            .iter()
-            .find(|ip| ep.public && servers.iter().any(|s| s.ip() == **ip))
-        {
-            (status, code) = (Status::Fail, "dns.block_page");
-            summary = format!(
-                "{} resolves to {own}, the resolver's own address: its block page (as Pi-hole's IP blocking mode answers), not the service",
-                ep.host
-            );
+        let addrs: Vec<IpAddr> = [&a, &aaaa]
+            .into_iter()
+            .filter_map(|x| match x {
+                Answer::Addrs(list) => Some(list.iter().copied()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let own: Vec<IpAddr> = servers.iter().map(SocketAddr::ip).collect();
+        match block_page(
+            &ep.host,
+            &cnames,
+            &addrs,
+            &own,
+            ep.public,
+            code == "dns.sinkholed",
+        ) {
+            Some(BlockPage::Known {
+                product,
+                summary: s,
+            }) => {
+                block_product = Some(product);
+                (status, code, summary) = (Status::Fail, "dns.block_page", s);
+            }
+            Some(BlockPage::ResolverItself(s)) => {
+                (status, code, summary) = (Status::Fail, "dns.block_page", s);
+            }
+            Some(BlockPage::SinkholeIsResolver(note)) => {
+                summary = format!("{summary}; {note}");
+                extra.push(("resolver_own_address", json!(true)));
+            }
+            None => {}
         }
     }
 
@@ -505,6 +560,39 @@ mod tests {
         }
         for s in ["8.8.8.8", "2001:db8::1", "100.64.0.1"] {
             assert!(!is_sinkhole(&ip(s), true), "{s}");
+        }
+    }
+
+    #[test]
+    fn block_pages_from_the_table_and_the_resolver_s_own_address() {
+        let pihole = [ip("203.0.113.53")];
+        let bp = |addrs: &[&str], public, sunk| {
+            let a: Vec<IpAddr> = addrs.iter().map(|s| ip(s)).collect();
+            block_page("h.example", &[], &a, &pihole, public, sunk)
+        };
+        assert!(matches!(
+            bp(&["203.0.113.53"], true, false),
+            Some(BlockPage::ResolverItself(_))
+        ));
+        assert_eq!(bp(&["203.0.113.53"], false, false), None, "a local service");
+        assert_eq!(bp(&["198.51.100.1"], true, false), None);
+        assert!(matches!(
+            bp(&["146.112.61.105"], true, false),
+            Some(BlockPage::Known { .. })
+        ));
+        let lan = [ip("192.168.1.2")];
+        let a = [ip("192.168.1.2")];
+        assert!(matches!(
+            block_page("h.example", &[], &a, &lan, true, true),
+            Some(BlockPage::SinkholeIsResolver(_))
+        ));
+        let chain = ["hit-block.opendns.com".to_owned()];
+        match block_page("h.example", &chain, &[], &[], true, false) {
+            Some(BlockPage::Known { product, summary }) => {
+                assert_eq!(product, "Cisco Umbrella (OpenDNS)");
+                assert!(summary.contains("via hit-block.opendns.com"), "{summary}");
+            }
+            other => panic!("{other:?}"),
         }
     }
 
