@@ -9,6 +9,7 @@
 //! | Pi-hole NXDOMAIN | dnsmasq `address=/…/` | NXDOMAIN | dns.nxdomain | dns_filter |
 //! | Pi-hole NODATA | dnsmasq `local=` + a TXT | NOERROR, no records | dns.no_address | dns_filter |
 //! | Pi-hole IP | dnsmasq `address=/…/<own address>` | the resolver's own (loopback) address | dns.sinkholed, "the resolver's own address" | dns_filter |
+//! | Pi-hole IP, public-looking | dnsmasq on 198.51.100.53 in a namespace | the resolver's own address | dns.block_page (filter Pi-hole) | dns_filter |
 //! | always_null / always_nxdomain / always_refuse | unbound local-zone | 0.0.0.0 / NXDOMAIN / REFUSED | dns.sinkholed / dns.nxdomain / dns.refused | dns_filter |
 //! | silent drop | unbound `deny` | nothing | dns.dropped | dns_filter |
 //! | RPZ DROP | unbound RPZ `rpz-drop.` | nothing | dns.dropped | dns_filter |
@@ -552,4 +553,96 @@ fn a_truncated_answer_with_tcp_53_closed_points_to_a_firewall() {
         "dns.tcp_blocked",
         "vpn_firewall",
     );
+}
+
+/// Pi-hole's IP blocking mode on a network whose resolver has a public-looking address: a
+/// namespace of the test's own, where the loopback interface also holds 198.51.100.53
+/// (TEST-NET-2, routed nowhere) and dnsmasq listens there, answering BMW's names with that
+/// address. Nothing leaves the namespace.
+#[test]
+fn pihole_ip_mode_with_a_public_looking_address_is_a_block_page() {
+    use crate::netns::ns::{Netns, unavailable};
+    const TEST: &str = "pihole-ip-public";
+    if let Some(why) = unavailable() {
+        return skip(TEST, &why);
+    }
+    let program = match crate::support::daemon::find("dnsmasq") {
+        Ok(p) => p,
+        Err(why) => return skip(TEST, &why),
+    };
+    let ns = Netns::create("pihole").expect("create a namespace");
+    ns.ip(&["addr", "add", "198.51.100.53/32", "dev", "lo"])
+        .expect("address the resolver");
+    let pki = Pki::new();
+    let listener = ns
+        .bind_tcp("127.0.0.1:0".parse().expect("address"))
+        .expect("bind the baseline in the namespace");
+    let neutral =
+        HttpsServer::from_listener(listener, &pki.identity(NEUTRAL), HttpBehaviour::status(200));
+    let dir = crate::support::daemon::Daemon::scratch("netcheck-dnsmasq");
+    let port = 5353;
+    let conf = format!(
+        "no-resolv\nno-hosts\nlisten-address=198.51.100.53\nport={port}\nbind-interfaces\nlog-facility=-\n{}\n",
+        pihole("address=/{host}/198.51.100.53").replace("127.0.0.1", "198.51.100.53")
+    )
+    .replace(
+        &format!("address=/{NEUTRAL}/198.51.100.53"),
+        &format!("address=/{NEUTRAL}/127.0.0.1"),
+    );
+    let path = dir.path().join("dnsmasq.conf");
+    std::fs::write(&path, conf).expect("write dnsmasq.conf");
+    let mut cmd = ns.command(&program);
+    cmd.arg("--keep-in-foreground")
+        .arg(format!("--conf-file={}", path.display()))
+        .arg(format!(
+            "--pid-file={}",
+            dir.path().join("dnsmasq.pid").display()
+        ));
+    let mut daemon = crate::support::daemon::Daemon::spawn_command("dnsmasq", cmd, dir);
+    let addr: SocketAddr = format!("198.51.100.53:{port}").parse().expect("address");
+    daemon.wait_until(addr, || {
+        ns.enter(|| crate::support::daemon::answers_dns(addr))
+            .unwrap_or(false)
+    });
+    let profile = ProfileFile::new(&[
+        EndpointSpec::new("api", API, 443).public(true),
+        EndpointSpec::new("sign-in", SIGN_IN, 443).public(true),
+        EndpointSpec::new("neutral", NEUTRAL, neutral.port()).role("baseline"),
+    ]);
+    let nc = Netcheck::engine(&profile)
+        .resolver_addr(&addr.to_string())
+        .ca_file(&pki);
+    let mut cmd = ns.command(assert_cmd::cargo::cargo_bin!("bmw-netcheck"));
+    cmd.args(nc.args());
+    for var in crate::support::netcheck::PROXY_VARS {
+        cmd.env_remove(var);
+    }
+    let out = assert_cmd::Command::from_std(cmd)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .expect("run bmw-netcheck in the namespace");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not a JSON report ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(code(&r, "neutral", "http"), "http.ok", "{:#}", r["checks"]);
+    let dns = stage(&r, "api", "dns");
+    assert!(
+        dns["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("the resolver's own address"),
+        "{dns}"
+    );
+    assert_eq!(dns["data"]["filter"], "Pi-hole", "{dns}");
+    expect(
+        "Pi-hole IP mode, public-looking address (dnsmasq in a namespace)",
+        &r,
+        "dns.block_page",
+        "dns_filter",
+    );
+    drop(daemon);
 }

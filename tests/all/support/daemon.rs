@@ -82,11 +82,17 @@ impl Daemon {
 
     /// Spawns `program args`, its output going to `log` in `dir`.
     pub fn spawn(name: &str, program: &Path, args: &[&str], dir: tempfile::TempDir) -> Daemon {
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        Daemon::spawn_command(name, cmd, dir)
+    }
+
+    /// Spawns a prepared command (e.g. `ip netns exec NS program ...`).
+    pub fn spawn_command(name: &str, mut cmd: Command, dir: tempfile::TempDir) -> Daemon {
         let log = dir.path().join(format!("{name}.out"));
         let out = std::fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
-        let child = Command::new(program)
-            .args(args)
+        let child = cmd
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
@@ -119,27 +125,22 @@ impl Daemon {
 
     /// Waits until a DNS query to `addr` gets any answer (`version.bind`, class CHAOS).
     pub fn wait_dns(&mut self, addr: SocketAddr) {
+        self.wait_until(addr, || answers_dns(addr));
+    }
+
+    /// Waits until `ready` holds, failing when the server exits or takes too long.
+    pub fn wait_until(&mut self, addr: SocketAddr, mut ready: impl FnMut() -> bool) {
         let started = Instant::now();
-        let query = version_bind_query();
         while started.elapsed() < START {
             if let Some(why) = self.exited() {
                 panic!("{why}");
             }
-            let sock = UdpSocket::bind("127.0.0.1:0").expect("udp socket");
-            let _ = sock.set_read_timeout(Some(Duration::from_millis(200)));
-            if sock.send_to(&query, addr).is_ok() {
-                let mut buf = [0u8; 512];
-                if sock.recv_from(&mut buf).is_ok() {
-                    return;
-                }
+            if ready() {
+                return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!(
-            "{} did not answer DNS on {addr}:\n{}",
-            self.name,
-            self.output()
-        );
+        panic!("{} did not answer on {addr}:\n{}", self.name, self.output());
     }
 
     /// Waits until `addr` accepts TCP connections.
@@ -163,6 +164,22 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Does a DNS server answer at `addr` (any answer to `version.bind`, class CHAOS)? The socket
+/// is made in the calling thread's network namespace.
+pub fn answers_dns(addr: SocketAddr) -> bool {
+    let local = if addr.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let Ok(sock) = UdpSocket::bind(local) else {
+        return false;
+    };
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut buf = [0u8; 512];
+    sock.send_to(&version_bind_query(), addr).is_ok() && sock.recv_from(&mut buf).is_ok()
 }
 
 /// `version.bind CH TXT`, encoded.
