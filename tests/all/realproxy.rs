@@ -12,6 +12,7 @@
 //! | no credentials | auth | http.proxy_auth_required (407, squid named) | vpn_firewall | fail |
 //! | wrong credentials | auth | http.proxy_auth_required ("rejected the credentials") | vpn_firewall | fail |
 //! | CONNECT to the port denied | `http_access deny CONNECT` | http.proxy_denied (403, ERR_ACCESS_DENIED, host:port) | vpn_firewall | fail |
+//! | tinyproxy, CONNECT only to 443 | tinyproxy `ConnectPort 443` | http.proxy_denied (403 Access violation, tinyproxy named) | vpn_firewall | fail |
 
 use crate::support::daemon::skip;
 use crate::support::dnsmasq::Dnsmasq;
@@ -287,5 +288,39 @@ fn a_proxy_denying_the_port_names_its_error_and_the_host() {
     log(
         "squid 403 to the API's port",
         "http.proxy_denied with ERR_ACCESS_DENIED and host:port, top suspect vpn_firewall",
+    );
+}
+
+#[test]
+fn tinyproxy_refusing_the_port_is_named_too() {
+    let Some(o) = Office::new("tinyproxy-403", false, |_| vec![]) else {
+        return;
+    };
+    let tiny = match crate::support::tinyproxy::Tinyproxy::start(&[443]) {
+        Ok(t) => t,
+        Err(why) => return skip("tinyproxy-403", &why),
+    };
+    let out = Netcheck::engine(&o.profile())
+        .resolver_addr(&o.dns.addr.to_string())
+        .ca_file(&o.pki)
+        .env("HTTPS_PROXY", &format!("http://{}", tiny.addr))
+        .env("NO_PROXY", "")
+        .run();
+    out.assert_exit(2);
+    let r = out.report();
+    let http = via_proxy(&r, "api");
+    assert_eq!(http["code"], "http.proxy_denied", "{http}");
+    assert_eq!(http["data"]["proxy_status"], 403, "{http}");
+    assert_eq!(http["data"]["proxy_product"], "tinyproxy", "{http}");
+    let summary = http["summary"].as_str().unwrap_or("");
+    assert!(summary.contains("Access violation"), "{summary}");
+    assert!(
+        summary.contains(&format!("{API}:{}", o.api.port())),
+        "{summary}"
+    );
+    assert_eq!(top(&r), "vpn_firewall", "{:#}", r["suspects"]);
+    log(
+        "tinyproxy 403 to a port other than 443",
+        "http.proxy_denied, proxy tinyproxy, top suspect vpn_firewall",
     );
 }

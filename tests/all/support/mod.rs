@@ -21,6 +21,7 @@ pub mod pki;
 pub mod profile;
 pub mod squid;
 pub mod tcp;
+pub mod tinyproxy;
 pub mod unbound;
 
 pub use dns::{DnsAnswer, DnsServer};
