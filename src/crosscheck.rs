@@ -169,7 +169,10 @@ fn shared_block_page(checks: &mut [Check], endpoints: &[Endpoint]) {
     }
 }
 
-/// With a proxy that works, the failures of the direct path are information.
+/// With a proxy, the app's path is the proxy: the failures of the direct path are information
+/// about the network, never evidence of their own. When the proxy path works they pass (the
+/// network is built that way); when it fails too they stay failures, and the proxy's refusal is
+/// what the diagnosis reads.
 fn proxy_is_the_way_out(checks: &mut [Check]) {
     let mut verdict: BTreeMap<String, bool> = BTreeMap::new();
     for c in checks.iter() {
@@ -180,19 +183,26 @@ fn proxy_is_the_way_out(checks: &mut [Check]) {
         }
     }
     for c in checks.iter_mut() {
-        let Some(t) = c.target.as_deref() else {
+        let Some(proxy_works) = c.target.as_deref().and_then(|t| verdict.get(t).copied()) else {
             continue;
         };
-        let proxy_works = verdict.get(t) == Some(&true);
-        if proxy_works && c.status == Status::Fail && c.data_str("path") == Some("direct") {
+        if c.status != Status::Fail || c.data_str("path") != Some("direct") {
+            continue;
+        }
+        if proxy_works {
             c.status = Status::Pass;
             c.summary = format!(
                 "direct connections are blocked; the proxy is the way out ({})",
                 c.summary
             );
-            c.data.insert("informational".into(), json!(true));
-            c.data.insert("explained_by".into(), json!("proxy"));
+        } else {
+            c.summary = format!(
+                "direct connections are blocked too; the app goes through the proxy ({})",
+                c.summary
+            );
         }
+        c.data.insert("informational".into(), json!(true));
+        c.data.insert("explained_by".into(), json!("proxy"));
     }
 }
 
@@ -344,7 +354,12 @@ mod tests {
         assert_eq!(
             c[0].status,
             Status::Fail,
-            "a failing proxy explains nothing"
+            "a failing proxy leaves it failed"
+        );
+        assert_eq!(c[0].data["explained_by"], "proxy", "but not as evidence");
+        assert!(
+            c[0].summary
+                .starts_with("direct connections are blocked too")
         );
     }
 }

@@ -242,6 +242,15 @@ fn a_proxy_wanting_credentials_says_so_and_names_squid() {
         );
         assert_eq!(via_proxy(&r, "stream")["code"], "http.proxy_auth_required");
         assert_eq!(top(&r), "vpn_firewall", "{:#}", r["suspects"]);
+        let ids: Vec<&str> = r["suspects"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|s| s["id"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(
+            !ids.iter()
+                .any(|s| ["server_side", "no_connectivity"].contains(s)),
+            "the blocked direct path is not evidence of its own: {ids:?}"
+        );
         let steps = r["suspects"][0]["steps"].to_string();
         assert!(steps.contains("administrator"), "{steps}");
         log(
