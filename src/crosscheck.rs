@@ -14,6 +14,7 @@
 //! proxy, `"direct"` for the others.
 
 use crate::model::{Check, Probe, Status};
+use crate::probe::dnsfilter::UNKNOWN;
 use crate::profile::{Endpoint, Role};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -62,6 +63,7 @@ fn silent_drops(checks: &mut [Check], endpoints: &[Endpoint]) {
                 .insert(host_of(endpoints, t).to_owned());
         }
     }
+    let mut dropped: Vec<Option<String>> = Vec::new();
     for c in checks.iter_mut() {
         let retried = c.data.get("retried") == Some(&Value::Bool(true));
         if c.probe != Probe::Dns || c.code != "dns.timeout" || !retried {
@@ -75,16 +77,20 @@ fn silent_drops(checks: &mut [Check], endpoints: &[Endpoint]) {
             continue;
         };
         let names: Vec<String> = others.iter().cloned().collect();
-        let who = c
-            .data_str("filter")
-            .unwrap_or("a DNS filter (unknown product)")
-            .to_owned();
+        let who = c.data_str("filter").unwrap_or(UNKNOWN).to_owned();
         c.code = "dns.dropped".into();
         c.summary = format!(
-            "the resolver {resolver} answers other names ({}) but never {host}, asked twice: a filter drops it silently (in the way: {who})",
+            "the resolver {resolver} answers other names ({}) but never {host}, asked twice: a filter drops it silently; in the way: {who}",
             names.join(", ")
         );
         c.data.insert("answered".into(), json!(names));
+        dropped.push(c.target.clone());
+    }
+    // The stages skipped after it name the failed lookup by its final code.
+    for c in checks.iter_mut() {
+        if c.status == Status::Skip && dropped.contains(&c.target) {
+            c.summary = c.summary.replace("(dns.timeout)", "(dns.dropped)");
+        }
     }
 }
 
@@ -154,10 +160,9 @@ fn shared_block_page(checks: &mut [Check], endpoints: &[Endpoint]) {
             c.status = Status::Fail;
             c.code = "dns.block_page".into();
             c.summary = format!(
-                "every BMW name resolves to {address}, an address the neutral host does not share, and connections to it fail: a filter's block page or walled garden, not the service (in the way: a DNS filter (unknown product))"
+                "every BMW name resolves to {address}, an address the neutral host does not share, and connections to it fail: a filter's block page or walled garden, not the service; in the way: {UNKNOWN}"
             );
-            c.data
-                .insert("filter".into(), json!("a DNS filter (unknown product)"));
+            c.data.insert("filter".into(), json!(UNKNOWN));
         } else if c.status == Status::Fail {
             c.summary = format!(
                 "{} — expected: the name leads to a block page, not to BMW",

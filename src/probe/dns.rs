@@ -490,8 +490,16 @@ pub async fn run(
             None => dnsfilter::identify(server, step_end).await,
         };
         let name = dnsfilter::who(Some(&server.ip()), &id, block_product.as_deref());
-        if code != "dns.timeout" && code != "dns.nxdomain" && code != "dns.no_address" {
-            summary = format!("{summary} (in the way: {name})");
+        let known = name != dnsfilter::UNKNOWN;
+        match code {
+            // Kept for the run-wide judgement (a drop says who, or not, there).
+            "dns.timeout" => {}
+            // A name may really not exist: say who answered, only when it is known.
+            "dns.nxdomain" | "dns.no_address" if known => {
+                summary = format!("{summary}; answered by {name}");
+            }
+            "dns.nxdomain" | "dns.no_address" => {}
+            _ => summary = format!("{summary}; in the way: {name}"),
         }
         extra.push(("filter", json!(name)));
         if let Some(s) = id.software {

@@ -141,6 +141,9 @@ pub async fn identify(server: SocketAddr, deadline: Instant) -> Identity {
     Identity { software, pihole }
 }
 
+/// What [`who`] says when nothing names the product.
+pub const UNKNOWN: &str = "a DNS filter (unknown product)";
+
 /// Who is in the way, in words: the product where the evidence names it, else "a DNS filter
 /// (unknown product)".
 pub fn who(server: Option<&IpAddr>, id: &Identity, block_page: Option<&str>) -> String {
@@ -161,7 +164,7 @@ pub fn who(server: Option<&IpAddr>, id: &Identity, block_page: Option<&str>) -> 
         (Some("unbound"), Some(v)) => format!("unbound ({v}) with a local-zone or RPZ rule"),
         (Some("dnsmasq"), Some(v)) => format!("dnsmasq ({v}) with an address/blocklist rule"),
         (Some(p), Some(v)) => format!("{p} ({v})"),
-        _ => "a DNS filter (unknown product)".into(),
+        _ => UNKNOWN.into(),
     }
 }
 

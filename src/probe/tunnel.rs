@@ -380,7 +380,7 @@ pub async fn check(
         let interceptor = tls_check
             .data_str("issuer")
             .filter(|i| i.to_ascii_lowercase().contains("mitmproxy"))
-            .map(|_| " (in the way: mitmproxy, which intercepts TLS)")
+            .map(|_| "; in the way: mitmproxy, which intercepts TLS")
             .unwrap_or("");
         return Check::new(
             Probe::Http,
