@@ -189,6 +189,11 @@ fn pihole_nxdomain_mode_is_a_filter_while_the_baseline_resolves() {
     };
     let r = w.run(d.addr, &w.profile());
     assert_eq!(stage(&r, "api", "dns")["data"]["filter"], "Pi-hole");
+    let summary = stage(&r, "api", "dns")["summary"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(summary.ends_with("answered by Pi-hole"), "{summary}");
     expect(
         "Pi-hole NXDOMAIN mode (dnsmasq)",
         &r,
@@ -277,6 +282,11 @@ fn unbound_deny_drops_silently_and_is_named_a_filter() {
         serde_json::json!([NEUTRAL]),
         "{dns}"
     );
+    let skipped = stage(&r, "api", "tcp")["summary"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(skipped.contains("(dns.dropped)"), "{skipped}");
     assert!(
         !suspect_ids(&r).iter().take(1).any(|s| s == "weak_signal"),
         "a filter, not the signal"
