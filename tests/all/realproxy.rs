@@ -13,6 +13,7 @@
 //! | wrong credentials | auth | http.proxy_auth_required ("rejected the credentials") | vpn_firewall | fail |
 //! | CONNECT to the port denied | `http_access deny CONNECT` | http.proxy_denied (403, ERR_ACCESS_DENIED, host:port) | vpn_firewall | fail |
 //! | tinyproxy, CONNECT only to 443 | tinyproxy `ConnectPort 443` | http.proxy_denied (403 Access violation, tinyproxy named) | vpn_firewall | fail |
+//! | mitmproxy (when installed) | `mitmdump`, its own CA | http.proxy_error (tls.untrusted inside the tunnel), "in the way: mitmproxy" | vpn_firewall | fail |
 
 use crate::support::daemon::skip;
 use crate::support::dnsmasq::Dnsmasq;
@@ -331,5 +332,37 @@ fn tinyproxy_refusing_the_port_is_named_too() {
     log(
         "tinyproxy 403 to a port other than 443",
         "http.proxy_denied, proxy tinyproxy, top suspect vpn_firewall",
+    );
+}
+
+/// mitmproxy as the configured proxy: the tunnel opens, and the certificate inside it is
+/// mitmproxy's own. The direct path (trusted fixture) works; the app's path does not.
+#[test]
+fn mitmproxy_intercepting_the_tunnel_is_named() {
+    let pki = Pki::new();
+    let api = HttpsServer::start(&pki.identity("127.0.0.1"), HttpBehaviour::status(401));
+    let mitm = match crate::support::mitmproxy::Mitmproxy::start() {
+        Ok(m) => m,
+        // A PyPI tool, installed with the Python venvs: said, not required.
+        Err(why) => return say(&format!("realproxy: SKIP mitmproxy: {why}")),
+    };
+    let profile = ProfileFile::new(&[EndpointSpec::new("api", "127.0.0.1", api.port())]);
+    let out = Netcheck::engine(&profile)
+        .ca_file(&pki)
+        .env("HTTPS_PROXY", &format!("http://{}", mitm.addr))
+        .env("NO_PROXY", "")
+        .run();
+    out.assert_exit(2);
+    let r = out.report();
+    assert_eq!(code(&r, "api", "tls"), "tls.ok", "the direct path works");
+    let http = via_proxy(&r, "api");
+    assert_eq!(http["code"], "http.proxy_error", "{http}");
+    assert_eq!(http["data"]["tls_code"], "tls.untrusted", "{http}");
+    let summary = http["summary"].as_str().unwrap_or("");
+    assert!(summary.contains("in the way: mitmproxy"), "{summary}");
+    assert_eq!(top(&r), "vpn_firewall", "{:#}", r["suspects"]);
+    log(
+        "mitmproxy intercepting the tunnel",
+        "http.proxy_error (tls.untrusted inside the tunnel), mitmproxy named, top suspect vpn_firewall",
     );
 }

@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod dns;
 pub mod dnsmasq;
 pub mod https;
+pub mod mitmproxy;
 // The runner of the real binary needs `CARGO_BIN_EXE_*`, which Cargo sets for tests only; the
 // benchmark (an example) includes this module without it.
 #[cfg(test)]
