@@ -451,6 +451,57 @@ mod tests {
     }
 
     #[test]
+    fn refusals_get_their_codes_and_keep_what_the_proxy_said() {
+        let refusal = |status, error: Option<&str>| {
+            TunnelError::Refused(Refusal {
+                status,
+                reason: "Reason".into(),
+                server: Some("squid/5.7".into()),
+                error: error.map(str::to_owned),
+            })
+        };
+        let with = ProxyAddr::parse("http://u:secret@proxy.lan:3128").expect("parses");
+        let without = ProxyAddr::parse("http://proxy.lan:3128").expect("parses");
+        let t = Duration::from_secs(1);
+        let c = |p: &ProxyAddr, e| tunnel_check(Probe::Http, "api", p, "api.example:443", e, t);
+        let auth = c(&without, refusal(407, None));
+        assert_eq!(auth.code, "http.proxy_auth_required");
+        assert!(
+            auth.summary.contains("wants credentials"),
+            "{}",
+            auth.summary
+        );
+        let rejected = c(&with, refusal(407, None));
+        assert!(rejected.summary.contains("rejected the credentials"));
+        assert!(!rejected.summary.contains("secret"), "{}", rejected.summary);
+        let denied = c(&without, refusal(403, Some("ERR_ACCESS_DENIED")));
+        assert_eq!(denied.code, "http.proxy_denied");
+        assert_eq!(denied.data["proxy_error"], "ERR_ACCESS_DENIED");
+        assert_eq!(denied.data["proxy_server"], "squid/5.7");
+        assert_eq!(denied.data["proxy_product"], "squid");
+        assert!(
+            denied.summary.contains("api.example:443"),
+            "{}",
+            denied.summary
+        );
+        assert_eq!(c(&without, refusal(503, None)).code, "http.proxy_error");
+        assert_eq!(c(&without, TunnelError::Timeout).code, "http.proxy_error");
+        let tls = tunnel_check(
+            Probe::Tls,
+            "s",
+            &without,
+            "s.example:9000",
+            refusal(403, None),
+            t,
+        );
+        assert_eq!(tls.probe, Probe::Tls);
+        assert!(
+            tls.data.contains_key("handshake_ms"),
+            "measurement keys present"
+        );
+    }
+
+    #[test]
     fn connect_answers() {
         assert_eq!(
             parse_head(b"HTTP/1.1 200 Connection established\r\n\r\n"),
