@@ -312,8 +312,9 @@ fn skip_rest(slot: &Shared, ep: &Endpoint, sel: &Selection, stages: &[Probe], wh
     }
 }
 
-/// One endpoint: dns → tcp → (tls → http) ‖ latency; with a proxy, http goes through it instead,
-/// alongside the direct stages (which still tell whether the direct path works).
+/// One endpoint: dns → tcp → (tls → http) ‖ latency; with a proxy, http (or a TLS-only
+/// endpoint's handshake) also goes through it, alongside the direct stages (which still tell
+/// whether the direct path works; `crosscheck` judges the run by the proxy's path).
 async fn pipeline(ep: Endpoint, env: Arc<Env>, slot: Shared) {
     // An http:// proxy: the tunnel the app would open, written out so a refusal keeps its
     // meaning (tunnel.rs); TLS-only endpoints get their handshake inside it too.
