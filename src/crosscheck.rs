@@ -4,8 +4,8 @@
 //! A single stage cannot know what the run as a whole shows:
 //! - a name that stays silent (asked twice) while the same resolver answers other names of the
 //!   same run is not a weak signal but a filter that drops it: `dns.timeout` becomes `dns.dropped`;
-//! - every BMW name resolving to one address that the neutral host does not share, with the
-//!   connection failing after, is a block page or walled garden: `dns.block_page`, and the
+//! - every BMW name resolving to one address that the neutral host does not share, where a
+//!   certificate not the service's is shown, is a block page or walled garden: `dns.block_page`, and the
 //!   failures that follow are explained by it (so they are not blamed on TLS interception);
 //! - with a proxy, the app's path is the proxy: when it works, a blocked direct path is
 //!   information about the network, not a failure.
@@ -110,16 +110,19 @@ fn resolved(checks: &[Check], target: &str) -> Option<BTreeSet<String>> {
         })
 }
 
-fn connection_failed(checks: &[Check], target: &str) -> bool {
+/// The server at that address showed a certificate that is not the service's: what a block
+/// page or walled garden does. (A timeout or refusal could as well be an outage of a load
+/// balancer the service's names share, so it is no evidence here.)
+fn foreign_certificate(checks: &[Check], target: &str) -> bool {
     checks.iter().any(|c| {
         c.target.as_deref() == Some(target)
-            && matches!(c.probe, Probe::Tcp | Probe::Tls | Probe::Http)
-            && c.status == Status::Fail
+            && c.probe == Probe::Tls
+            && matches!(c.code.as_str(), "tls.hostname_mismatch" | "tls.untrusted")
     })
 }
 
 /// Every service name → the same single address, which no working baseline shares, and the
-/// connections to it fail: a block page or walled garden.
+/// server there shows a certificate that is not the service's: a block page or walled garden.
 fn shared_block_page(checks: &mut [Check], endpoints: &[Endpoint]) {
     let services: Vec<&Endpoint> = endpoints
         .iter()
@@ -144,7 +147,10 @@ fn shared_block_page(checks: &mut [Check], endpoints: &[Endpoint]) {
     if baselines.is_empty() || baselines.iter().any(|b| !b.is_disjoint(first)) {
         return;
     }
-    if !services.iter().all(|e| connection_failed(checks, &e.name)) {
+    if !services
+        .iter()
+        .all(|e| foreign_certificate(checks, &e.name))
+    {
         return;
     }
     let address = first.iter().next().cloned().unwrap_or_default();
@@ -160,7 +166,7 @@ fn shared_block_page(checks: &mut [Check], endpoints: &[Endpoint]) {
             c.status = Status::Fail;
             c.code = "dns.block_page".into();
             c.summary = format!(
-                "every BMW name resolves to {address}, an address the neutral host does not share, and connections to it fail: a filter's block page or walled garden, not the service; in the way: {UNKNOWN}"
+                "every BMW name resolves to {address}, an address the neutral host does not share, and the server there shows a certificate that is not the service's: a filter's block page or walled garden, not the service; in the way: {UNKNOWN}"
             );
             c.data.insert("filter".into(), json!(UNKNOWN));
         } else if c.status == Status::Fail {
@@ -302,6 +308,14 @@ mod tests {
         // The baseline shares the address (one CDN for all): no claim.
         let mut c = base.clone();
         c[2] = dns("neutral", "dns.ok", &["198.51.100.7"]);
+        apply(&mut c, &eps);
+        assert_eq!(c[0].code, "dns.ok");
+        // An outage of the shared address (timeouts, no certificate seen): no claim.
+        let mut c = base.clone();
+        for i in [3, 4] {
+            let t = c[i].target.clone().unwrap_or_default();
+            c[i] = Check::new(Probe::Tcp, Some(&t), Status::Fail, "tcp.timeout", "silent");
+        }
         apply(&mut c, &eps);
         assert_eq!(c[0].code, "dns.ok");
         // The connections work: no claim either.
