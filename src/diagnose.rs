@@ -54,6 +54,7 @@ impl Context {
         match when {
             None => true,
             Some(When::BaselineOk) => self.baseline_ok,
+            Some(When::BaselineNotOk) => !self.baseline_ok,
             Some(When::BaselineFailed) => self.baseline_failed,
             Some(When::ClockSkewed) => self.clock_skewed,
             Some(When::ClockOk) => !self.clock_skewed,
@@ -97,6 +98,9 @@ pub fn diagnose(checks: &[Check], endpoints: &[EndpointInfo], kb: &Knowledge) ->
             let matched: Vec<&Check> = checks
                 .iter()
                 .filter(|c| c.status != Status::Skip && c.code == rule.code)
+                // A failure another finding explains (a block page, a working proxy) is not
+                // evidence of its own.
+                .filter(|c| !c.data.contains_key("explained_by"))
                 .filter(|c| {
                     let role = c.target.as_deref().and_then(|t| roles.get(t).copied());
                     c.target.is_none() || role_matches(rule.role, role)

@@ -19,6 +19,7 @@ fn condition(e: &Evidence) -> String {
         None => {}
         Some(When::BaselineOk) => parts.push("while the neutral baseline works"),
         Some(When::BaselineFailed) => parts.push("while the neutral baseline fails too"),
+        Some(When::BaselineNotOk) => parts.push("while no neutral baseline is reached"),
         Some(When::ClockSkewed) => parts.push("while the device clock is off"),
         Some(When::ClockOk) => parts.push("while the device clock is right"),
         Some(When::NetworkFailed) => parts.push("while some endpoint check fails"),

@@ -51,6 +51,8 @@ pub enum RoleFilter {
 #[serde(rename_all = "snake_case")]
 pub enum When {
     BaselineOk,
+    /// No neutral host was reached (it failed, or the profile has none).
+    BaselineNotOk,
     BaselineFailed,
     ClockSkewed,
     ClockOk,

@@ -4,6 +4,7 @@
 //! code in one place (0 pass, 1 warn, 2 fail, 3 the tool could not run).
 
 mod cli;
+mod crosscheck;
 mod diagnose;
 mod docs;
 mod error;

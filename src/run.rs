@@ -171,6 +171,7 @@ pub async fn check(
             thresholds: profile.thresholds.clone(),
             resolver: dns::resolver(args.resolver, args.timeout),
             resolver_label,
+            resolver_servers: dns::servers(args.resolver),
             tls: tls.clone(),
             selection: sel.clone(),
             proxy: proxy.clone(),
@@ -187,6 +188,7 @@ pub async fn check(
             .map(|r| (r.endpoint.name.clone(), r.attempts.clone()))
             .collect();
         let mut checks: Vec<Check> = results.into_iter().flat_map(|r| r.checks).collect();
+        crate::crosscheck::apply(&mut checks, &profile.endpoints);
         checks.extend(device_checks);
         // Probes that read what the others measured.
         if sel.reported(Probe::Clock) {

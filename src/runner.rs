@@ -9,8 +9,8 @@
 use crate::model::{Check, Probe, Status};
 use crate::probe::proxy::ProxyEnv;
 use crate::probe::tcp::Attempt;
-use crate::probe::{dns, http, latency, tcp, tls};
-use crate::profile::{Endpoint, MinTls, Profile, Protocol, Role, Thresholds};
+use crate::probe::{dns, http, latency, tcp, tls, tunnel};
+use crate::profile::{Endpoint, Profile, Protocol, Role, Thresholds};
 use hickory_resolver::TokioResolver;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -63,6 +63,10 @@ pub fn needs(p: Probe) -> &'static [Probe] {
     }
 }
 
+/// The dns stage keeps to the step timeout itself (its retry and second look included); the
+/// runner's bound sits just past it, so the stage's own findings are not cut off by a hair.
+const DNS_GRACE: Duration = Duration::from_millis(50);
+
 /// What every probe of a run shares.
 pub struct Env {
     pub timeout: Duration,
@@ -71,6 +75,8 @@ pub struct Env {
     pub thresholds: Thresholds,
     pub resolver: Result<TokioResolver, String>,
     pub resolver_label: String,
+    /// Where the resolver's queries go, for the dns stage's second look at a failed answer.
+    pub resolver_servers: Vec<std::net::SocketAddr>,
     pub tls: tls::TlsSetup,
     pub selection: Selection,
     pub proxy: ProxyEnv,
@@ -306,9 +312,37 @@ fn skip_rest(slot: &Shared, ep: &Endpoint, sel: &Selection, stages: &[Probe], wh
     }
 }
 
-/// One endpoint: dns → tcp → (tls → http) ‖ latency; with a proxy, http goes through it instead,
-/// alongside the direct stages (which still tell whether the direct path works).
+/// One endpoint: dns → tcp → (tls → http) ‖ latency; with a proxy, http (or a TLS-only
+/// endpoint's handshake) also goes through it, alongside the direct stages (which still tell
+/// whether the direct path works; `crosscheck` judges the run by the proxy's path).
 async fn pipeline(ep: Endpoint, env: Arc<Env>, slot: Shared) {
+    // An http:// proxy: the tunnel the app would open, written out so a refusal keeps its
+    // meaning (tunnel.rs); TLS-only endpoints get their handshake inside it too.
+    if let Some(tunnel) = env
+        .proxy
+        .for_host(&ep.host)
+        .and_then(tunnel::ProxyAddr::parse)
+    {
+        let probe = match ep.protocol {
+            Protocol::Https => Probe::Http,
+            Protocol::Tls => Probe::Tls,
+        };
+        if env.selection.runs(probe) {
+            if probe == Probe::Http {
+                slot.lock().http_via_proxy = true;
+            }
+            let warn_days = env.thresholds.cert_expiry_warn_days;
+            let via = async {
+                let c = tunnel::check(&env.tls, &ep, &tunnel, env.timeout, warn_days).await;
+                (c, ())
+            };
+            tokio::join!(
+                direct(&ep, &env, &slot),
+                stage(&slot, &env.selection, probe, via)
+            );
+            return;
+        }
+    }
     let proxy = env
         .proxy
         .for_host(&ep.host)
@@ -391,16 +425,26 @@ async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
                 &slot,
                 sel,
                 Probe::Dns,
-                bounded(t, dns::run(&env.resolver, &env.resolver_label, &ep), || {
-                    Check::timed_out(
-                        Probe::Dns,
-                        Some(name),
-                        format!(
-                            "no answer from the resolver within {}",
-                            humantime::format_duration(t)
-                        ),
-                    )
-                }),
+                bounded(
+                    t + DNS_GRACE,
+                    dns::run(
+                        &env.resolver,
+                        &env.resolver_label,
+                        &env.resolver_servers,
+                        &ep,
+                        t,
+                    ),
+                    || {
+                        Check::timed_out(
+                            Probe::Dns,
+                            Some(name),
+                            format!(
+                                "no answer from the resolver within {}",
+                                humantime::format_duration(t)
+                            ),
+                        )
+                    },
+                ),
             )
             .await;
             match found {
@@ -477,14 +521,7 @@ async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
             alpn,
             connected.stream,
             env.thresholds.cert_expiry_warn_days,
-            tls::Policy {
-                min_tls: ep.min_tls.map(|v| match v {
-                    MinTls::V1_2 => rustls::ProtocolVersion::TLSv1_2,
-                    MinTls::V1_3 => rustls::ProtocolVersion::TLSv1_3,
-                }),
-                private_ca: ep.private_ca,
-                timeout: t,
-            },
+            tls::Policy::for_endpoint(&ep, t),
         );
         let stream = stage(
             &slot,

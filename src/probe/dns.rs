@@ -219,14 +219,120 @@ pub fn classify(
     }
 }
 
+/// What [`block_page`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BlockPage {
+    /// A CNAME or address of a block page in `checks/blockpages.toml`.
+    Known { product: String, summary: String },
+    /// A public-looking answer that is the resolver's own address (Pi-hole's IP blocking mode).
+    ResolverItself(String),
+    /// A sinkhole answer (loopback, private) that is also the resolver's own address: the code
+    /// stays `dns.sinkholed`, the summary says whose address it is.
+    SinkholeIsResolver(String),
+}
+
+/// Does this answer lead to a filter's block page? The resolver's own address only counts for a
+/// public endpoint: a local service may well live on the router that resolves.
+pub fn block_page(
+    host: &str,
+    cnames: &[String],
+    addrs: &[IpAddr],
+    resolvers: &[IpAddr],
+    public: bool,
+    sinkholed: bool,
+) -> Option<BlockPage> {
+    if let Some(f) = super::blockpages::block_page(cnames, addrs) {
+        let via = if cnames.is_empty() {
+            String::new()
+        } else {
+            format!(" (via {})", cnames.join(" → "))
+        };
+        return Some(BlockPage::Known {
+            product: f.product.clone(),
+            summary: format!(
+                "{host} leads to a block page of {}{via}, not to the service",
+                f.product
+            ),
+        });
+    }
+    let own = addrs
+        .iter()
+        .find(|ip| public && !ip.is_unspecified() && resolvers.contains(ip))?;
+    Some(if sinkholed {
+        BlockPage::SinkholeIsResolver(format!(
+            "{own} is the resolver's own address, as Pi-hole's IP blocking mode answers"
+        ))
+    } else {
+        BlockPage::ResolverItself(format!(
+            "{host} resolves to {own}, the resolver's own address: its block page (as Pi-hole's IP blocking mode answers), not the service"
+        ))
+    })
+}
+
+/// The servers a run's queries go to: the one given with `--resolver`, else the system's.
+/// Needed for the second look ([`super::dnsfilter`]), which asks a server directly.
+pub fn servers(server: Option<SocketAddr>) -> Vec<SocketAddr> {
+    if let Some(s) = server {
+        return vec![s];
+    }
+    hickory_resolver::system_conf::read_system_conf()
+        .map(|(cfg, _)| {
+            cfg.name_servers()
+                .iter()
+                .map(|ns| {
+                    let port = ns.connections.first().map_or(53, |c| c.port);
+                    SocketAddr::new(ns.ip, port)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The CNAME targets in a lookup's answers, sanitized, in order.
+fn cname_chain(r: &Result<hickory_resolver::lookup::Lookup, NetError>) -> Vec<String> {
+    match r {
+        Ok(lookup) => lookup
+            .answers()
+            .iter()
+            .filter_map(|rec| match &rec.data {
+                hickory_resolver::proto::rr::RData::CNAME(c) => {
+                    Some(super::dnswire::show_name(&c.0))
+                }
+                _ => None,
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Codes that say a filter or blocklist is answering: the resolver is asked who it is.
+const FILTER_CODES: [&str; 6] = [
+    "dns.sinkholed",
+    "dns.block_page",
+    "dns.filtered",
+    "dns.refused",
+    "dns.nxdomain",
+    "dns.no_address",
+];
+
 /// Runs the dns stage. Returns the check and, when usable, the addresses (IPv6 first when present,
 /// as the system's address selection would prefer them).
+///
+/// The first lookup gets 40% of the step; a name that stays silent is asked once more by hand
+/// (to rule out a lost packet, and to see a truncated answer whose TCP retry goes nowhere), and
+/// an answer that is a refusal is asked for the resolver's reason. When a filter is at work, the
+/// resolver is asked who it is (alongside the retry for a silent name), all within the step.
 pub async fn run(
     resolver: &Result<TokioResolver, String>,
     server_label: &str,
+    servers: &[SocketAddr],
     ep: &Endpoint,
+    timeout: Duration,
 ) -> (Check, Option<Vec<IpAddr>>) {
+    use super::dnsfilter::{self, Second};
     let started = Instant::now();
+    // The probe keeps to the step itself; the runner's bound is a safety net just past it.
+    let step_end = tokio::time::Instant::now() + timeout;
     let target = Some(ep.name.as_str());
     let resolver = match resolver {
         Ok(r) => r,
@@ -238,13 +344,170 @@ pub async fn run(
             return (c, None);
         }
     };
+    let first = timeout.mul_f64(0.4);
     let (ra, raaaa) = tokio::join!(
-        resolver.lookup(ep.host.as_str(), RecordType::A),
-        resolver.lookup(ep.host.as_str(), RecordType::AAAA),
+        tokio::time::timeout(first, resolver.lookup(ep.host.as_str(), RecordType::A)),
+        tokio::time::timeout(first, resolver.lookup(ep.host.as_str(), RecordType::AAAA)),
     );
-    let elapsed = started.elapsed();
-    let (a, aaaa) = (Answer::from_result(ra), Answer::from_result(raaaa));
-    let (status, code, summary) = classify(&ep.host, &a, &aaaa, ep.public);
+    let ra = ra.unwrap_or(Err(NetError::Timeout));
+    let raaaa = raaaa.unwrap_or(Err(NetError::Timeout));
+    let mut elapsed = started.elapsed();
+    let mut cnames = cname_chain(&ra);
+    for c in cname_chain(&raaaa) {
+        if !cnames.contains(&c) {
+            cnames.push(c);
+        }
+    }
+    let (mut a, aaaa) = (Answer::from_result(ra), Answer::from_result(raaaa));
+    let (mut status, mut code, mut summary) = classify(&ep.host, &a, &aaaa, ep.public);
+    let server = servers.first().copied();
+    let mut extra: Vec<(&str, serde_json::Value)> = Vec::new();
+    let mut block_product: Option<String> = None;
+    let mut identity: Option<dnsfilter::Identity> = None;
+
+    // The second look, for what the library does not tell.
+    if let Some(server) = server {
+        let second = match code {
+            "dns.timeout" | "dns.error" => {
+                // Who the resolver is, asked alongside: a silent name leaves no time after.
+                let (second, id) = tokio::join!(
+                    dnsfilter::retry(server, &ep.host, step_end),
+                    dnsfilter::identify(server, step_end)
+                );
+                identity = Some(id);
+                second
+            }
+            "dns.servfail" | "dns.refused" | "dns.nxdomain" | "dns.no_address"
+            | "dns.sinkholed" => {
+                dnsfilter::reason(server, &ep.host, code == "dns.servfail", step_end).await
+            }
+            _ => Second::Nothing,
+        };
+        match second {
+            Second::Nothing => {}
+            Second::SilentAgain => {
+                extra.push(("retried", json!(true)));
+                summary = format!("{summary} (asked twice)");
+            }
+            Second::Answered(r) | Second::ViaTcp(r) => {
+                // The retry was answered: judge that answer instead of the lost one.
+                extra.push(("retried", json!(true)));
+                a = match r.rcode {
+                    ResponseCode::NoError => Answer::Addrs(r.addrs.clone()),
+                    ResponseCode::NXDomain => Answer::NoRecords { nx: true },
+                    ResponseCode::ServFail => Answer::ServFail,
+                    ResponseCode::Refused => Answer::Refused,
+                    _ => a,
+                };
+                for c in r.cnames {
+                    if !cnames.contains(&c) {
+                        cnames.push(c);
+                    }
+                }
+                (status, code, summary) = classify(&ep.host, &a, &aaaa, ep.public);
+            }
+            Second::TcpBlocked { tcp } => {
+                extra.push(("tcp_retry", json!(tcp)));
+                (status, code) = (Status::Fail, "dns.tcp_blocked");
+                summary = format!(
+                    "the answer for {} is too large for UDP (truncated) and the same query over TCP got no answer ({tcp}): a firewall blocks DNS over TCP (port 53)",
+                    ep.host
+                );
+            }
+            Second::Filtered(ede, _) => {
+                extra.push(("ede", ede.to_json()));
+                (status, code) = (Status::Fail, "dns.filtered");
+                summary = format!(
+                    "the resolver says it blocked {} on purpose (Extended DNS Error {})",
+                    ep.host,
+                    ede.describe()
+                );
+            }
+            Second::Dnssec(ede, cd) => {
+                extra.push(("ede", ede.as_ref().map_or(json!(null), |e| e.to_json())));
+                let resolves = cd.as_ref().is_some_and(|r| !r.addrs.is_empty());
+                extra.push(("resolves_unvalidated", json!(resolves)));
+                (status, code) = (Status::Fail, "dns.dnssec_failed");
+                summary = match &ede {
+                    Some(e) => format!(
+                        "the resolver's DNSSEC validation failed for {} (Extended DNS Error {})",
+                        ep.host,
+                        e.describe()
+                    ),
+                    None => format!(
+                        "the resolver answers SERVFAIL for {}, but answers once DNSSEC checking is disabled: its DNSSEC validation fails for this name",
+                        ep.host
+                    ),
+                };
+            }
+        }
+    }
+
+    // Answers that lead to a filter's block page rather than the service.
+    if code == "dns.ok" || code == "dns.sinkholed" {
+        let addrs: Vec<IpAddr> = [&a, &aaaa]
+            .into_iter()
+            .filter_map(|x| match x {
+                Answer::Addrs(list) => Some(list.iter().copied()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let own: Vec<IpAddr> = servers.iter().map(SocketAddr::ip).collect();
+        match block_page(
+            &ep.host,
+            &cnames,
+            &addrs,
+            &own,
+            ep.public,
+            code == "dns.sinkholed",
+        ) {
+            Some(BlockPage::Known {
+                product,
+                summary: s,
+            }) => {
+                block_product = Some(product);
+                (status, code, summary) = (Status::Fail, "dns.block_page", s);
+            }
+            Some(BlockPage::ResolverItself(s)) => {
+                (status, code, summary) = (Status::Fail, "dns.block_page", s);
+            }
+            Some(BlockPage::SinkholeIsResolver(note)) => {
+                summary = format!("{summary}; {note}");
+                extra.push(("resolver_own_address", json!(true)));
+            }
+            None => {}
+        }
+    }
+
+    // Who is in the way.
+    if let Some(server) = server
+        && (FILTER_CODES.contains(&code)
+            || (code == "dns.timeout" && extra.iter().any(|(k, _)| *k == "retried")))
+    {
+        let id = match identity {
+            Some(id) => id,
+            None => dnsfilter::identify(server, step_end).await,
+        };
+        let name = dnsfilter::who(Some(&server.ip()), &id, block_product.as_deref());
+        let known = name != dnsfilter::UNKNOWN;
+        match code {
+            // Kept for the run-wide judgement (a drop says who, or not, there).
+            "dns.timeout" => {}
+            // A name may really not exist: say who answered, only when it is known.
+            "dns.nxdomain" | "dns.no_address" if known => {
+                summary = format!("{summary}; answered by {name}");
+            }
+            "dns.nxdomain" | "dns.no_address" => {}
+            _ => summary = format!("{summary}; in the way: {name}"),
+        }
+        extra.push(("filter", json!(name)));
+        if let Some(s) = id.software {
+            extra.push(("resolver_software", json!(s)));
+        }
+    }
+    elapsed = elapsed.max(started.elapsed());
+
     let mut v6: Vec<IpAddr> = Vec::new();
     let mut v4: Vec<IpAddr> = Vec::new();
     for ans in [&aaaa, &a] {
@@ -259,7 +522,7 @@ pub async fn run(
         }
     }
     let all: Vec<IpAddr> = v6.iter().chain(v4.iter()).copied().collect();
-    let check = Check::new(Probe::Dns, target, status, code, summary)
+    let mut check = Check::new(Probe::Dns, target, status, code, summary)
         .took(elapsed)
         .with(
             "addresses",
@@ -268,7 +531,11 @@ pub async fn run(
         .with("resolve_ms", crate::model::ms(elapsed))
         .with("resolver", server_label)
         .with("a", a.label())
-        .with("aaaa", aaaa.label());
+        .with("aaaa", aaaa.label())
+        .with("cname_chain", cnames);
+    for (k, v) in extra {
+        check = check.with(k, v);
+    }
     let usable = (status == Status::Pass).then_some(all);
     (check, usable)
 }
@@ -301,6 +568,39 @@ mod tests {
         }
         for s in ["8.8.8.8", "2001:db8::1", "100.64.0.1"] {
             assert!(!is_sinkhole(&ip(s), true), "{s}");
+        }
+    }
+
+    #[test]
+    fn block_pages_from_the_table_and_the_resolver_s_own_address() {
+        let pihole = [ip("203.0.113.53")];
+        let bp = |addrs: &[&str], public, sunk| {
+            let a: Vec<IpAddr> = addrs.iter().map(|s| ip(s)).collect();
+            block_page("h.example", &[], &a, &pihole, public, sunk)
+        };
+        assert!(matches!(
+            bp(&["203.0.113.53"], true, false),
+            Some(BlockPage::ResolverItself(_))
+        ));
+        assert_eq!(bp(&["203.0.113.53"], false, false), None, "a local service");
+        assert_eq!(bp(&["198.51.100.1"], true, false), None);
+        assert!(matches!(
+            bp(&["146.112.61.105"], true, false),
+            Some(BlockPage::Known { .. })
+        ));
+        let lan = [ip("192.168.1.2")];
+        let a = [ip("192.168.1.2")];
+        assert!(matches!(
+            block_page("h.example", &[], &a, &lan, true, true),
+            Some(BlockPage::SinkholeIsResolver(_))
+        ));
+        let chain = ["hit-block.opendns.com".to_owned()];
+        match block_page("h.example", &chain, &[], &[], true, false) {
+            Some(BlockPage::Known { product, summary }) => {
+                assert_eq!(product, "Cisco Umbrella (OpenDNS)");
+                assert!(summary.contains("via hit-block.opendns.com"), "{summary}");
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -6,9 +6,12 @@
 //! does — and none of them knows how results are rendered.
 
 pub mod answer;
+pub mod blockpages;
 pub mod captive;
 pub mod clock;
 pub mod dns;
+pub mod dnsfilter;
+pub mod dnswire;
 pub mod http;
 pub mod ipv6;
 pub mod latency;
@@ -19,4 +22,5 @@ pub mod tcp;
 pub mod tls;
 pub mod tls_classify;
 pub mod tls_legacy;
+pub mod tunnel;
 pub mod vpn;

@@ -446,6 +446,22 @@ pub struct Policy {
     pub timeout: Duration,
 }
 
+impl Policy {
+    /// The endpoint's `min_tls` and `private_ca`, with the step timeout: the same on the direct
+    /// path and inside a proxy's tunnel.
+    pub fn for_endpoint(ep: &crate::profile::Endpoint, timeout: Duration) -> Policy {
+        use crate::profile::MinTls;
+        Policy {
+            min_tls: ep.min_tls.map(|v| match v {
+                MinTls::V1_2 => rustls::ProtocolVersion::TLSv1_2,
+                MinTls::V1_3 => rustls::ProtocolVersion::TLSv1_3,
+            }),
+            private_ca: ep.private_ca,
+            timeout,
+        }
+    }
+}
+
 type Handshake = io::Result<TlsStream<TcpStream>>;
 
 /// One handshake attempt and what its verifier saw.

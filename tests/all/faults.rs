@@ -86,7 +86,8 @@ fn through_proxy(answer: &[u8]) -> serde_json::Value {
 fn a_proxy_asking_for_authentication_is_the_proxy_s_failure() {
     let r = through_proxy(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\nContent-Length: 0\r\n\r\n");
     let http = stage(&r, "api", "http");
-    assert_eq!(http["code"], "http.proxy_error", "{http}");
+    assert_eq!(http["code"], "http.proxy_auth_required", "{http}");
+    assert_eq!(http["data"]["proxy_status"], 407, "{http}");
     let summary = http["summary"].as_str().unwrap_or("");
     assert!(summary.contains("407"), "{summary}");
     assert!(summary.contains("***@127.0.0.1"), "{summary}");
@@ -102,7 +103,8 @@ fn a_proxy_asking_for_authentication_is_the_proxy_s_failure() {
 fn a_proxy_refusing_connect_is_the_proxy_s_failure() {
     let r = through_proxy(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
     let http = stage(&r, "api", "http");
-    assert_eq!(http["code"], "http.proxy_error", "{http}");
+    assert_eq!(http["code"], "http.proxy_denied", "{http}");
+    assert_eq!(http["data"]["proxy_status"], 403, "{http}");
     let summary = http["summary"].as_str().unwrap_or("");
     assert!(
         summary.contains("CONNECT") || summary.contains("tunnel"),

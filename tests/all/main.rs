@@ -8,6 +8,8 @@ mod faults;
 mod fleet;
 mod history;
 mod netns;
+mod realdns;
+mod realproxy;
 mod realtls;
 mod reports;
 mod scenarios;

@@ -9,9 +9,12 @@
 // uses every knob.
 #![allow(dead_code, unused_imports)]
 
+pub mod daemon;
 pub mod dns;
+pub mod dnsmasq;
 pub mod hellorelay;
 pub mod https;
+pub mod mitmdump;
 pub mod mitmproxy;
 // The runner of the real binary needs `CARGO_BIN_EXE_*`, which Cargo sets for tests only; the
 // benchmark (an example) includes this module without it.
@@ -22,8 +25,11 @@ pub mod opensslpki;
 pub mod pki;
 pub mod profile;
 pub mod prometheus;
+pub mod squid;
 pub mod tcp;
+pub mod tinyproxy;
 pub mod tlslite;
+pub mod unbound;
 
 pub use dns::{DnsAnswer, DnsServer};
 pub use https::{DateHeader, HttpBehaviour, HttpReply, HttpsServer};

@@ -358,9 +358,14 @@ pub fn looks_like_debug(s: &str) -> bool {
             .take_while(u8::is_ascii_alphanumeric)
             .collect();
         let humps = word.iter().filter(|c| c.is_ascii_uppercase()).count();
+        // Variant names are CamelCase word by word; "(OpenDNS)" has an acronym in it.
+        let acronym = word
+            .windows(2)
+            .any(|w| w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase());
         let after = b.get(i + 1 + word.len());
         word.first().is_some_and(u8::is_ascii_uppercase)
             && humps >= 2
+            && !acronym
             && word.iter().any(u8::is_ascii_lowercase)
             && matches!(after, Some(b')') | Some(b'('))
     })
@@ -370,6 +375,9 @@ pub fn looks_like_debug(s: &str) -> bool {
 fn the_debug_text_detector_sees_library_text() {
     assert!(!looks_like_debug(
         "the service's rate limit is reached (CarData CU-429: API rate limit reached)"
+    ));
+    assert!(!looks_like_debug(
+        "a block page of Cisco Umbrella (OpenDNS)"
     ));
     assert!(looks_like_debug("handshake failed (BadSignature)"));
     assert!(looks_like_debug("Other(OtherError(CaUsedAsEndEntity))"));

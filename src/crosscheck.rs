@@ -1,0 +1,387 @@
+//! What one check means in the light of the others: a pure pass over a run's endpoint checks,
+//! after every pipeline has finished and before the diagnosis.
+//!
+//! A single stage cannot know what the run as a whole shows:
+//! - a name that stays silent (asked twice) while the same resolver answers other names of the
+//!   same run is not a weak signal but a filter that drops it: `dns.timeout` becomes `dns.dropped`;
+//! - every BMW name resolving to one address that the neutral host does not share, where a
+//!   certificate not the service's is shown, is a block page or walled garden: `dns.block_page`, and the
+//!   failures that follow are explained by it (so they are not blamed on TLS interception);
+//! - with a proxy, the app's path is the proxy: when it works, a blocked direct path is
+//!   information about the network, not a failure.
+//!
+//! Every endpoint check also gets `data.path`: `"proxy"` for the stages that went through a
+//! proxy, `"direct"` for the others.
+
+use crate::model::{Check, Probe, Status};
+use crate::probe::dnsfilter::UNKNOWN;
+use crate::profile::{Endpoint, Role};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Applies every rule, in order.
+pub fn apply(checks: &mut [Check], endpoints: &[Endpoint]) {
+    label_paths(checks);
+    silent_drops(checks, endpoints);
+    shared_block_page(checks, endpoints);
+    proxy_is_the_way_out(checks);
+}
+
+fn label_paths(checks: &mut [Check]) {
+    for c in checks.iter_mut().filter(|c| c.target.is_some()) {
+        if !c.data.contains_key("path") {
+            let path = if c.data.contains_key("via_proxy") {
+                "proxy"
+            } else {
+                "direct"
+            };
+            c.data.insert("path".into(), json!(path));
+        }
+    }
+}
+
+fn host_of<'a>(endpoints: &'a [Endpoint], target: &'a str) -> &'a str {
+    endpoints
+        .iter()
+        .find(|e| e.name == target)
+        .map_or(target, |e| e.host.as_str())
+}
+
+/// `dns.timeout` (asked twice) on a resolver that answered other names of the run.
+fn silent_drops(checks: &mut [Check], endpoints: &[Endpoint]) {
+    // resolver → the hosts it answered (any answer at all: it is alive and reachable).
+    let mut answered: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for c in checks.iter().filter(|c| c.probe == Probe::Dns) {
+        let silent = matches!(
+            c.code.as_str(),
+            "dns.timeout" | "dns.error" | "dns.skipped" | "dns.tcp_blocked"
+        );
+        if let (false, Some(r), Some(t)) = (silent, c.data_str("resolver"), c.target.as_deref()) {
+            answered
+                .entry(r.to_owned())
+                .or_default()
+                .insert(host_of(endpoints, t).to_owned());
+        }
+    }
+    let mut dropped: Vec<Option<String>> = Vec::new();
+    for c in checks.iter_mut() {
+        let retried = c.data.get("retried") == Some(&Value::Bool(true));
+        if c.probe != Probe::Dns || c.code != "dns.timeout" || !retried {
+            continue;
+        }
+        let Some(resolver) = c.data_str("resolver").map(str::to_owned) else {
+            continue;
+        };
+        let host = host_of(endpoints, c.target.as_deref().unwrap_or("")).to_owned();
+        let Some(others) = answered.get(&resolver).filter(|o| !o.contains(&host)) else {
+            continue;
+        };
+        let names: Vec<String> = others.iter().cloned().collect();
+        let who = c.data_str("filter").unwrap_or(UNKNOWN).to_owned();
+        c.code = "dns.dropped".into();
+        c.summary = format!(
+            "the resolver {resolver} answers other names ({}) but never {host}, asked twice: a filter drops it silently; in the way: {who}",
+            names.join(", ")
+        );
+        c.data.insert("answered".into(), json!(names));
+        dropped.push(c.target.clone());
+    }
+    // The stages skipped after it name the failed lookup by its final code.
+    for c in checks.iter_mut() {
+        if c.status == Status::Skip && dropped.contains(&c.target) {
+            c.summary = c.summary.replace("(dns.timeout)", "(dns.dropped)");
+        }
+    }
+}
+
+/// The dns.ok addresses of an endpoint, when its dns stage passed.
+fn resolved(checks: &[Check], target: &str) -> Option<BTreeSet<String>> {
+    checks
+        .iter()
+        .find(|c| c.probe == Probe::Dns && c.target.as_deref() == Some(target))
+        .filter(|c| c.code == "dns.ok")
+        .and_then(|c| c.data.get("addresses"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+}
+
+/// The server at that address showed a certificate that is not the service's: what a block
+/// page or walled garden does. (A timeout or refusal could as well be an outage of a load
+/// balancer the service's names share, so it is no evidence here.)
+fn foreign_certificate(checks: &[Check], target: &str) -> bool {
+    checks.iter().any(|c| {
+        c.target.as_deref() == Some(target)
+            && c.probe == Probe::Tls
+            && matches!(c.code.as_str(), "tls.hostname_mismatch" | "tls.untrusted")
+    })
+}
+
+/// Every service name → the same single address, which no working baseline shares, and the
+/// server there shows a certificate that is not the service's: a block page or walled garden.
+fn shared_block_page(checks: &mut [Check], endpoints: &[Endpoint]) {
+    let services: Vec<&Endpoint> = endpoints
+        .iter()
+        .filter(|e| e.role == Role::Service && e.ip_literal().is_none())
+        .collect();
+    if services.len() < 2 {
+        return;
+    }
+    let sets: Vec<Option<BTreeSet<String>>> =
+        services.iter().map(|e| resolved(checks, &e.name)).collect();
+    let Some(Some(first)) = sets.first() else {
+        return;
+    };
+    if first.len() != 1 || !sets.iter().all(|s| s.as_ref() == Some(first)) {
+        return;
+    }
+    let baselines: Vec<BTreeSet<String>> = endpoints
+        .iter()
+        .filter(|e| e.role == Role::Baseline)
+        .filter_map(|e| resolved(checks, &e.name))
+        .collect();
+    if baselines.is_empty() || baselines.iter().any(|b| !b.is_disjoint(first)) {
+        return;
+    }
+    if !services
+        .iter()
+        .all(|e| foreign_certificate(checks, &e.name))
+    {
+        return;
+    }
+    let address = first.iter().next().cloned().unwrap_or_default();
+    let names: BTreeSet<&str> = services.iter().map(|e| e.name.as_str()).collect();
+    for c in checks.iter_mut() {
+        let Some(t) = c.target.as_deref() else {
+            continue;
+        };
+        if !names.contains(t) {
+            continue;
+        }
+        if c.probe == Probe::Dns {
+            c.status = Status::Fail;
+            c.code = "dns.block_page".into();
+            c.summary = format!(
+                "every BMW name resolves to {address}, an address the neutral host does not share, and the server there shows a certificate that is not the service's: a filter's block page or walled garden, not the service; in the way: {UNKNOWN}"
+            );
+            c.data.insert("filter".into(), json!(UNKNOWN));
+        } else if c.status == Status::Fail {
+            c.summary = format!(
+                "{} — expected: the name leads to a block page, not to BMW",
+                c.summary
+            );
+            c.data
+                .insert("explained_by".into(), json!("dns.block_page"));
+        }
+    }
+}
+
+/// With a proxy, the app's path is the proxy: the failures of the direct path are information
+/// about the network, never evidence of their own. When the proxy path works they pass (the
+/// network is built that way); when it fails too they stay failures, and the proxy's refusal is
+/// what the diagnosis reads.
+fn proxy_is_the_way_out(checks: &mut [Check]) {
+    let mut verdict: BTreeMap<String, bool> = BTreeMap::new();
+    for c in checks.iter() {
+        if let (Some(t), Some("proxy")) = (c.target.as_deref(), c.data_str("path")) {
+            let ok = matches!(c.status, Status::Pass | Status::Warn);
+            let e = verdict.entry(t.to_owned()).or_insert(true);
+            *e = *e && ok;
+        }
+    }
+    for c in checks.iter_mut() {
+        let Some(proxy_works) = c.target.as_deref().and_then(|t| verdict.get(t).copied()) else {
+            continue;
+        };
+        if c.status != Status::Fail || c.data_str("path") != Some("direct") {
+            continue;
+        }
+        if proxy_works {
+            c.status = Status::Pass;
+            c.summary = format!(
+                "direct connections are blocked; the proxy is the way out ({})",
+                c.summary
+            );
+        } else {
+            c.summary = format!(
+                "direct connections are blocked too; the app goes through the proxy ({})",
+                c.summary
+            );
+        }
+        c.data.insert("informational".into(), json!(true));
+        c.data.insert("explained_by".into(), json!("proxy"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(name: &str, host: &str, role: Role) -> Endpoint {
+        Endpoint {
+            name: name.into(),
+            host: host.into(),
+            port: 443,
+            path: "/".into(),
+            expect_status: None,
+            public: true,
+            role,
+            protocol: crate::profile::Protocol::Https,
+            min_tls: None,
+            reading: Default::default(),
+            private_ca: false,
+        }
+    }
+
+    fn dns(target: &str, code: &str, addrs: &[&str]) -> Check {
+        let status = if code == "dns.ok" {
+            Status::Pass
+        } else {
+            Status::Fail
+        };
+        Check::new(Probe::Dns, Some(target), status, code, "x")
+            .with("resolver", "127.0.0.53:53")
+            .with("addresses", addrs.to_vec())
+    }
+
+    #[test]
+    fn a_name_silent_twice_while_others_answer_is_dropped() {
+        let eps = [
+            ep("api", "api.example", Role::Service),
+            ep("neutral", "www.example", Role::Baseline),
+        ];
+        let mut c = vec![
+            dns("api", "dns.timeout", &[]).with("retried", true),
+            dns("neutral", "dns.ok", &["192.0.2.1"]),
+        ];
+        apply(&mut c, &eps);
+        assert_eq!(c[0].code, "dns.dropped");
+        assert_eq!(c[0].data["answered"], json!(["www.example"]));
+        assert!(c[0].summary.contains("drops it silently"));
+        assert_eq!(c[0].data["path"], "direct");
+
+        // Asked once only (the deadline cut it), or nothing else answered: still a timeout.
+        let mut c = vec![
+            dns("api", "dns.timeout", &[]),
+            dns("neutral", "dns.ok", &["192.0.2.1"]),
+        ];
+        apply(&mut c, &eps);
+        assert_eq!(c[0].code, "dns.timeout");
+        let mut c = vec![
+            dns("api", "dns.timeout", &[]).with("retried", true),
+            dns("neutral", "dns.timeout", &[]).with("retried", true),
+        ];
+        apply(&mut c, &eps);
+        assert_eq!(c[0].code, "dns.timeout");
+    }
+
+    #[test]
+    fn one_shared_address_with_failing_connections_is_a_block_page() {
+        let eps = [
+            ep("api", "api.example", Role::Service),
+            ep("sign-in", "id.example", Role::Service),
+            ep("neutral", "www.example", Role::Baseline),
+        ];
+        let tls = |t: &str| {
+            Check::new(
+                Probe::Tls,
+                Some(t),
+                Status::Fail,
+                "tls.untrusted",
+                "untrusted",
+            )
+        };
+        let base = vec![
+            dns("api", "dns.ok", &["198.51.100.7"]),
+            dns("sign-in", "dns.ok", &["198.51.100.7"]),
+            dns("neutral", "dns.ok", &["192.0.2.1"]),
+            tls("api"),
+            tls("sign-in"),
+        ];
+        let mut c = base.clone();
+        apply(&mut c, &eps);
+        assert_eq!(c[0].code, "dns.block_page");
+        assert_eq!(c[0].status, Status::Fail);
+        assert_eq!(c[3].data["explained_by"], "dns.block_page");
+
+        // The baseline shares the address (one CDN for all): no claim.
+        let mut c = base.clone();
+        c[2] = dns("neutral", "dns.ok", &["198.51.100.7"]);
+        apply(&mut c, &eps);
+        assert_eq!(c[0].code, "dns.ok");
+        // An outage of the shared address (timeouts, no certificate seen): no claim.
+        let mut c = base.clone();
+        for i in [3, 4] {
+            let t = c[i].target.clone().unwrap_or_default();
+            c[i] = Check::new(Probe::Tcp, Some(&t), Status::Fail, "tcp.timeout", "silent");
+        }
+        apply(&mut c, &eps);
+        assert_eq!(c[0].code, "dns.ok");
+        // The connections work: no claim either.
+        let mut c = base;
+        c.truncate(3);
+        apply(&mut c, &eps);
+        assert_eq!(c[0].code, "dns.ok");
+    }
+
+    #[test]
+    fn a_working_proxy_turns_direct_failures_into_information() {
+        let eps = [ep("api", "api.example", Role::Service)];
+        let mut c = vec![
+            dns("api", "dns.ok", &["192.0.2.1"]),
+            Check::new(
+                Probe::Tcp,
+                Some("api"),
+                Status::Fail,
+                "tcp.timeout",
+                "no answer",
+            ),
+            Check::new(
+                Probe::Http,
+                Some("api"),
+                Status::Pass,
+                "http.ok",
+                "HTTP 401",
+            )
+            .with("via_proxy", "http://proxy:3128"),
+        ];
+        apply(&mut c, &eps);
+        assert_eq!(c[1].status, Status::Pass);
+        assert_eq!(c[1].data["explained_by"], "proxy");
+        assert!(c[1].summary.starts_with("direct connections are blocked"));
+        assert_eq!(c[2].data["path"], "proxy");
+
+        let mut c = vec![
+            Check::new(
+                Probe::Tcp,
+                Some("api"),
+                Status::Fail,
+                "tcp.timeout",
+                "no answer",
+            ),
+            Check::new(
+                Probe::Http,
+                Some("api"),
+                Status::Fail,
+                "http.proxy_denied",
+                "403",
+            )
+            .with("via_proxy", "http://proxy:3128"),
+        ];
+        apply(&mut c, &eps);
+        assert_eq!(
+            c[0].status,
+            Status::Fail,
+            "a failing proxy leaves it failed"
+        );
+        assert_eq!(c[0].data["explained_by"], "proxy", "but not as evidence");
+        assert!(
+            c[0].summary
+                .starts_with("direct connections are blocked too")
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! blockpages: the table of known DNS filters (`checks/blockpages.toml`), embedded at build time.
+//!
+//! A filter that redirects instead of refusing answers with a name or an address of its own block
+//! page; a public filtering resolver is known by its address. Either way the product can be named,
+//! which tells the user whose settings to change. The table is data with its public sources, so a
+//! correction is an edit to that file, checked by the tests below.
+
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+pub const SOURCE: &str = include_str!("../../checks/blockpages.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    pub product: String,
+    /// Where the values are published; read by the tests, kept for people reading the table.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub sources: Vec<String>,
+    #[serde(default)]
+    pub block_names: Vec<String>,
+    #[serde(default)]
+    pub block_addresses: Vec<String>,
+    #[serde(default)]
+    pub resolvers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    filter: Vec<Filter>,
+}
+
+/// The embedded table; empty (never a panic) if it were ever unreadable — the tests guarantee it
+/// is not.
+pub fn table() -> &'static [Filter] {
+    static T: OnceLock<Vec<Filter>> = OnceLock::new();
+    T.get_or_init(|| {
+        toml::from_str::<Table>(SOURCE)
+            .map(|t| t.filter)
+            .unwrap_or_default()
+    })
+}
+
+/// `name` equals `pattern`, or ends with it when the pattern starts with a dot.
+fn name_matches(name: &str, pattern: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let pattern = pattern.to_ascii_lowercase();
+    match pattern.strip_prefix('.') {
+        Some(suffix) => name.ends_with(&pattern) || name == suffix,
+        None => name == pattern,
+    }
+}
+
+/// An address literal or a CIDR block (`45.90.28.0/24`) contains `ip`.
+fn addr_matches(ip: &IpAddr, entry: &str) -> bool {
+    let (base, bits) = match entry.split_once('/') {
+        Some((b, n)) => (b, n.parse::<u32>().ok()),
+        None => (entry, None),
+    };
+    let Ok(base) = base.parse::<IpAddr>() else {
+        return false;
+    };
+    match (ip, base, bits) {
+        (_, _, None) => *ip == base,
+        (IpAddr::V4(a), IpAddr::V4(b), Some(n)) if n <= 32 => {
+            let mask = if n == 0 { 0 } else { u32::MAX << (32 - n) };
+            u32::from(*a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b), Some(n)) if n <= 128 => {
+            let mask = if n == 0 { 0 } else { u128::MAX << (128 - n) };
+            u128::from(*a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
+/// The filter whose block page this CNAME chain or these addresses lead to.
+pub fn block_page(cnames: &[String], addrs: &[IpAddr]) -> Option<&'static Filter> {
+    table().iter().find(|f| {
+        cnames
+            .iter()
+            .any(|c| f.block_names.iter().any(|p| name_matches(c, p)))
+            || addrs
+                .iter()
+                .any(|a| f.block_addresses.iter().any(|e| addr_matches(a, e)))
+    })
+}
+
+/// The filtering service this resolver address belongs to.
+pub fn resolver_product(server: &IpAddr) -> Option<&'static Filter> {
+    table()
+        .iter()
+        .find(|f| f.resolvers.iter().any(|e| addr_matches(server, e)))
+}
+
+/// The product a resolver's `version.bind` answer names, in the words a user knows.
+pub fn software_product(version: &str) -> Option<&'static str> {
+    let v = version.to_ascii_lowercase();
+    if v.contains("pi-hole") || v.contains("pihole") {
+        Some("Pi-hole")
+    } else if v.contains("dnsmasq") {
+        Some("dnsmasq")
+    } else if v.contains("unbound") {
+        Some("unbound")
+    } else if v.contains("powerdns") {
+        Some("PowerDNS Recursor")
+    } else if v.contains("knot") {
+        Some("Knot Resolver")
+    } else if v.contains("adguard") {
+        Some("AdGuard Home")
+    } else if v.starts_with("9.") || v.contains("bind") {
+        Some("BIND")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("address")
+    }
+
+    #[test]
+    fn the_table_parses_and_every_entry_has_a_source_and_valid_addresses() {
+        let t: Table = toml::from_str(SOURCE).expect("checks/blockpages.toml parses");
+        assert!(t.filter.len() >= 5);
+        for f in &t.filter {
+            assert!(!f.sources.is_empty(), "{} has no source", f.product);
+            for a in f.block_addresses.iter().chain(&f.resolvers) {
+                let base = a.split('/').next().unwrap_or(a);
+                assert!(base.parse::<IpAddr>().is_ok(), "{}: {a}", f.product);
+            }
+        }
+        assert_eq!(table().len(), t.filter.len());
+    }
+
+    #[test]
+    fn block_pages_and_resolvers_are_recognised() {
+        let umbrella = block_page(&["hit-block.opendns.com.".into()], &[]).map(|f| &f.product);
+        assert_eq!(
+            umbrella.map(String::as_str),
+            Some("Cisco Umbrella (OpenDNS)")
+        );
+        assert!(block_page(&[], &[ip("146.112.61.106")]).is_some());
+        assert!(block_page(&["cocoapi.bmwgroup.com".into()], &[ip("1.2.3.4")]).is_none());
+        assert_eq!(
+            resolver_product(&ip("45.90.30.7")).map(|f| f.product.as_str()),
+            Some("NextDNS")
+        );
+        assert_eq!(
+            resolver_product(&ip("185.228.168.168")).map(|f| f.product.as_str()),
+            Some("CleanBrowsing")
+        );
+        assert!(resolver_product(&ip("45.90.31.7")).is_none());
+        assert!(name_matches("x.block.example", ".block.example"));
+        assert!(!name_matches("xblock.example", ".block.example"));
+    }
+
+    #[test]
+    fn resolver_software_is_named() {
+        assert_eq!(software_product("dnsmasq-2.90"), Some("dnsmasq"));
+        assert_eq!(software_product("dnsmasq-pi-hole-v2.90"), Some("Pi-hole"));
+        assert_eq!(software_product("unbound 1.17.1"), Some("unbound"));
+        assert_eq!(software_product("9.18.28-1~deb12u2-Debian"), Some("BIND"));
+        assert_eq!(software_product("none of your business"), None);
+    }
+}
