@@ -123,8 +123,8 @@ where
             .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
             .map(str::to_owned)
     };
-    let date = header(DATE);
-    let location = header(LOCATION);
+    let date = header(DATE).map(|d| crate::sanitize::outside(&d));
+    let location = header(LOCATION).map(|l| crate::sanitize::outside(&l));
     let status = response.status().as_u16();
 
     // Read the start of the body, bounded in size and time: a server may trickle forever.
@@ -304,7 +304,7 @@ pub async fn run_via_proxy(
     timeout: Duration,
 ) -> Check {
     let t = Some(target);
-    let shown = crate::probe::proxy::redact_url(proxy_url);
+    let shown = crate::probe::proxy::shown_value(proxy_url);
     let started = Instant::now();
     let fail = |why: String| {
         Check::new(
@@ -352,12 +352,12 @@ pub async fn run_via_proxy(
         .headers()
         .get(DATE)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .map(crate::sanitize::outside);
     let location = response
         .headers()
         .get(LOCATION)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .map(crate::sanitize::outside);
     let mut response = response;
     let deadline = tokio::time::Instant::from_std(started) + timeout;
     let (body, truncated) = read_capped(&mut response, deadline).await;
