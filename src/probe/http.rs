@@ -22,6 +22,10 @@ pub const USER_AGENT_VALUE: &str = concat!("bmw-netcheck/", env!("CARGO_PKG_VERS
 
 /// Judges a status (and the start of the body) as the contract defines it.
 pub fn classify(status: u16, body: &str, expect: Option<&[u16]>) -> (Status, &'static str) {
+    // HTTP defines 100-599; a "600" or "999" is a broken or hostile server, never a pass.
+    if !(100..=599).contains(&status) {
+        return (Status::Fail, "http.error");
+    }
     if expect.is_some_and(|e| e.contains(&status)) {
         return (Status::Pass, "http.ok");
     }
@@ -49,6 +53,9 @@ fn explain(code: &str, status: u16) -> &'static str {
         ("http.blocked", _) => "the service refuses this client",
         ("http.server_error", 408) => "the service timed out on its side",
         ("http.server_error", _) => "the service has a problem on its side",
+        ("http.error", _) => {
+            "that is not an HTTP status (HTTP defines 100-599): whatever answers is not a working HTTP service"
+        }
         _ => "the service answers with a status this endpoint does not expect",
     }
 }
@@ -94,12 +101,19 @@ where
         let _ = conn.await;
     });
     let _guard = AbortOnDrop(driver);
-    let request = Request::get(path)
+    let mut request = Request::get(path)
         .header(HOST, authority)
         .header(USER_AGENT, USER_AGENT_VALUE)
         .header(ACCEPT, "application/json, */*")
         .body(Empty::<Bytes>::new())
         .map_err(|e| ExchangeError::Failed(format!("cannot build the request for {path}: {e}")))?;
+    // Interim 1xx answers are skipped by HTTP; counted, a server that sends only those is named
+    // for what it does instead of "went silent".
+    let interim = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = interim.clone();
+    hyper::ext::on_informational(&mut request, move |_| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
     let response = match tokio::time::timeout(timeout, sender.send_request(request)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
@@ -112,7 +126,18 @@ where
                 },
             ));
         }
-        Err(_) => return Err(ExchangeError::Timeout),
+        Err(_) => {
+            let n = interim.load(std::sync::atomic::Ordering::Relaxed);
+            return Err(if n > 0 {
+                ExchangeError::Failed(format!(
+                    "the server sent {n} interim answer{} (1xx, such as 100 Continue) within {} and never a final status",
+                    if n == 1 { "" } else { "s" },
+                    humantime::format_duration(timeout)
+                ))
+            } else {
+                ExchangeError::Timeout
+            });
+        }
     };
     let ttfb = started.elapsed();
     let received = std::time::SystemTime::now();
