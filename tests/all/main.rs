@@ -5,6 +5,7 @@ mod bad_input;
 mod engine;
 mod faults;
 mod history;
+mod hostile;
 mod netns;
 mod reports;
 mod scenarios;
