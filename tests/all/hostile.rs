@@ -226,6 +226,7 @@ fn skip(class: &str, why: &str) {
 #[test]
 fn injection_certificate_names_reach_every_format_as_plain_text() {
     let mut tally = Tally::new("injection (certificates)");
+    let _quiet = crate::support::quiet_machine();
     let huge = "A".repeat(30_000);
     let (ca_pem, identity) = hostile_chain(HOSTILE, &format!("{HOSTILE}{huge}"));
     let server = HttpsServer::start(&identity, HttpBehaviour::status(200));
@@ -831,6 +832,7 @@ fn bounded_input_devices_and_fifos_are_refused_at_once() {
 #[test]
 fn bounded_input_appending_to_a_large_history_costs_little_memory() {
     let mut tally = Tally::new("bounded input (large history)");
+    let _quiet = crate::support::quiet_machine();
     tally.case();
     let profile = endpoint_profile(closed_port().port());
     let dir = scratch();
@@ -883,19 +885,12 @@ fn wait_with_rusage(child: std::process::Child) -> (i32, i64) {
 #[test]
 fn own_limits_a_low_descriptor_limit_is_never_network_evidence() {
     let mut tally = Tally::new("own limits (descriptors)");
+    let _quiet = crate::support::quiet_machine();
     tally.case();
-    // Accepts and closes at once: the only scarce descriptors are the tool's.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.set_nonblocking(true).expect("non-blocking");
-    let port = listener.local_addr().expect("address").port();
-    let _server = crate::support::Task::spawn(async move {
-        let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-        loop {
-            if let Ok((conn, _)) = listener.accept().await {
-                drop(conn);
-            }
-        }
-    });
+    // Accepts and closes at once, on a thread of its own (a busy fixture runtime must not let
+    // the backlog overflow): the only scarce descriptors are the tool's.
+    let server = AcceptAndClose::start();
+    let port = server.port;
     let endpoints: Vec<EndpointSpec> = (0..1000)
         .map(|i| EndpointSpec::new(&format!("e{i}"), "127.0.0.1", port))
         .collect();
@@ -903,6 +898,7 @@ fn own_limits_a_low_descriptor_limit_is_never_network_evidence() {
     let run = Netcheck::engine(&profile)
         .only("tcp,latency")
         .samples(2)
+        .timeout("5s")
         .deadline("50s");
     let mut cmd = std::process::Command::new("sh");
     cmd.arg("-c")
@@ -941,6 +937,46 @@ fn own_limits_a_low_descriptor_limit_is_never_network_evidence() {
         String::from_utf8_lossy(&out.stderr)
     );
     tally.done();
+}
+
+/// A loopback server that accepts every connection and closes it at once; stops when dropped.
+struct AcceptAndClose {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AcceptAndClose {
+    fn start() -> AcceptAndClose {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                drop(conn);
+                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+            }
+        });
+        AcceptAndClose {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for AcceptAndClose {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the blocking accept.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 // ---- 6. misreadings -----------------------------------------------------------------------------
@@ -1108,6 +1144,7 @@ mod properties {
     /// every format stays plain text, and the Markdown renders nothing the tool did not write.
     #[test]
     fn any_outside_text_stays_plain_in_every_format() {
+        let _quiet = crate::support::quiet_machine();
         let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
             cases: CASES,
             ..ProptestConfig::default()
