@@ -711,6 +711,31 @@ fn files_replacing_keeps_mode_and_owner_and_spares_devices() {
     );
 
     tally.case();
+    // A block device (an unattached loop device's number: nothing could be written anyway) is
+    // refused before the run: a report never lands on a disk.
+    let disk = dir.path().join("disk");
+    assert!(
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &disk,
+            rustix::fs::FileType::BlockDevice,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            rustix::fs::makedev(7, 250),
+        )
+        .is_ok(),
+        "mknod b 7 250"
+    );
+    let out = quick(&profile).arg("-o").arg(&disk).run();
+    out.assert_exit(3);
+    assert!(out.stderr.contains("block device"), "{}", out.describe());
+    assert!(
+        std::fs::symlink_metadata(&disk)
+            .unwrap()
+            .file_type()
+            .is_block_device()
+    );
+
+    tally.case();
     let full = dir.path().join("full");
     assert!(mknod_char(&full, 1, 7), "mknod c 1 7");
     let out = quick(&profile).arg("--history").arg(&full).run();
