@@ -29,7 +29,7 @@ use rcgen::{
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::Value;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -766,53 +766,97 @@ fn one_history_line(profile: &ProfileFile) -> Vec<u8> {
     std::fs::read(&h).expect("one line")
 }
 
+/// A tmpfs of `bytes` mounted on a fresh directory; unmounted when dropped. `None` where it
+/// cannot be mounted (not root, no tmpfs).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(bytes: u64) -> Option<Tmpfs> {
+        let dir = scratch();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}")])
+            .arg("tmpfs")
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
 #[test]
-fn files_a_full_disk_leaves_no_torn_line() {
+fn files_a_full_disk_leaves_no_torn_line_and_honest_warnings() {
     let mut tally = Tally::new("files (full disk)");
     if !is_root() {
         skip("files (full disk)", "mounting a tmpfs needs root");
         tally.done();
         return;
     }
-    let dir = scratch();
-    let mnt = dir.path().join("tiny");
-    std::fs::create_dir(&mnt).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=16k"])
-        .arg("tmpfs")
-        .arg(&mnt)
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
+    let Some(tiny) = Tmpfs::mount(16 * 1024) else {
         skip("files (full disk)", "mount -t tmpfs failed here");
         tally.done();
         return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _guard = Unmount(mnt.clone());
+    };
     tally.case();
     let profile = endpoint_profile(closed_port().port());
-    let history = mnt.join("h.jsonl");
+    let history = tiny.path().join("h.jsonl");
     // Leave 100 bytes of room: the next line starts to fit, then the disk is full.
     let mut fill = vec![b'x'; 16 * 1024 - 101];
     fill.push(b'\n');
-    let written = std::fs::write(&history, &fill).is_ok();
-    assert!(written, "fill the tmpfs");
+    std::fs::write(&history, &fill).expect("fill the tmpfs");
     let before = std::fs::read(&history).unwrap();
     let out = quick(&profile).arg("--history").arg(&history).run();
     out.assert_exit(2);
     assert!(out.stderr.contains("not recorded"), "{}", out.describe());
+    assert!(out.stderr.contains("as it was"), "{}", out.describe());
     assert_eq!(
         std::fs::read(&history).unwrap(),
         before,
         "a torn line was left"
     );
+
+    tally.case();
+    // Room for one more line but not for the trimmed copy: the run is recorded, and the warning
+    // says the trim failed — not that the run was lost.
+    let line = one_history_line(&profile);
+    let log: Vec<u8> = line.repeat(1100);
+    let page = 4096u64;
+    let size = (log.len() as u64 + 2 * line.len() as u64).div_ceil(page) * page + page;
+    let Some(snug) = Tmpfs::mount(size) else {
+        skip("files (full disk)", "mount -t tmpfs failed here");
+        tally.done();
+        return;
+    };
+    let history = snug.path().join("h.jsonl");
+    std::fs::write(&history, &log).expect("write the log");
+    let out = quick(&profile).arg("--history").arg(&history).run();
+    out.assert_exit(2);
+    assert!(
+        out.stderr.contains("recorded in the history, but") && !out.stderr.contains("not recorded"),
+        "{}",
+        out.describe()
+    );
+    let after = std::fs::read(&history).unwrap();
+    assert_eq!(after.iter().filter(|b| **b == b'\n').count(), 1101);
+    let names: Vec<_> = std::fs::read_dir(snug.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["h.jsonl"], "the trim's temporary file stayed");
     tally.done();
 }
 
