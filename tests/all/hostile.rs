@@ -116,8 +116,39 @@ pub fn assert_clean(format: &str, out: &Outcome) {
             walk(&out.report(), "$");
         }
         "markdown" => assert_markdown_inert(text),
+        "prometheus" => assert_promtool_accepts(text),
         _ => {}
     }
+}
+
+/// `promtool check metrics` parses the exposition text (where promtool is installed: CI's
+/// `.ci/run` installs it): escaped label values keep every sample parseable.
+fn assert_promtool_accepts(text: &str) {
+    use std::io::Write;
+    let Some(promtool) = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("promtool"))
+            .find(|p| p.is_file())
+    }) else {
+        return;
+    };
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    let out = child.wait_with_output().expect("promtool output");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The Markdown renders no HTML element, link or image (the report writes none of its own), and
