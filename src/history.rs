@@ -128,9 +128,10 @@ pub enum AppendError {
 /// `create_dir`: create the parent directory (for the default location, which is ours).
 ///
 /// The log must be a regular file: a symbolic link is not followed and a FIFO or a device is
-/// refused before anything is created beside it. Appending costs O(1) time and memory whatever
-/// the log's size: only its last byte is read. A write that fails half-way (a full disk) is cut
-/// back, so no torn line stays behind.
+/// refused before anything is created beside it. The append itself reads only the log's last
+/// byte, and the trim check after it reads back at most the newest [`TRIM_AT`] lines, a block at
+/// a time: memory stays the same whatever the log's size. A write that fails half-way (a full
+/// disk) is cut back, so no torn line stays behind.
 pub fn append(path: &Path, report: &Report, create_dir: bool) -> Result<(), AppendError> {
     use AppendError::{NotRecorded, NotTrimmed};
     use std::os::unix::fs::FileExt;
