@@ -6,10 +6,11 @@
 //! table, a trend line, per-endpoint latency trends and the checks that fail now and then.
 //!
 //! Concurrency and bounds:
-//! - Writers take an exclusive OS lock on a companion file (`history.jsonl.lock`) before they
-//!   open the log, so concurrent runs never interleave lines. The lock lives in its own file
-//!   because trimming replaces the log (temp file + rename): a run waiting on a lock taken on the
-//!   log itself would wake up holding the replaced file and append into the void.
+//! - Writers take an exclusive OS lock on a companion file (`history.jsonl.lock`, beside the log
+//!   when its directory is the user's alone, else in the state directory) before they open the
+//!   log, so concurrent runs never interleave lines. The lock lives in its own file because
+//!   trimming replaces the log (temp file + rename): a run waiting on a lock taken on the log
+//!   itself would wake up holding the replaced file and append into the void.
 //! - The log is bounded: once it reaches [`TRIM_AT`] lines it is cut to the newest [`KEEP`]
 //!   runs, under the same lock, atomically. Trimming in batches keeps most appends cheap.
 //! - Readers take the lock shared, so they never see half a line being written.
