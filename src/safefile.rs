@@ -222,7 +222,8 @@ pub fn write_report(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
                 .custom_flags(flags(rustix::fs::OFlags::NONBLOCK))
                 .open(path)
                 .map_err(|e| {
-                    if e.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error()) {
+                    let fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+                    if fifo && e.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error()) {
                         std::io::Error::other("is a FIFO that nobody is reading")
                     } else {
                         e
