@@ -155,6 +155,37 @@ fn any_report() -> impl Strategy<Value = Report> {
     })
 }
 
+/// The human format's own colour codes (`ESC [ … m`) removed.
+fn strip_sgr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("\u{1b}[") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        match after.find(|c: char| !(c.is_ascii_digit() || c == ';')) {
+            Some(k) if after[k..].starts_with('m') => rest = &after[k + 1..],
+            _ => {
+                out.push_str(&rest[i..i + 1]);
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn collect_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        Value::Object(m) => m.iter().for_each(|(k, x)| {
+            out.push(k.clone());
+            collect_strings(x, out)
+        }),
+        _ => {}
+    }
+}
+
 proptest! {
     #[test]
     fn profile_parsing_never_panics(text in ".*") {
@@ -195,6 +226,37 @@ proptest! {
         let back: Value = serde_json::from_slice(&json).expect("JSON output parses");
         prop_assert_eq!(back["schema_version"].as_u64(), Some(1));
         prop_assert_eq!(back["checks"].as_array().map(Vec::len), Some(r.checks.len()));
+    }
+
+    /// Whatever text a report holds (a probe that forgot to sanitize, a saved report from
+    /// elsewhere), no format carries a control or bidi character but its own line feeds (and the
+    /// human format's own colour codes), and the Markdown renders no HTML, link or image.
+    #[test]
+    fn no_format_carries_outside_controls_or_markup(r in any_report()) {
+        for format in [Format::Human, Format::Json, Format::Markdown { personal_redacted: true }, Format::Prometheus, Format::Nagios] {
+            let out = String::from_utf8(report::render(&r, format)).expect("utf-8");
+            let text = if format == Format::Human { strip_sgr(&out) } else { out.clone() };
+            let bad = text.chars().find(|c| *c != '\n' && crate::sanitize::is_hazard(*c));
+            prop_assert!(bad.is_none(), "{:?} carries {:?}:\n{}", format, bad, out);
+            if format == Format::Json {
+                let v: Value = serde_json::from_str(&out).expect("JSON output parses");
+                let mut strings = Vec::new();
+                collect_strings(&v, &mut strings);
+                for s in strings {
+                    prop_assert!(!s.chars().any(crate::sanitize::is_hazard), "JSON string {:?}", s);
+                }
+            }
+            if let Format::Markdown { .. } = format {
+                use pulldown_cmark::{Event, Parser, Tag};
+                for event in Parser::new(&out) {
+                    let markup = matches!(
+                        event,
+                        Event::Html(_) | Event::InlineHtml(_) | Event::Start(Tag::Link { .. }) | Event::Start(Tag::Image { .. })
+                    );
+                    prop_assert!(!markup, "{:?} rendered from\n{}", event, out);
+                }
+            }
+        }
     }
 
     #[test]

@@ -201,6 +201,8 @@ mod tests {
                         // Device probes that could not measure: nothing about the network.
                         | "storage.error" | "storage.timeout" | "proxy.timeout" | "vpn.timeout"
                         | "clock.timeout" | "captive.timeout" | "ipv6.timeout"
+                        // This device's own resource limits: never evidence about the network.
+                        | "tcp.local_limit" | "latency.local_limit"
                 )
         };
         for code in codes::ALL.iter().filter(|c| !informational(c)) {

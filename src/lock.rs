@@ -12,7 +12,7 @@
 
 use crate::cli::RunArgs;
 use crate::error::AppError;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,18 +24,29 @@ pub struct RunLock {
 }
 
 /// Where the single-instance lock lives: beside an explicit `--history` file (runs that keep
-/// separate histories are separate instances), else in the state directory, else in the temp
-/// directory.
-pub fn lock_path(args: &RunArgs) -> PathBuf {
+/// separate histories are separate instances) when that directory is the user's own and nobody
+/// else may write there, else in the state directory. Never in a shared directory such as the
+/// temp directory: there anyone could plant the file (or a link) before a root cron run opens it.
+pub fn lock_path(args: &RunArgs) -> Result<PathBuf, AppError> {
     if let Some(h) = &args.history {
         let mut name = h.file_name().unwrap_or_default().to_os_string();
         name.push(".run.lock");
-        return h.with_file_name(name);
+        let dir = match h.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if let Some(d) = crate::safefile::private_dir(dir) {
+            return Ok(d.join(name));
+        }
     }
-    match crate::history::state_dir() {
-        Some(dir) => dir.join("run.lock"),
-        None => std::env::temp_dir().join("bmw-netcheck.run.lock"),
-    }
+    crate::history::state_dir()
+        .map(|dir| dir.join("run.lock"))
+        .ok_or_else(|| {
+            AppError::Output(
+                "--lock: no directory of this user's own for the lock file (no state directory; set XDG_STATE_HOME)"
+                    .into(),
+            )
+        })
 }
 
 /// Takes the single-instance lock when `--lock` is given; `None` otherwise.
@@ -43,11 +54,9 @@ pub fn acquire_if(args: &RunArgs) -> Result<Option<RunLock>, AppError> {
     if !args.lock {
         return Ok(None);
     }
-    let path = lock_path(args);
-    // Only the default location is ours to create.
-    if args.history.is_none()
-        && let Some(dir) = path.parent()
-    {
+    let path = lock_path(args)?;
+    // The state directory is ours to create; a directory beside --history exists already.
+    if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
     acquire(&path).map(Some)
@@ -55,12 +64,7 @@ pub fn acquire_if(args: &RunArgs) -> Result<Option<RunLock>, AppError> {
 
 /// Takes the lock at `path` without waiting: if another run holds it, this run must not start.
 pub fn acquire(path: &Path) -> Result<RunLock, AppError> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
+    let mut file = crate::safefile::open_lock(path)
         .map_err(|e| AppError::Output(format!("--lock: cannot open {} ({e})", path.display())))?;
     match file.try_lock() {
         Ok(()) => {}
@@ -135,15 +139,27 @@ mod tests {
     }
 
     #[test]
-    fn lock_sits_beside_an_explicit_history_file() {
+    fn lock_sits_beside_an_explicit_history_file_in_a_private_directory() {
+        let dir = tempfile::tempdir().unwrap();
         let args = RunArgs {
-            history: Some(PathBuf::from("/var/lib/x/h.jsonl")),
+            history: Some(dir.path().join("h.jsonl")),
             ..RunArgs::default()
         };
         assert_eq!(
-            lock_path(&args),
-            PathBuf::from("/var/lib/x/h.jsonl.run.lock")
+            lock_path(&args).unwrap(),
+            dir.path().join("h.jsonl.run.lock")
         );
+    }
+
+    #[test]
+    fn lock_never_sits_in_a_shared_directory() {
+        let args = RunArgs {
+            history: Some(PathBuf::from("/tmp/h.jsonl")),
+            ..RunArgs::default()
+        };
+        if let Ok(p) = lock_path(&args) {
+            assert!(!p.starts_with("/tmp/h"), "{}", p.display());
+        }
     }
 
     #[test]

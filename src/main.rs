@@ -27,6 +27,7 @@ mod redact;
 mod report;
 mod run;
 mod runner;
+mod safefile;
 mod sanitize;
 mod serve;
 
@@ -55,7 +56,7 @@ fn real_main() -> i32 {
                         .find(|l| !l.trim().is_empty())
                         .unwrap_or("invalid usage")
                         .trim_start_matches("error: ");
-                    eprintln!("bmw-netcheck: error: {first} (see --help)");
+                    eprintln!("bmw-netcheck: error: {} (see --help)", one_line(first));
                     exit::TOOL
                 }
             };
@@ -64,10 +65,16 @@ fn real_main() -> i32 {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("bmw-netcheck: error: {e}");
+            eprintln!("bmw-netcheck: error: {}", one_line(&e.to_string()));
             exit::TOOL
         }
     }
+}
+
+/// An error message as the one line stderr gets: whatever it quotes (a path, an environment
+/// value, a line of a profile) has its secrets removed and its control characters made visible.
+fn one_line(message: &str) -> String {
+    sanitize::outside_capped(&redact::redact_credentials(message).0, 1024)
 }
 
 fn dispatch(cli: cli::Cli) -> Result<i32, AppError> {

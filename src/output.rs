@@ -61,10 +61,16 @@ pub fn record(report: &Report, args: &RunArgs) {
             return;
         }
     };
-    if let Err(e) = history::append(&path, report, args.history.is_none()) {
-        eprintln!(
-            "bmw-netcheck: warning: this run was not recorded in the history: {e} (the report above is complete; --no-history silences this)"
-        );
+    match history::append(&path, report, args.history.is_none()) {
+        Ok(()) => {}
+        Err(history::AppendError::NotRecorded(e)) => eprintln!(
+            "bmw-netcheck: warning: this run was not recorded in the history: {} (the report above is complete; --no-history silences this)",
+            crate::sanitize::outside_capped(&e, 512)
+        ),
+        Err(history::AppendError::NotTrimmed(e)) => eprintln!(
+            "bmw-netcheck: warning: this run was recorded in the history, but the history could not be trimmed: {}",
+            crate::sanitize::outside_capped(&e, 512)
+        ),
     }
 }
 
@@ -97,7 +103,8 @@ pub fn check_writable(path: &Path) -> Result<(), AppError> {
             path.display()
         )));
     }
-    Ok(())
+    crate::safefile::check_target(path)
+        .map_err(|e| AppError::Output(format!("--output {}: {e}", path.display())))
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -107,43 +114,13 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path` and renames it over `path`: a reader sees the
-/// old report or the new one, never half of one, and a killed run leaves the old file intact.
+/// Writes the report to `path`: a regular file (or a new name) is replaced atomically, keeping
+/// its mode and owner — a reader sees the old report or the new one, never half of one, and a
+/// killed run leaves the old file intact; a terminal, pipe, FIFO or `/dev/null` is written
+/// directly, as `tee` would. See [`crate::safefile::write_report`].
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
-    replace_file(path, bytes)
+    crate::safefile::write_report(path, bytes)
         .map_err(|e| AppError::Output(format!("--output {}: cannot write ({e})", path.display())))
-}
-
-/// The atomic replace behind `--output` and the history trim. The temporary file is a dot-file
-/// in the same directory (a rename cannot cross file systems), named
-/// `.<name>.<pid>.<random>.tmp`: it exists only for the moment of the write, and if the process is
-/// killed in exactly that moment the leftover is recognisable and safe to delete. Dot-files are
-/// also what node_exporter's textfile collector ignores (it reads `*.prom` only).
-pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = parent_dir(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "report".into());
-    let tmp = dir.join(format!(
-        ".{name}.{}.{:08x}.tmp",
-        std::process::id(),
-        fastrand::u32(..)
-    ));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]

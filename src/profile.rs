@@ -326,17 +326,8 @@ pub fn builtin_set(region: &str, cardata: bool) -> Result<Profile, AppError> {
 pub fn load(path: &Path) -> Result<Profile, AppError> {
     let shown = path.display().to_string();
     let fail = |what: String| AppError::profile(&shown, what);
-    let meta = std::fs::metadata(path).map_err(|e| fail(io_reason(&e)))?;
-    if meta.is_dir() {
-        return Err(fail("is a directory, not a TOML file".into()));
-    }
-    if meta.len() > MAX_PROFILE_BYTES {
-        return Err(fail(format!(
-            "is {} bytes; a profile may be at most {MAX_PROFILE_BYTES} bytes",
-            meta.len()
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| fail(io_reason(&e)))?;
+    let bytes =
+        crate::safefile::read_bounded(path, MAX_PROFILE_BYTES, "a profile").map_err(fail)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         fail(format!(
             "is not UTF-8 text (invalid byte at offset {})",
@@ -347,18 +338,10 @@ pub fn load(path: &Path) -> Result<Profile, AppError> {
     if p.name.is_empty() {
         p.name = path
             .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
+            .map(|s| crate::sanitize::outside_capped(&s.to_string_lossy(), 128))
             .unwrap_or_else(|| "profile".into());
     }
     Ok(p)
-}
-
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "does not exist".into(),
-        std::io::ErrorKind::PermissionDenied => "cannot be read (permission denied)".into(),
-        _ => format!("cannot be read ({e})"),
-    }
 }
 
 /// Parses and validates profile text. `source` names it in errors.
@@ -371,7 +354,7 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
                 format!(":{line}:{col}")
             })
             .unwrap_or_default();
-        let msg = e.message().trim().replace('\n', " ");
+        let msg = crate::sanitize::outside_capped(&e.message().trim().replace('\n', " "), 512);
         AppError::Profile(format!("profile {source}{place}: {msg}"))
     })?;
     let err = |what: String| AppError::Profile(format!("profile {source}: {what}"));
@@ -384,7 +367,11 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
     let mut seen = HashSet::new();
     let mut endpoints = Vec::with_capacity(raw.endpoint.len());
     for (i, e) in raw.endpoint.into_iter().enumerate() {
-        let at = format!("endpoint #{} ({:?})", i + 1, e.name);
+        let at = format!(
+            "endpoint #{} (\"{}\")",
+            i + 1,
+            crate::sanitize::outside_capped(&e.name, 64)
+        );
         if !valid_name(&e.name) {
             return Err(err(format!(
                 "{at}: name must be 1-64 letters, digits, '_' or '-'"
@@ -395,8 +382,8 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
         }
         if !valid_host(&e.host) {
             return Err(err(format!(
-                "{at}: host {:?} is neither a DNS name nor an IP address",
-                e.host
+                "{at}: host \"{}\" is neither a DNS name nor an IP address",
+                crate::sanitize::outside(&e.host)
             )));
         }
         let port = e.port.unwrap_or(443);
@@ -406,7 +393,8 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
         let path = e.path.unwrap_or_else(|| "/".into());
         if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(err(format!(
-                "{at}: path {path:?} must start with '/' and contain no spaces"
+                "{at}: path \"{}\" must start with '/' and contain no spaces",
+                crate::sanitize::outside(&path)
             )));
         }
         if let Some(codes) = &e.expect_status {
@@ -444,19 +432,31 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
         Some(c) => {
             let rest = c.url.strip_prefix("http://").ok_or_else(|| {
                 err(format!(
-                    "[captive] url {:?} must be plain http:// (a portal cannot intercept HTTPS)",
-                    c.url
+                    "[captive] url \"{}\" must be plain http:// (a portal cannot intercept HTTPS)",
+                    crate::sanitize::outside(&c.url)
                 ))
             })?;
             let host = rest.split(['/', '?']).next().unwrap_or("");
             let host_only = host.rsplit_once(':').map_or(host, |(h, _)| h);
             if !valid_host(host_only) {
-                return Err(err(format!("[captive] url {:?} has no valid host", c.url)));
+                return Err(err(format!(
+                    "[captive] url \"{}\" has no valid host",
+                    crate::sanitize::outside(&c.url)
+                )));
             }
             let expect_status = c.expect_status.unwrap_or(204);
             if !(100..=599).contains(&expect_status) {
                 return Err(err(format!(
                     "[captive] expect_status {expect_status} is not an HTTP status"
+                )));
+            }
+            if c.url
+                .chars()
+                .any(|ch| ch.is_whitespace() || crate::sanitize::is_hazard(ch))
+            {
+                return Err(err(format!(
+                    "[captive] url \"{}\" contains spaces or control characters",
+                    crate::sanitize::outside(&c.url)
                 )));
             }
             Some(Captive {
@@ -505,7 +505,11 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
     }
 
     Ok(Profile {
-        name: raw.name.unwrap_or_default(),
+        // The profile's name is the report's region field: outside text like any other.
+        name: raw
+            .name
+            .map(|n| crate::sanitize::outside_capped(&n, 128))
+            .unwrap_or_default(),
         source: source.to_owned(),
         endpoints,
         captive,
@@ -531,7 +535,15 @@ fn valid_name(name: &str) -> bool {
 
 /// A DNS name (RFC 1123 labels, underscores tolerated as resolvers do) or an IP literal.
 pub fn valid_host(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    // Brackets belong around an IPv6 literal, both of them or neither: `[::1` is a typo.
+    let bare = match host.strip_prefix('[') {
+        Some(inner) => match inner.strip_suffix(']') {
+            Some(v6) => return v6.parse::<std::net::Ipv6Addr>().is_ok(),
+            None => return false,
+        },
+        None if host.ends_with(']') => return false,
+        None => host,
+    };
     if bare.parse::<IpAddr>().is_ok() {
         return true;
     }

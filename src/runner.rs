@@ -5,6 +5,12 @@
 //! step timeout and the whole run by the deadline. Stages record their checks as they finish, so
 //! when the deadline passes the runner still knows what was done: the stage that was running
 //! becomes `<probe>.timeout`, the stages after it `skip`, and the report is produced regardless.
+//!
+//! The tool's own resources are bounded too: the soft limit on open files is raised to the hard
+//! one where the system allows ([`raise_fd_limit`]), and the pipelines in flight are capped to
+//! what that limit can hold ([`pipelines_in_flight`]), so a profile of thousands of endpoints
+//! queues instead of failing with "Too many open files" — a failure that is this device's
+//! limit, and that would otherwise read as a bad network.
 
 use crate::model::{Check, Probe, Status};
 use crate::probe::proxy::ProxyEnv;
@@ -17,6 +23,35 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
+
+/// Descriptors one pipeline holds at most at once: DNS sockets (A and AAAA), one connect per
+/// family, a late family's socket, a latency sample.
+const FDS_PER_PIPELINE: u64 = 6;
+
+/// Raises this process's soft limit on open files to its hard limit (capped at 2^20), where the
+/// system allows it. Returns the soft limit in effect afterwards.
+pub fn raise_fd_limit() -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let cap = 1 << 20;
+    let now = getrlimit(Resource::Nofile);
+    let soft = now.current.unwrap_or(cap);
+    let hard = now.maximum.unwrap_or(cap).min(cap);
+    if soft < hard {
+        let mut raised = now;
+        raised.current = Some(hard);
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return hard;
+        }
+    }
+    soft
+}
+
+/// How many endpoint pipelines may run at once under a soft limit of `nofile` descriptors:
+/// a reserve for the runtime, stdio, files and device probes, the rest shared by pipelines.
+pub fn pipelines_in_flight(nofile: u64) -> usize {
+    let reserve = (nofile / 4).clamp(8, 64);
+    (nofile.saturating_sub(reserve) / FDS_PER_PIPELINE).clamp(1, 4096) as usize
+}
 
 /// Which probes run and which are reported.
 #[derive(Debug, Clone, Default)]
@@ -149,10 +184,18 @@ pub async fn run_endpoints(
         .map(|_| Shared::default())
         .collect();
     let mut set = JoinSet::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(pipelines_in_flight(
+        raise_fd_limit(),
+    )));
     for (ep, slot) in profile.endpoints.iter().zip(&slots) {
         let (ep, env, slot) = (ep.clone(), env.clone(), slot.clone());
+        let permits = permits.clone();
         set.spawn(async move {
             let name = ep.name.clone();
+            // Queued pipelines have no stage running: at the deadline they are "not reached".
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return;
+            };
             pipeline(ep, env.clone(), slot).await;
             if let Some(done) = &env.on_done {
                 done(&name);

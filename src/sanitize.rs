@@ -17,9 +17,20 @@
 //!
 //! Markup (Markdown, HTML) is escaped by the formats that have markup, at render time: only they
 //! know their own syntax.
+//!
+//! Behind the entry points stands [`report`]: every format renders a report that has passed
+//! through it, so a string a probe forgot to sanitize (or a saved report from somewhere else,
+//! re-rendered with `show`) still reaches the reader as plain, visible text.
+
+use crate::model::Report;
+use serde_json::Value;
 
 /// The default cap for one field of outside text, in characters.
 pub const DEFAULT_MAX_CHARS: usize = 256;
+
+/// The cap for any one string of a finished report: the last line of defence behind the entry
+/// points, generous enough for the tool's own sentences around a capped outside field.
+pub const REPORT_MAX_CHARS: usize = 2048;
 
 /// Sanitizes outside text with the default length cap.
 pub fn outside(s: &str) -> String {
@@ -38,6 +49,76 @@ pub fn outside_capped(s: &str, max_chars: usize) -> String {
         push_visible(&mut out, c);
     }
     out
+}
+
+/// Makes every string of a report plain, visible text (hazards escaped, lengths capped at
+/// [`REPORT_MAX_CHARS`]): summaries, data values and keys at any depth, suspects, endpoints, the
+/// device and the region. Clean text is left as it is, so the pass is cheap and idempotent.
+pub fn report(r: &mut Report) {
+    let fix = |s: &mut String| {
+        if s.chars().any(is_hazard) || s.chars().nth(REPORT_MAX_CHARS).is_some() {
+            *s = outside_capped(s, REPORT_MAX_CHARS);
+        }
+    };
+    fix(&mut r.report_id);
+    fix(&mut r.started_at);
+    fix(&mut r.region);
+    fix(&mut r.tool.name);
+    fix(&mut r.tool.version);
+    for c in &mut r.checks {
+        if let Some(t) = c.target.as_mut() {
+            fix(t);
+        }
+        fix(&mut c.code);
+        fix(&mut c.summary);
+        let data = std::mem::take(&mut c.data);
+        c.data = data
+            .into_iter()
+            .map(|(mut k, mut v)| {
+                fix(&mut k);
+                value(&mut v, &fix);
+                (k, v)
+            })
+            .collect();
+    }
+    for s in &mut r.suspects {
+        fix(&mut s.id);
+        fix(&mut s.title);
+        fix(&mut s.symptom);
+        s.evidence
+            .iter_mut()
+            .chain(s.steps.iter_mut())
+            .for_each(fix);
+    }
+    for e in &mut r.endpoints {
+        fix(&mut e.name);
+        fix(&mut e.host);
+        fix(&mut e.role);
+    }
+    if let Some(d) = r.device.as_mut() {
+        fix(&mut d.os);
+        fix(&mut d.hostname);
+    }
+    r.redacted.iter_mut().for_each(fix);
+}
+
+fn value(v: &mut Value, fix: &impl Fn(&mut String)) {
+    match v {
+        Value::String(s) => fix(s),
+        Value::Array(items) => items.iter_mut().for_each(|i| value(i, fix)),
+        Value::Object(map) => {
+            let old = std::mem::take(map);
+            *map = old
+                .into_iter()
+                .map(|(mut k, mut v)| {
+                    fix(&mut k);
+                    value(&mut v, fix);
+                    (k, v)
+                })
+                .collect();
+        }
+        _ => {}
+    }
 }
 
 /// True when `c` must not reach a terminal or a document as itself.
@@ -98,5 +179,47 @@ mod tests {
         assert!(s.ends_with('…'));
         assert_eq!(outside_capped("abcdef", 6), "abcdef");
         assert_eq!(outside_capped("abcdefg", 6), "abcdef…");
+    }
+
+    #[test]
+    fn a_report_pass_reaches_every_string_and_is_idempotent() {
+        let mut r = crate::report::markdown::tests::sample();
+        r.region = "r\u{1b}[2J".into();
+        r.checks[0].summary = "ok\u{202e}\r\n✓ PASS".into();
+        r.checks[0].data.insert(
+            "k\u{7}".into(),
+            serde_json::json!({"deep": ["\u{9b}31m", 3], "n": 1}),
+        );
+        r.suspects[0].steps.push("x".repeat(10_000));
+        report(&mut r);
+        let text = serde_json::to_string(&r).unwrap();
+        let back: Report = serde_json::from_str(&text).unwrap();
+        for s in all_strings(&back) {
+            assert!(is_clean(&s), "{s:?}");
+            assert!(s.chars().count() <= REPORT_MAX_CHARS + 1);
+        }
+        let again = {
+            let mut a = r.clone();
+            report(&mut a);
+            a
+        };
+        assert_eq!(again, r);
+    }
+
+    fn all_strings(r: &Report) -> Vec<String> {
+        fn walk(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::String(s) => out.push(s.clone()),
+                Value::Array(a) => a.iter().for_each(|i| walk(i, out)),
+                Value::Object(m) => m.iter().for_each(|(k, i)| {
+                    out.push(k.clone());
+                    walk(i, out)
+                }),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(&serde_json::to_value(r).unwrap(), &mut out);
+        out
     }
 }

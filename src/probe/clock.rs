@@ -3,8 +3,15 @@
 //! Certificates and sign-in tokens are checked against the local clock, so a phone whose clock is
 //! minutes or days off fails in ways that look like network or account trouble. Every HTTP answer
 //! of the run (BMW's, the baseline's, the captive-portal check's plain-HTTP one) carries the
-//! server's time; the median offset is robust to one odd server. `Date` has one-second resolution,
-//! so offsets below a couple of seconds are noise, far under the thresholds.
+//! server's time. `Date` has one-second resolution, so offsets below a couple of seconds are
+//! noise, far under the thresholds.
+//!
+//! A server can lie (or be broken): one `Date: … 9999` must not make the report say the device is
+//! thousands of years behind. So a `Date` outside the years any server can honestly be in is not
+//! used at all, and the verdict rests on servers that **agree** with each other (within the warn
+//! threshold): the largest group of agreeing servers wins, a lone outlier is named and set
+//! aside, and servers that all disagree give no verdict (`clock.unknown`). One server alone is
+//! taken at its word: there is nothing to compare it with.
 
 use crate::model::{Check, Probe, Status};
 use crate::profile::Thresholds;
@@ -13,6 +20,11 @@ use std::time::SystemTime;
 /// Server time minus local time, in seconds, from a `Date` header and the local receipt time.
 pub fn offset(date_header: &str, received: SystemTime) -> Option<f64> {
     let server = httpdate::parse_http_date(date_header).ok()?;
+    // 2020-01-01 .. 2200-01-01: a server time outside these is a broken or lying server.
+    let secs = server.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    if !(1_577_836_800..7_258_118_400).contains(&secs) {
+        return None;
+    }
     Some(match server.duration_since(received) {
         Ok(ahead) => ahead.as_secs_f64(),
         Err(behind) => -behind.duration().as_secs_f64(),
@@ -57,12 +69,53 @@ pub fn run(checks: &[Check], t: &Thresholds) -> Check {
         .with("offset_s", serde_json::Value::Null);
     }
     samples.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let n = samples.len();
-    let median = if n % 2 == 1 {
-        samples[n / 2].1
-    } else {
-        (samples[n / 2 - 1].1 + samples[n / 2].1) / 2.0
-    };
+    let groups = agreeing_groups(&samples, t.clock_skew_warn_s.max(2.0));
+    // The largest group; among equals, the one nearest this device's clock (benefit of the doubt).
+    let best = groups
+        .iter()
+        .max_by(|a, b| {
+            a.len().cmp(&b.len()).then_with(|| {
+                median_of(&samples[(*b).clone()])
+                    .abs()
+                    .total_cmp(&median_of(&samples[(*a).clone()]).abs())
+            })
+        })
+        .cloned()
+        .unwrap_or(0..samples.len());
+    let outliers: Vec<String> = samples
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !best.contains(i))
+        .map(|(_, (s, o))| format!("{s} ({})", describe(*o).trim_start_matches("is ")))
+        .collect();
+    let sources = samples
+        .iter()
+        .enumerate()
+        .map(|(i, (s, o))| {
+            serde_json::json!({
+                "source": s,
+                "offset_s": (o * 10.0).round() / 10.0,
+                "agrees": best.contains(&i),
+            })
+        })
+        .collect::<Vec<_>>();
+    if samples.len() > 1 && best.len() < 2 {
+        return Check::new(
+            Probe::Clock,
+            None,
+            Status::Skip,
+            "clock.unknown",
+            format!(
+                "the servers disagree about the time ({}): no two agree, so this device's clock cannot be judged",
+                outliers.join(", ")
+            ),
+        )
+        .with("offset_s", serde_json::Value::Null)
+        .with("sources", sources);
+    }
+    let agreeing = &samples[best];
+    let n = agreeing.len();
+    let median = median_of(agreeing);
     let abs = median.abs();
     let (status, code) = if abs > t.clock_skew_fail_s {
         (Status::Fail, "clock.skew")
@@ -71,20 +124,41 @@ pub fn run(checks: &[Check], t: &Thresholds) -> Check {
     } else {
         (Status::Pass, "clock.ok")
     };
+    let set_aside = if outliers.is_empty() {
+        String::new()
+    } else {
+        format!("; set aside, disagreeing: {}", outliers.join(", "))
+    };
     let summary = format!(
-        "this device's clock {} (median of {n} server Date header{})",
+        "this device's clock {} (median of {n} server Date header{}{set_aside})",
         describe(median),
         if n == 1 { "" } else { "s" }
     );
     Check::new(Probe::Clock, None, status, code, summary)
         .with("offset_s", (median * 10.0).round() / 10.0)
-        .with(
-            "sources",
-            samples
-                .iter()
-                .map(|(s, o)| serde_json::json!({"source": s, "offset_s": (o * 10.0).round() / 10.0}))
-                .collect::<Vec<_>>(),
-        )
+        .with("sources", sources)
+}
+
+/// Index ranges of `sorted` (by offset) whose neighbours lie within `tolerance` of each other.
+fn agreeing_groups(sorted: &[(String, f64)], tolerance: f64) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    for i in 1..=sorted.len() {
+        if i == sorted.len() || sorted[i].1 - sorted[i - 1].1 > tolerance {
+            groups.push(start..i);
+            start = i;
+        }
+    }
+    groups
+}
+
+fn median_of(sorted: &[(String, f64)]) -> f64 {
+    let n = sorted.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => sorted[n / 2].1,
+        _ => (sorted[n / 2 - 1].1 + sorted[n / 2].1) / 2.0,
+    }
 }
 
 #[cfg(test)]
@@ -125,5 +199,33 @@ mod tests {
         assert_eq!((c.status, c.code.as_str()), (Status::Warn, "clock.skew"));
         assert!(c.summary.contains("ahead"));
         assert_eq!(run(&[], &t).code, "clock.unknown");
+    }
+
+    #[test]
+    fn a_lying_server_does_not_move_the_verdict() {
+        let t = Thresholds::default();
+        let now = SystemTime::now();
+        // Year 9999 is no server's honest time: it is not used at all.
+        assert_eq!(offset("Fri, 31 Dec 9999 23:59:59 GMT", now), None);
+        assert_eq!(offset("Thu, 01 Jan 1970 00:00:00 GMT", now), None);
+        // One honest and one far-off server: no agreement, no verdict.
+        let c = run(
+            &[with_offset("a", 0.5), with_offset("b", 86_400.0 * 365.0)],
+            &t,
+        );
+        assert_eq!((c.status, c.code.as_str()), (Status::Skip, "clock.unknown"));
+        assert!(c.summary.contains("disagree"), "{}", c.summary);
+        // Two agreeing against one outlier: the outlier is named and set aside.
+        let c = run(
+            &[
+                with_offset("a", 3600.0),
+                with_offset("b", 3601.0),
+                with_offset("c", -5.0e8),
+            ],
+            &t,
+        );
+        assert_eq!((c.status, c.code.as_str()), (Status::Fail, "clock.skew"));
+        assert_eq!(c.data_f64("offset_s"), Some(3600.5));
+        assert!(c.summary.contains("set aside"), "{}", c.summary);
     }
 }

@@ -26,6 +26,10 @@ pub const USER_AGENT_VALUE: &str = concat!("bmw-netcheck/", env!("CARGO_PKG_VERS
 
 /// Judges a status (and the start of the body) as the contract defines it.
 pub fn classify(status: u16, body: &str, expect: Option<&[u16]>) -> (Status, &'static str) {
+    // HTTP defines 100-599; a "600" or "999" is a broken or hostile server, never a pass.
+    if !(100..=599).contains(&status) {
+        return (Status::Fail, "http.error");
+    }
     if expect.is_some_and(|e| e.contains(&status)) {
         return (Status::Pass, "http.ok");
     }
@@ -51,6 +55,9 @@ fn explain(code: &str, status: u16) -> &'static str {
         ("http.blocked", _) => "the service refuses this client",
         ("http.server_error", 408) => "the service timed out on its side",
         ("http.server_error", _) => "the service has a problem on its side",
+        ("http.error", _) => {
+            "that is not an HTTP status (HTTP defines 100-599): whatever answers is not a working HTTP service"
+        }
         _ => "the service answers with a status this endpoint does not expect",
     }
 }
@@ -98,12 +105,19 @@ where
         let _ = conn.await;
     });
     let _guard = AbortOnDrop(driver);
-    let request = Request::get(path)
+    let mut request = Request::get(path)
         .header(HOST, authority)
         .header(USER_AGENT, USER_AGENT_VALUE)
         .header(ACCEPT, "application/json, */*")
         .body(Empty::<Bytes>::new())
         .map_err(|e| ExchangeError::Failed(format!("cannot build the request for {path}: {e}")))?;
+    // Interim 1xx answers are skipped by HTTP; counted, a server that sends only those is named
+    // for what it does instead of "went silent".
+    let interim = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = interim.clone();
+    hyper::ext::on_informational(&mut request, move |_| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
     let response = match tokio::time::timeout(timeout, sender.send_request(request)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
@@ -116,7 +130,18 @@ where
                 },
             ));
         }
-        Err(_) => return Err(ExchangeError::Timeout),
+        Err(_) => {
+            let n = interim.load(std::sync::atomic::Ordering::Relaxed);
+            return Err(if n > 0 {
+                ExchangeError::Failed(format!(
+                    "the server sent {n} interim answer{} (1xx, such as 100 Continue) within {} and never a final status",
+                    if n == 1 { "" } else { "s" },
+                    humantime::format_duration(timeout)
+                ))
+            } else {
+                ExchangeError::Timeout
+            });
+        }
     };
     let ttfb = started.elapsed();
     let received = std::time::SystemTime::now();
@@ -127,9 +152,9 @@ where
             .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
             .map(str::to_owned)
     };
-    let date = header(DATE);
-    let location = header(LOCATION);
-    let retry_after = header(RETRY_AFTER);
+    let date = header(DATE).map(|d| crate::sanitize::outside(&d));
+    let location = header(LOCATION).map(|l| crate::sanitize::outside(&l));
+    let retry_after = header(RETRY_AFTER).map(|r| crate::sanitize::outside(&r));
     let status = response.status().as_u16();
 
     // Read the start of the body, bounded in size and time: a server may trickle forever.
@@ -336,7 +361,7 @@ pub async fn run_via_proxy(
     timeout: Duration,
 ) -> Check {
     let t = Some(target);
-    let shown = crate::probe::proxy::redact_url(proxy_url);
+    let shown = crate::probe::proxy::shown_value(proxy_url);
     let started = Instant::now();
     let fail = |why: String| {
         Check::new(
@@ -384,17 +409,17 @@ pub async fn run_via_proxy(
         .headers()
         .get(DATE)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .map(crate::sanitize::outside);
     let location = response
         .headers()
         .get(LOCATION)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .map(crate::sanitize::outside);
     let retry_after = response
         .headers()
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .map(crate::sanitize::outside);
     let mut response = response;
     let deadline = tokio::time::Instant::from_std(started) + timeout;
     let (body, truncated) = read_capped(&mut response, deadline).await;

@@ -13,7 +13,10 @@ pub fn run(attempts: &[(String, Vec<Attempt>)]) -> Check {
     let mut working = Vec::new();
     let mut v6_seen = false;
     for (name, list) in attempts {
-        let v6 = list.iter().find(|a| a.address.is_ipv6());
+        // An attempt this device could not even make (no descriptor left) says nothing of IPv6.
+        let v6 = list
+            .iter()
+            .find(|a| a.address.is_ipv6() && a.outcome != Outcome::LocalLimit);
         let v4_ok = list
             .iter()
             .any(|a| a.address.is_ipv4() && a.outcome == Outcome::Ok);

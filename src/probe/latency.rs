@@ -125,7 +125,9 @@ pub async fn run(
     if let Some(f) = first {
         taken.push(Some(f));
     }
-    while taken.len() < samples as usize {
+    // Samples this device could not even send (no descriptor left) are not losses on the path.
+    let mut local = 0u32;
+    while taken.len() + (local as usize) < samples as usize {
         let t0 = Instant::now();
         let sample = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
             Ok(Ok(stream)) => {
@@ -137,9 +139,30 @@ pub async fn run(
                 // A refusal is an answer too: it took one round trip.
                 Some(ms(t0.elapsed()))
             }
+            Ok(Err(e)) if crate::probe::tcp::is_local_limit(&e) => {
+                local += 1;
+                continue;
+            }
             _ => None,
         };
         taken.push(sample);
+    }
+    if local > 0 && taken.iter().all(Option::is_none) {
+        return Check::new(
+            Probe::Latency,
+            Some(target),
+            Status::Skip,
+            "latency.local_limit",
+            format!(
+                "not measured: this device could not open connections to {address} (too many open files) — a limit of this machine and of bmw-netcheck, not a network finding"
+            ),
+        )
+        .took(started.elapsed())
+        .with("samples_ms", Vec::<f64>::new())
+        .with("median_ms", serde_json::Value::Null)
+        .with("loss_pct", serde_json::Value::Null)
+        .with("address", address.to_string())
+        .with("local_failures", local);
     }
     let s = stats(&taken);
     let (status, code, summary) = judge(&s, thresholds);

@@ -35,18 +35,20 @@ pub fn redact_url(text: &str) -> String {
     crate::redact::redact_credentials(text).0.into_owned()
 }
 
+/// A proxy variable's value as it may be shown: it is one URL, so its userinfo is everything up
+/// to the last `@` (a password may hold any character unencoded), secret parameters masked, then
+/// sanitized like all outside text. Redaction comes first, on the whole raw value: cutting or
+/// escaping it first could hide the `@` and leave part of a password behind.
+pub fn shown_value(value: &str) -> String {
+    crate::sanitize::outside(&crate::redact::url_value(value).0)
+}
+
 /// Checks that a proxy value is a URL we can use: `scheme://[user[:pass]@]host[:port][/]`.
 fn validate(var: &str, value: &str) -> Result<(), AppError> {
     let bad = |why: &str| {
         AppError::Input(format!(
             "environment variable {var} is not a usable proxy URL ({why}): {}",
-            redact_url(
-                &value
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(80)
-                    .collect::<String>()
-            )
+            crate::sanitize::outside_capped(&crate::redact::url_value(value).0, 120)
         ))
     };
     let with_scheme = if value.contains("://") {
@@ -152,23 +154,23 @@ impl ProxyEnv {
         let shown: serde_json::Map<String, serde_json::Value> = self
             .vars
             .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(redact_url(v))))
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(shown_value(v))))
             .collect();
         let summary = match &self.https {
             Some(p) => format!(
                 "HTTPS goes through the proxy {}{}",
-                redact_url(p),
+                shown_value(p),
                 if self.no_proxy.is_empty() {
                     String::new()
                 } else {
-                    format!(" (except {})", self.no_proxy.join(", "))
+                    format!(" (except {})", shown_value(&self.no_proxy.join(", ")))
                 }
             ),
             None => "only NO_PROXY or HTTP_PROXY is set; HTTPS goes direct".into(),
         };
         Check::new(Probe::Proxy, None, Status::Pass, "proxy.env", summary)
             .with("variables", serde_json::Value::Object(shown))
-            .with("https_proxy", self.https.as_deref().map(redact_url))
+            .with("https_proxy", self.https.as_deref().map(shown_value))
     }
 }
 

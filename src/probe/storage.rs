@@ -79,7 +79,8 @@ pub fn run(paths: &[PathBuf], t: &Thresholds) -> Vec<Check> {
     let mut seen = Vec::new();
     for path in paths {
         let started = Instant::now();
-        let shown = path.display().to_string();
+        // A path from the command line or the environment: outside text like any other.
+        let shown = crate::sanitize::outside(&path.display().to_string());
         match space(path) {
             Ok((free, total, fsid)) => {
                 if seen.contains(&(fsid, total)) {

@@ -21,10 +21,24 @@ pub enum Outcome {
     Timeout,
     Unreachable,
     Error,
+    /// This device ran out of descriptors, buffers or memory: the tool's own limit, which says
+    /// nothing about the network.
+    LocalLimit,
+}
+
+/// `EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`: the error is this machine's resources, not the path.
+pub fn is_local_limit(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    let local = [Errno::MFILE, Errno::NFILE, Errno::NOBUFS, Errno::NOMEM];
+    e.raw_os_error()
+        .is_some_and(|n| local.iter().any(|l| l.raw_os_error() == n))
 }
 
 impl Outcome {
     pub fn of(e: &io::Error) -> Outcome {
+        if is_local_limit(e) {
+            return Outcome::LocalLimit;
+        }
         match e.kind() {
             io::ErrorKind::ConnectionRefused => Outcome::Refused,
             io::ErrorKind::TimedOut => Outcome::Timeout,
@@ -45,6 +59,7 @@ impl Outcome {
             Outcome::Timeout => "tcp.timeout",
             Outcome::Unreachable => "tcp.unreachable",
             Outcome::Error => "tcp.error",
+            Outcome::LocalLimit => "tcp.local_limit",
         }
     }
 
@@ -55,6 +70,7 @@ impl Outcome {
             Outcome::Timeout => "timeout",
             Outcome::Unreachable => "unreachable",
             Outcome::Error => "error",
+            Outcome::LocalLimit => "local_limit",
         }
     }
 }
@@ -248,9 +264,19 @@ pub async fn run(target: &str, addrs: &[IpAddr], port: u16, timeout: Duration) -
                 Outcome::Unreachable => {
                     format!("no route to {} ({})", primary.address, primary.detail)
                 }
+                Outcome::LocalLimit => format!(
+                    "not measured: this device could not open a connection to {} ({}) — a limit of this machine and of bmw-netcheck, not a network finding",
+                    primary.address, primary.detail
+                ),
                 _ => format!("cannot connect to {}: {}", primary.address, primary.detail),
             };
-            let check = Check::new(Probe::Tcp, t, Status::Fail, primary.outcome.code(), summary)
+            // The tool's own resource failure is no evidence about the network: a skip.
+            let status = if primary.outcome == Outcome::LocalLimit {
+                Status::Skip
+            } else {
+                Status::Fail
+            };
+            let check = Check::new(Probe::Tcp, t, status, primary.outcome.code(), summary)
                 .took(elapsed)
                 .with("connect_ms", serde_json::Value::Null)
                 .with("address", primary.address.to_string())

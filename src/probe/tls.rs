@@ -48,15 +48,19 @@ struct Trust {
     declared: Option<Arc<WebPkiServerVerifier>>,
 }
 
+/// Largest `--ca-file` accepted: the whole Mozilla bundle is about 220 KB.
+const MAX_CA_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
 impl TlsSetup {
     pub fn load(ca_file: Option<&Path>) -> Result<TlsSetup, AppError> {
         let mut extra = Vec::new();
         let mut extra_source = String::new();
         if let Some(path) = ca_file {
             let shown = path.display();
-            let iter = CertificateDer::pem_file_iter(path)
-                .map_err(|e| AppError::Input(format!("--ca-file {shown}: cannot be read ({e})")))?;
-            for cert in iter {
+            // A regular file of bounded size: `/dev/zero` or a FIFO must not hang or exhaust memory.
+            let bytes = crate::safefile::read_bounded(path, MAX_CA_FILE_BYTES, "a CA file")
+                .map_err(|e| AppError::Input(format!("--ca-file {shown}: {e}")))?;
+            for cert in CertificateDer::pem_slice_iter(&bytes) {
                 extra.push(cert.map_err(|e| {
                     AppError::Input(format!(
                         "--ca-file {shown}: not a PEM certificate file ({e})"

@@ -22,19 +22,36 @@ fn mark(status: Status) -> &'static str {
     }
 }
 
-/// Escapes text for Markdown: table pipes, inline HTML, code spans, emphasis and links. Line
-/// breaks become spaces, since every piece of text here sits in one cell or one list item.
+/// Escapes text for Markdown: table pipes, inline HTML, entities, code spans, emphasis,
+/// strike-through, headings, links and images, and the bare URLs (`https://…`, `www.…`) that
+/// GitHub and Jira would turn into links. Line breaks become spaces, since every piece of text
+/// here sits in one cell or one list item. Every escape is a backslash before ASCII punctuation,
+/// which CommonMark renders as the character itself: the reader sees the text, never markup.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    let mut prev: Option<char> = None;
+    while let Some(c) = chars.next() {
+        let word = |c: Option<&char>| c.is_some_and(|c| c.is_alphanumeric());
         match c {
-            '\\' | '|' | '<' | '`' | '*' | '[' | ']' => {
+            '\\' | '|' | '<' | '`' | '*' | '~' | '[' | ']' | '&' => {
                 out.push('\\');
                 out.push(c);
             }
+            // Inside a word (`rest_of_world`) an underscore is never emphasis.
+            '_' if !(word(prev.as_ref()) && word(chars.peek())) => out.push_str("\\_"),
+            // A heading, quote or list marker only counts at the start of a cell or an item.
+            '#' | '>' | '+' | '-' | '=' if prev.is_none() => {
+                out.push('\\');
+                out.push(c);
+            }
+            // `scheme://` and `www.` start an autolink in GitHub-flavoured Markdown.
+            ':' if chars.peek() == Some(&'/') => out.push_str("\\:"),
+            '.' if out.ends_with("www") || out.ends_with("WWW") => out.push_str("\\."),
             '\n' | '\r' | '\t' => out.push(' '),
             _ => out.push(c),
         }
+        prev = Some(c);
     }
     out
 }
@@ -279,7 +296,7 @@ pub fn render(r: &Report, personal_redacted: bool) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{Confidence, Device, EndpointInfo, Probe, Suspect, Tool};
 

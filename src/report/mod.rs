@@ -24,7 +24,12 @@ pub enum Format {
     Nagios,
 }
 
+/// Renders `report` in `format`. Every format renders the report after [`crate::sanitize::report`]
+/// has made each of its strings plain, visible text, whatever produced it (a probe, a saved file).
 pub fn render(report: &Report, format: Format) -> Vec<u8> {
+    let mut clean = report.clone();
+    crate::sanitize::report(&mut clean);
+    let report = &clean;
     match format {
         Format::Human => human::render(report).into_bytes(),
         Format::Json => json::render(report),

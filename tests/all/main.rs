@@ -7,6 +7,7 @@ mod engine;
 mod faults;
 mod fleet;
 mod history;
+mod hostile;
 mod netns;
 mod realdns;
 mod realproxy;

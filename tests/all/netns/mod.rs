@@ -89,6 +89,7 @@ fn network_faults() {
         say(&format!("netns: network-fault cases skipped: {why}"));
         return;
     }
+    let _quiet = crate::support::quiet_machine();
     let filter = std::env::var("NETNS_CASE").unwrap_or_default();
     let (timing, rest): (Vec<_>, Vec<_>) = cases::all()
         .into_iter()

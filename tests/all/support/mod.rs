@@ -79,6 +79,13 @@ pub fn ipv6_loopback() -> bool {
     std::net::TcpListener::bind("[::1]:0").is_ok()
 }
 
+/// Held by tests that compare timings (netns) and by tests that load the machine for a moment
+/// (thousands of endpoints, a 64 MiB file): timings are only compared on a quiet machine.
+pub fn quiet_machine() -> std::sync::MutexGuard<'static, ()> {
+    static QUIET: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    QUIET.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A line for the test log that shows even when the test passes (the harness captures
 /// `println!`, not direct writes): the counts CI should display.
 pub fn say(line: &str) {
