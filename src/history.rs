@@ -24,6 +24,7 @@ use crate::model::{Check, Probe, Report, Status};
 use crate::redact;
 use crate::report::human::mark;
 use colored::Colorize;
+use schemars::JsonSchema;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -274,15 +275,16 @@ pub fn command(args: &HistoryArgs) -> Result<i32, AppError> {
     Ok(exit::OK)
 }
 
-#[derive(Serialize)]
-struct JsonHistory<'a> {
+/// `history --format json`: the file read and the summary of its runs.
+#[derive(Serialize, JsonSchema)]
+pub struct JsonHistory<'a> {
     file: String,
     #[serde(flatten)]
     summary: &'a Summary,
 }
 
 /// What `history` shows, computed from the runs alone (so it is testable without files).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Summary {
     /// Runs in the log (readable ones).
     pub runs_total: usize,
@@ -295,7 +297,7 @@ pub struct Summary {
     pub failing_checks: Vec<CheckTrend>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct RunRow {
     pub report_id: String,
     pub started_at: String,
@@ -309,13 +311,13 @@ pub struct RunRow {
     pub top_suspect: Option<TopSuspect>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct TopSuspect {
     pub id: String,
     pub confidence: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct EndpointTrend {
     pub name: String,
     /// Median latency of each run that measured it, oldest first.
@@ -328,13 +330,13 @@ pub struct EndpointTrend {
     pub last_failure: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Point {
     pub started_at: String,
     pub value: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct CheckTrend {
     pub probe: Probe,
     /// `None` for device probes.
@@ -764,6 +766,7 @@ mod tests {
             endpoints: vec![],
             device: None,
             redacted: vec![],
+            uplinks: Vec::new(),
         }
     }
 

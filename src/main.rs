@@ -24,6 +24,9 @@ mod report;
 mod run;
 mod runner;
 mod sanitize;
+mod schema;
+mod show;
+mod watch;
 
 use clap::Parser;
 use clap::error::ErrorKind;
@@ -74,5 +77,8 @@ fn dispatch(cli: cli::Cli) -> Result<i32, AppError> {
         Some(cli::Command::History(args)) => history::command(&args),
         Some(cli::Command::Completions { shell }) => docs::completions(shell),
         Some(cli::Command::Man) => docs::man(),
+        Some(cli::Command::Watch(args)) => watch::run(&args),
+        Some(cli::Command::Schema) => schema::run(),
+        Some(cli::Command::Show(args)) => show::run(&args),
     }
 }

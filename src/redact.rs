@@ -619,6 +619,7 @@ mod tests {
                 hostname: "alice-pc".into(),
             }),
             redacted: vec![],
+            uplinks: Vec::new(),
         }
     }
 

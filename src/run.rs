@@ -52,6 +52,14 @@ fn report_id() -> String {
 
 /// Runs the checks and writes the report. Returns the exit code of the verdict.
 pub fn run(args: &RunArgs) -> Result<i32, AppError> {
+    let report = execute(args, true)?;
+    output::deliver(&report, args)?;
+    Ok(exit::of(report.status))
+}
+
+/// Runs the checks and returns the report, delivering nothing (`run` and `watch` do that).
+/// `progress`: whether a person may see a progress line on stderr.
+pub fn execute(args: &RunArgs, progress: bool) -> Result<Report, AppError> {
     // Every input is validated first: a mistake is reported at once, not after the jitter.
     let profile = load_profile(args)?;
     let sel = selection(args);
@@ -77,7 +85,7 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
         .map_err(|e| AppError::Internal(format!("cannot start the async runtime: {e}")))?;
 
     let progress = crate::progress::Progress::new(
-        crate::progress::wanted(args.format == crate::cli::OutputFormat::Human),
+        progress && crate::progress::wanted(args.format == crate::cli::OutputFormat::Human),
         profile.endpoints.iter().map(|e| e.name.clone()).collect(),
     );
     let checks = runtime.block_on(async {
@@ -147,10 +155,9 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
         endpoints,
         device: Some(device_info()),
         redacted: Vec::new(),
+        uplinks: Vec::new(),
     };
-
-    output::deliver(&report, args)?;
-    Ok(exit::of(report.status))
+    Ok(report)
 }
 
 /// Resolves on Ctrl-C, or on SIGTERM (a service manager stopping a run that takes too long);

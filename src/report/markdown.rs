@@ -336,6 +336,7 @@ mod tests {
                 hostname: "<hostname>".into(),
             }),
             redacted: vec!["device host name (1)".into()],
+            uplinks: Vec::new(),
         }
     }
 

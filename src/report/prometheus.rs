@@ -345,6 +345,7 @@ mod tests {
             endpoints: vec![],
             device: None,
             redacted: vec![],
+            uplinks: Vec::new(),
         }
     }
 

@@ -8,4 +8,8 @@ mod history;
 mod netns;
 mod reports;
 mod scenarios;
+mod schema;
+mod show;
 mod support;
+mod uplinks;
+mod watch;

@@ -17,6 +17,8 @@ pub mod https;
 pub mod netcheck;
 pub mod pki;
 pub mod profile;
+#[cfg(test)]
+pub mod schema;
 pub mod tcp;
 
 pub use dns::{DnsAnswer, DnsServer};
