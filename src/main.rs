@@ -11,6 +11,7 @@ mod explain;
 #[cfg(test)]
 mod fuzz;
 mod history;
+mod iface;
 mod knowledge;
 mod list;
 mod lock;
@@ -26,6 +27,7 @@ mod runner;
 mod sanitize;
 mod schema;
 mod show;
+mod uplinks;
 mod watch;
 
 use clap::Parser;

@@ -341,6 +341,24 @@ pub struct Uplink {
     pub status: Status,
 }
 
+impl Uplink {
+    /// The kind in the words people use: "Wi-Fi", "cellular", "Ethernet".
+    pub fn kind_label(&self) -> &'static str {
+        match self.kind.as_str() {
+            "wifi" => "Wi-Fi",
+            "cellular" => "cellular",
+            "ethernet" => "Ethernet",
+            "tunnel" => "tunnel",
+            _ => "network",
+        }
+    }
+
+    /// `wlan0 (Wi-Fi)`.
+    pub fn who(&self) -> String {
+        format!("{} ({})", self.name, self.kind_label())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EndpointInfo {
     pub name: String,

@@ -46,15 +46,41 @@ pub fn decide_color(when: ColorWhen, to_file: bool) -> bool {
     on
 }
 
-fn report_id() -> String {
+pub fn report_id() -> String {
     format!("{:012x}", fastrand::u64(..) & 0xffff_ffff_ffff)
 }
 
 /// Runs the checks and writes the report. Returns the exit code of the verdict.
 pub fn run(args: &RunArgs) -> Result<i32, AppError> {
-    let report = execute(args, true)?;
+    let report = report(args, true)?;
     output::deliver(&report, args)?;
     Ok(exit::of(report.status))
+}
+
+/// The report of one run: on the system's routing, bound to one `--interface`, or merged from a
+/// run per uplink (`--via all`, a repeated `--interface`).
+pub fn report(args: &RunArgs, progress: bool) -> Result<Report, AppError> {
+    if crate::uplinks::wanted(args) {
+        let kb = Knowledge::builtin().map_err(AppError::Internal)?;
+        if let Some(out) = &args.output {
+            output::check_writable(out)?;
+        }
+        decide_color(args.color, args.output.is_some());
+        let _lock = crate::lock::acquire_if(args)?;
+        crate::lock::jitter(args.jitter);
+        return crate::uplinks::execute(args, &kb);
+    }
+    if !args.interface.is_empty() {
+        let i = crate::uplinks::chosen(args)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppError::usage("--interface needs an interface name"))?;
+        crate::iface::bind_process(&i.name);
+        let mut r = execute(args, progress)?;
+        crate::uplinks::label(&mut r, &i);
+        return Ok(r);
+    }
+    execute(args, progress)
 }
 
 /// Runs the checks and returns the report, delivering nothing (`run` and `watch` do that).

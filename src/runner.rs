@@ -6,12 +6,12 @@
 //! when the deadline passes the runner still knows what was done: the stage that was running
 //! becomes `<probe>.timeout`, the stages after it `skip`, and the report is produced regardless.
 
+use crate::iface::Resolver;
 use crate::model::{Check, Probe, Status};
 use crate::probe::proxy::ProxyEnv;
 use crate::probe::tcp::Attempt;
 use crate::probe::{dns, http, latency, tcp, tls};
 use crate::profile::{Endpoint, Profile, Protocol, Role, Thresholds};
-use hickory_resolver::TokioResolver;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -69,7 +69,7 @@ pub struct Env {
     pub deadline: Duration,
     pub samples: u32,
     pub thresholds: Thresholds,
-    pub resolver: Result<TokioResolver, String>,
+    pub resolver: Result<Resolver, String>,
     pub resolver_label: String,
     pub tls: tls::TlsSetup,
     pub selection: Selection,

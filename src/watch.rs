@@ -440,7 +440,7 @@ pub fn run(args: &WatchArgs) -> Result<i32, AppError> {
     let mut drawn_lines: u16 = 0;
     loop {
         let run_started = Instant::now();
-        let report = crate::run::execute(&run_args, false)?;
+        let report = crate::run::report(&run_args, false)?;
         let mut clean = report;
         crate::redact::credentials(&mut clean);
         crate::output::record(&clean, &run_args);
