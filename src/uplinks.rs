@@ -473,11 +473,15 @@ fn lowercase_first(s: &str) -> String {
 }
 
 /// Every uplink's suspects, once each: the most confident version, with evidence naming the
-/// uplink it was seen on. A passing uplink's "what a network check cannot test" entries come
-/// after the findings.
+/// uplink it was seen on.
 fn merged_suspects(parts: &[(Interface, Report)]) -> Vec<Suspect> {
     let mut out: Vec<Suspect> = Vec::new();
-    for (i, r) in parts {
+    // Once a link fails, "what a network check cannot test" on a passing one is beside the point.
+    let any_failed = parts.iter().any(|(_, r)| r.status != Status::Pass);
+    for (i, r) in parts
+        .iter()
+        .filter(|(_, r)| !any_failed || r.status != Status::Pass)
+    {
         for s in &r.suspects {
             let evidence: Vec<String> = s
                 .evidence
