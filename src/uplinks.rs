@@ -189,11 +189,11 @@ pub fn execute(args: &RunArgs, kb: &Knowledge) -> Result<Report, AppError> {
                     break None;
                 }
                 Ok(None) => {
-                    if signals.wait(Duration::from_millis(10)) == Some(Sig::Term) {
-                        // Ctrl-C at a terminal reaches the children by itself; a SIGTERM is
-                        // for this process alone: pass it on, so each child reports what it
-                        // finished, as a single run does.
-                        forward_term(&pids);
+                    if let Some(sig) = signals.wait(Duration::from_millis(10)) {
+                        // Pass it on, so each child reports what it finished, as a single run
+                        // does. (Ctrl-C at a terminal reaches them already; a second one is
+                        // harmless to a run that is already wrapping up.)
+                        forward(&pids, sig);
                     }
                 }
                 Err(_) => break None,
@@ -298,19 +298,23 @@ impl Signals {
     }
 }
 
-/// Sends SIGTERM to the children that may still run.
-fn forward_term(pids: &[u32]) {
+/// Sends the signal to the children that may still run.
+fn forward(pids: &[u32], sig: Sig) {
     #[cfg(unix)]
     for pid in pids {
+        let signal = match sig {
+            Sig::Int => rustix::process::Signal::INT,
+            Sig::Term => rustix::process::Signal::TERM,
+        };
         if let Some(p) = i32::try_from(*pid)
             .ok()
             .and_then(rustix::process::Pid::from_raw)
         {
-            let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
+            let _ = rustix::process::kill_process(p, signal);
         }
     }
     #[cfg(not(unix))]
-    let _ = pids;
+    let _ = (pids, sig);
 }
 
 /// One report from the uplinks' reports.

@@ -34,12 +34,15 @@ enum Isp {
     Refused,
     /// A box presents its own certificate (a CA the device does not trust).
     Intercepts,
+    /// The service's port accepts and then says nothing.
+    Silent,
 }
 
 /// One ISP namespace and its servers.
 struct IspNs {
     dns: DnsServer,
     _https: Option<HttpsServer>,
+    _raw: Option<RawTcpServer>,
     _ns: Netns,
 }
 
@@ -109,8 +112,14 @@ fn isp(client: &Netns, pki: &Pki, name: &str, subnet: u8, how: Isp) -> IspNs {
         .bind_udp(RESOLVER.parse().expect("resolver address"))
         .expect("bind the ISP's resolver");
     let dns = DnsServer::from_socket(socket, [(HOST, answer)]);
+    let raw = (how == Isp::Silent).then(|| {
+        let listener = ns
+            .bind_tcp(SocketAddr::new(IpAddr::V4(SERVICE), 443))
+            .expect("bind the silent service");
+        RawTcpServer::from_listener(listener, RawMode::Silent)
+    });
     let https = match how {
-        Isp::Refused => None,
+        Isp::Refused | Isp::Silent => None,
         Isp::Intercepts => Some(Pki::new().identity(HOST)),
         _ => Some(pki.identity(HOST)),
     }
@@ -123,6 +132,7 @@ fn isp(client: &Netns, pki: &Pki, name: &str, subnet: u8, how: Isp) -> IspNs {
     IspNs {
         dns,
         _https: https,
+        _raw: raw,
         _ns: ns,
     }
 }
@@ -401,4 +411,63 @@ fn an_unknown_interface_is_exit_3_before_any_probe() {
         .arg("a/b")
         .run();
     out.assert_exit(3);
+}
+
+/// Ctrl-C during a run over both uplinks: the run over the silent one is cut short and said so,
+/// the other's results stand, and the merged report comes at once.
+#[test]
+fn ctrl_c_over_two_uplinks_reports_what_finished() {
+    if let Some(why) = skip_reason() {
+        say(&format!("uplinks: Ctrl-C case skipped: {why}"));
+        return;
+    }
+    let pki = Pki::new();
+    let profile = profile();
+    let t = setup(&pki, Isp::Silent, Isp::Healthy);
+    let nc = base(&pki, &profile)
+        .timeout("15s")
+        .deadline("30s")
+        .arg("--via")
+        .arg("all");
+    let child = t
+        .client
+        .command(env!("CARGO_BIN_EXE_bmw-netcheck"))
+        .args(nc.args())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the run");
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = std::time::Instant::now();
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: plain kill(2) to the process this test spawned (`ip netns exec` execs the tool).
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+    }
+    let out = child.wait_with_output().expect("wait for the run");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the report comes at once after Ctrl-C"
+    );
+    let r: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    crate::support::schema::assert_valid(crate::support::schema::Doc::Report, &r);
+    let got = codes(&r);
+    assert!(got.contains(&"upb api http.ok".to_owned()), "{got:?}");
+    let tls_a = r["checks"]
+        .as_array()
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c["interface"] == "upa" && c["probe"] == "tls")
+        })
+        .unwrap_or_else(|| panic!("no tls check over upa: {got:?}"));
+    assert_eq!(tls_a["status"], "skip", "{tls_a:#}");
+    assert!(
+        tls_a["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("interrupted"),
+        "{tls_a:#}"
+    );
 }
