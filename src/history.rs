@@ -380,8 +380,16 @@ impl CheckTrend {
 
 fn failing_label(c: &Check) -> String {
     match &c.target {
-        Some(t) => format!("{t} {}", c.code),
+        Some(t) => format!("{} {}", on_uplink(c, t), c.code),
         None => c.code.clone(),
+    }
+}
+
+/// `api`, or `api via wlan0` for a check of a per-uplink run: each uplink has its own trend.
+fn on_uplink(c: &Check, target: &str) -> String {
+    match &c.interface {
+        Some(i) => format!("{target} via {i}"),
+        None => target.to_owned(),
     }
 }
 
@@ -480,7 +488,7 @@ pub fn summarize(all: &[Report], last: usize, lines_skipped: usize) -> Summary {
     for (i, r) in window.iter().enumerate() {
         for c in &r.checks {
             let s = series
-                .entry((c.probe, c.target.clone()))
+                .entry((c.probe, c.target.as_deref().map(|t| on_uplink(c, t))))
                 .or_insert_with(|| vec![None; window.len()]);
             s[i] = Some(s[i].map_or(c.status, |old| old.max(c.status)));
         }
@@ -768,6 +776,29 @@ mod tests {
             redacted: vec![],
             uplinks: Vec::new(),
         }
+    }
+
+    #[test]
+    fn each_uplink_of_a_per_interface_run_has_its_own_trend() {
+        // wlan0's DNS fails every time, wwan0's never: one "down" trend, named by its uplink.
+        let runs: Vec<Report> = (0..3)
+            .map(|i| {
+                let mut r = run(i, true, 5.0);
+                let mut cell = r.checks[0].clone();
+                cell.status = Status::Pass;
+                cell.code = "dns.ok".into();
+                cell.interface = Some("wwan0".into());
+                r.checks[0].interface = Some("wlan0".into());
+                r.checks.push(cell);
+                r
+            })
+            .collect();
+        let s = summarize(&runs, 10, 0);
+        assert_eq!(s.failing_checks.len(), 1);
+        let t = &s.failing_checks[0];
+        assert_eq!(t.target.as_deref(), Some("api via wlan0"));
+        assert_eq!(t.pattern, "down");
+        assert_eq!(s.runs[0].failures, ["api via wlan0 dns.timeout"]);
     }
 
     #[test]

@@ -508,3 +508,164 @@ fn merged_suspects(parts: &[(Interface, Report)]) -> Vec<Suspect> {
     out.sort_by_key(|s| std::cmp::Reverse(s.confidence));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iface::Kind;
+    use crate::model::{SCHEMA_VERSION, Tool};
+
+    fn iface(name: &str, kind: Kind) -> Interface {
+        Interface {
+            name: name.into(),
+            kind,
+            up: true,
+            loopback: false,
+        }
+    }
+
+    fn part(tcp: (Status, &str), suspect: Option<&str>) -> Report {
+        let checks = vec![
+            Check::new(Probe::Tcp, Some("api"), tcp.0, tcp.1, "x"),
+            Check::new(Probe::Storage, None, Status::Pass, "storage.ok", "x"),
+            Check::new(Probe::Captive, None, Status::Pass, "captive.ok", "x"),
+        ];
+        Report {
+            schema_version: SCHEMA_VERSION,
+            report_id: "child".into(),
+            tool: Tool::this(),
+            started_at: "2026-01-01T00:00:00.000Z".into(),
+            duration_ms: 1.0,
+            region: "r".into(),
+            status: Report::overall(&checks),
+            checks,
+            suspects: suspect
+                .map(|id| Suspect {
+                    id: id.into(),
+                    title: "BMW's service has a problem or refuses this client".into(),
+                    symptom: "s".into(),
+                    difficulty: None,
+                    confidence: Confidence::Medium,
+                    evidence: vec!["tcp.refused on api".into()],
+                    steps: vec!["wait".into()],
+                })
+                .into_iter()
+                .collect(),
+            endpoints: Vec::new(),
+            device: None,
+            redacted: Vec::new(),
+            uplinks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn merged_report_labels_compares_and_keeps_device_probes_once() {
+        let kb = Knowledge::builtin().unwrap();
+        let parts = vec![
+            (
+                iface("wlan0", Kind::Wifi),
+                part((Status::Fail, "tcp.refused"), Some("server_side")),
+            ),
+            (
+                iface("wwan0", Kind::Cellular),
+                part((Status::Pass, "tcp.ok"), None),
+            ),
+        ];
+        let r = merge(parts, &kb, Instant::now(), SystemTime::now());
+        assert_eq!(r.status, Status::Fail);
+        let ups: Vec<(&str, &str, Status)> = r
+            .uplinks
+            .iter()
+            .map(|u| (u.name.as_str(), u.kind.as_str(), u.status))
+            .collect();
+        assert_eq!(
+            ups,
+            [
+                ("wlan0", "wifi", Status::Fail),
+                ("wwan0", "cellular", Status::Pass)
+            ]
+        );
+        // Storage once and unlabelled; captive per uplink.
+        assert_eq!(
+            r.checks
+                .iter()
+                .filter(|c| c.probe == Probe::Storage)
+                .count(),
+            1
+        );
+        assert!(
+            r.checks
+                .iter()
+                .filter(|c| c.probe == Probe::Storage)
+                .all(|c| c.interface.is_none())
+        );
+        assert_eq!(
+            r.checks
+                .iter()
+                .filter(|c| c.probe == Probe::Captive && c.interface.is_some())
+                .count(),
+            2
+        );
+        let top = &r.suspects[0];
+        assert_eq!(top.id, "uplink_specific");
+        assert_eq!(
+            top.title,
+            "BMW works over wwan0 (cellular) but not over wlan0 (Wi-Fi): over wlan0 the tcp stage fails (tcp.refused), so what blocks BMW is on that network's path, not at BMW"
+        );
+        assert!(r.suspects.iter().all(|s| s.id != "server_side"));
+    }
+
+    #[test]
+    fn no_comparison_when_every_uplink_fails_or_passes() {
+        let kb = Knowledge::builtin().unwrap();
+        for (a, b) in [
+            ((Status::Fail, "tcp.refused"), (Status::Fail, "tcp.timeout")),
+            ((Status::Pass, "tcp.ok"), (Status::Pass, "tcp.ok")),
+        ] {
+            let parts = vec![
+                (iface("eth0", Kind::Ethernet), part(a, Some("server_side"))),
+                (iface("wlan0", Kind::Wifi), part(b, None)),
+            ];
+            let r = merge(parts, &kb, Instant::now(), SystemTime::now());
+            assert!(r.suspects.iter().all(|s| s.id != "uplink_specific"));
+        }
+    }
+
+    #[test]
+    fn child_runs_get_the_run_options_and_one_interface() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::parse_from([
+            "bmw-netcheck",
+            "--via",
+            "all",
+            "--only",
+            "dns,tcp",
+            "--resolver",
+            "10.0.0.53",
+            "--deadline",
+            "7s",
+            "-o",
+            "/tmp/x.json",
+        ]);
+        let a: Vec<String> = child_args(&cli.run, "wlan0")
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
+        let joined = a.join(" ");
+        assert!(joined.starts_with("run --region rest_of_world"), "{joined}");
+        for part in [
+            "--only dns,tcp",
+            "--resolver 10.0.0.53:53",
+            "--deadline 7s",
+            "--format json",
+            "--interface wlan0",
+            "--no-history",
+        ] {
+            assert!(joined.contains(part), "{part} missing: {joined}");
+        }
+        assert!(
+            !joined.contains("--via") && !joined.contains("x.json"),
+            "{joined}"
+        );
+    }
+}
