@@ -291,6 +291,9 @@ pub fn uplinks() -> Vec<Interface> {
     interfaces()
         .into_iter()
         .filter(|i| i.up && !i.loopback && i.kind != Kind::Tunnel && routed.contains(&i.name))
+        // A name is shown in every report: one that is not plain visible text is left out
+        // (it can still be named, as `--interface` accepts only visible names anyway).
+        .filter(|i| i.name.chars().all(|c| c.is_ascii_graphic()))
         .collect()
 }
 
