@@ -107,7 +107,9 @@ pub async fn udp(local: SocketAddr) -> io::Result<UdpSocket> {
 }
 
 /// The DNS resolver's sockets, bound like every other socket of the run: the queries go to a
-/// resolver reached over the chosen uplink.
+/// resolver reached over the chosen uplink. A resolver on loopback (a local stub such as
+/// systemd-resolved's 127.0.0.53) cannot be reached through another interface; it is asked
+/// unbound, and it resolves over its own routing — `--resolver` names the uplink's own.
 #[derive(Clone, Default)]
 pub struct BoundRuntime(TokioRuntimeProvider);
 
@@ -127,7 +129,7 @@ impl RuntimeProvider for BoundRuntime {
         bind_addr: Option<SocketAddr>,
         timeout: Option<Duration>,
     ) -> Pin<Box<dyn Send + Future<Output = Result<Self::Tcp, io::Error>>>> {
-        if bound().is_none() {
+        if bound().is_none() || server_addr.ip().is_loopback() {
             return self.0.connect_tcp(server_addr, bind_addr, timeout);
         }
         Box::pin(async move {
@@ -153,7 +155,7 @@ impl RuntimeProvider for BoundRuntime {
         local_addr: SocketAddr,
         server_addr: SocketAddr,
     ) -> Pin<Box<dyn Send + Future<Output = Result<Self::Udp, io::Error>>>> {
-        if bound().is_none() {
+        if bound().is_none() || server_addr.ip().is_loopback() {
             return self.0.bind_udp(local_addr, server_addr);
         }
         Box::pin(udp(local_addr))

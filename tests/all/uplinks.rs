@@ -471,3 +471,44 @@ fn ctrl_c_over_two_uplinks_reports_what_finished() {
         "{tls_a:#}"
     );
 }
+
+/// A local stub resolver (on loopback, as systemd-resolved's 127.0.0.53) cannot be reached
+/// through an uplink: it is asked unbound, and the rest of the run is still bound.
+#[test]
+fn a_loopback_resolver_is_asked_unbound() {
+    if let Some(why) = skip_reason() {
+        say(&format!("uplinks: loopback-resolver case skipped: {why}"));
+        return;
+    }
+    let pki = Pki::new();
+    let profile = profile();
+    let t = setup(&pki, Isp::Refused, Isp::Healthy);
+    let socket = t
+        .client
+        .bind_udp("127.0.0.1:5353".parse().expect("address"))
+        .expect("bind the stub resolver");
+    let stub = DnsServer::from_socket(
+        socket,
+        [(HOST, DnsAnswer::Addrs(vec![IpAddr::V4(SERVICE)]))],
+    );
+    let nc = Netcheck::engine(&profile)
+        .resolver_addr("127.0.0.1:5353")
+        .ca_file(&pki)
+        .arg("--interface")
+        .arg("upb");
+    let out = run(&t, &nc);
+    out.assert_exit(0);
+    assert!(stub.queries() > 0);
+    assert!(codes(&out.report()).contains(&"upb api http.ok".to_owned()));
+    // Over upa the stub still answers, and the refused port shows.
+    let nc = Netcheck::engine(&profile)
+        .resolver_addr("127.0.0.1:5353")
+        .ca_file(&pki)
+        .arg("--interface")
+        .arg("upa");
+    let out = run(&t, &nc);
+    out.assert_exit(2);
+    let got = codes(&out.report());
+    assert!(got.contains(&"upa api dns.ok".to_owned()), "{got:?}");
+    assert!(got.contains(&"upa api tcp.refused".to_owned()), "{got:?}");
+}
