@@ -87,8 +87,10 @@ fn link_independent(c: &Check) -> bool {
     c.target.is_none() && matches!(c.probe, Probe::Storage | Probe::Proxy | Probe::Vpn)
 }
 
-/// The command line of one uplink's child run.
-fn child_args(args: &RunArgs, name: &str) -> Vec<OsString> {
+/// The options of `run` that choose what a child run checks and how: region or profile,
+/// resolver, CA file, limits, probes and storage paths, as a JSON report without colour.
+/// (Output, history, lock and jitter stay with the process that started it.)
+pub fn run_options(args: &RunArgs) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec!["run".into(), "--region".into(), args.region.clone().into()];
     let mut pair = |k: &str, v: OsString| {
         a.push(k.into());
@@ -124,7 +126,24 @@ fn child_args(args: &RunArgs, name: &str) -> Vec<OsString> {
     }
     pair("--format", "json".into());
     pair("--color", "never".into());
-    pair("--interface", name.into());
+    a
+}
+
+/// This program, to start child runs with. On Linux `/proc/self/exe`, which still works when the
+/// binary was replaced (an upgrade) during a long watch.
+pub fn self_exe() -> Result<std::path::PathBuf, AppError> {
+    if cfg!(target_os = "linux") && std::path::Path::new("/proc/self/exe").exists() {
+        return Ok("/proc/self/exe".into());
+    }
+    std::env::current_exe()
+        .map_err(|e| AppError::Internal(format!("cannot find this program's binary: {e}")))
+}
+
+/// The command line of one uplink's child run.
+fn child_args(args: &RunArgs, name: &str) -> Vec<OsString> {
+    let mut a = run_options(args);
+    a.push("--interface".into());
+    a.push(name.into());
     a.push("--no-history".into());
     a
 }
@@ -149,8 +168,7 @@ fn reader(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>>
 pub fn execute(args: &RunArgs, kb: &Knowledge) -> Result<Report, AppError> {
     let chosen = chosen(args)?;
     crate::run::load_profile(args)?;
-    let exe = std::env::current_exe()
-        .map_err(|e| AppError::Internal(format!("cannot find this program's binary: {e}")))?;
+    let exe = self_exe()?;
     let started = Instant::now();
     let started_at = SystemTime::now();
     let mut children = Vec::new();

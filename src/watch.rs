@@ -7,17 +7,18 @@
 //! report per line). Ctrl-C or the end of `--count` prints a summary — what was down, what
 //! flapped, what is passing again — and the exit code is the worst status seen.
 //!
-//! Memory stays flat over a watch of any length: the sparkline keeps a bounded ring of the
-//! newest [`RING`] samples per endpoint, and the summary only counters per check.
+//! Memory stays flat over a watch of any length: each run is a child process of this binary
+//! (whatever a run allocates leaves with it), the sparkline keeps a bounded ring of the newest
+//! [`RING`] samples per endpoint, and the summary only counters per check.
 
-use crate::cli::{OutputFormat, WatchArgs};
+use crate::cli::{OutputFormat, RunArgs, WatchArgs};
 use crate::error::{AppError, exit};
 use crate::model::{Check, Probe, Report, Status};
 use crate::report::human::mark;
 use colored::Colorize;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -332,6 +333,8 @@ struct Stop {
     flag: AtomicBool,
     lock: Mutex<()>,
     cv: Condvar,
+    /// The run under way (a child process), 0 between runs: a signal is passed on to it.
+    child: AtomicU32,
 }
 
 impl Stop {
@@ -381,7 +384,7 @@ fn watch_signals(stop: Arc<Stop>) -> Result<(), AppError> {
         )
     });
     std::thread::spawn(move || {
-        rt.block_on(async move {
+        rt.block_on(async {
             #[cfg(unix)]
             {
                 let (int, term) = signals;
@@ -393,9 +396,19 @@ fn watch_signals(stop: Arc<Stop>) -> Result<(), AppError> {
                         Err(_) => std::future::pending::<()>().await,
                     }
                 };
-                tokio::select! {
-                    _ = wait(int) => {}
-                    _ = wait(term) => {}
+                let sig = tokio::select! {
+                    _ = wait(int) => rustix::process::Signal::INT,
+                    _ = wait(term) => rustix::process::Signal::TERM,
+                };
+                stop.set();
+                // Ctrl-C at a terminal reaches the run already (a second one is harmless); a
+                // signal for this process alone is passed on, so the run reports what it has.
+                let pid = stop.child.load(Ordering::SeqCst);
+                if let Some(p) = i32::try_from(pid)
+                    .ok()
+                    .and_then(rustix::process::Pid::from_raw)
+                {
+                    let _ = rustix::process::kill_process(p, sig);
                 }
             }
             #[cfg(not(unix))]
@@ -434,16 +447,15 @@ pub fn run(args: &WatchArgs) -> Result<i32, AppError> {
     let live = !json && std::io::stdout().is_terminal();
     let stop = Arc::new(Stop::default());
     watch_signals(stop.clone())?;
+    let exe = crate::uplinks::self_exe()?;
 
     let started = Instant::now();
     let mut state = State::default();
     let mut drawn_lines: u16 = 0;
     loop {
         let run_started = Instant::now();
-        let report = crate::run::report(&run_args, false)?;
-        let mut clean = report;
+        let mut clean = run_once(&exe, &run_args, &stop)?;
         crate::redact::credentials(&mut clean);
-        crate::output::record(&clean, &run_args);
         state.add(&clean);
         if live {
             let view = state.view(args.every, args.count);
@@ -469,6 +481,56 @@ pub fn run(args: &WatchArgs) -> Result<i32, AppError> {
         crate::output::write_stdout(format!("\n{summary}").as_bytes());
     }
     Ok(exit::of(state.worst()))
+}
+
+/// One run, as a child process of this binary (`run --format json`), which also appends it to
+/// the history. Whatever a run allocates leaves with its process, so the watch itself holds only
+/// its bounded state, however long it watches.
+fn run_once(exe: &std::path::Path, args: &RunArgs, stop: &Stop) -> Result<Report, AppError> {
+    let mut argv = crate::uplinks::run_options(args);
+    for i in &args.interface {
+        argv.push("--interface".into());
+        argv.push(i.into());
+    }
+    if args.via.is_some() {
+        argv.push("--via".into());
+        argv.push("all".into());
+    }
+    match (&args.history, args.no_history) {
+        (Some(path), _) => {
+            argv.push("--history".into());
+            argv.push(path.into());
+        }
+        (None, true) => argv.push("--no-history".into()),
+        (None, false) => {}
+    }
+    let child = std::process::Command::new(exe)
+        .args(argv)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| AppError::Internal(format!("cannot start a run: {e}")))?;
+    stop.child.store(child.id(), Ordering::SeqCst);
+    let out = child.wait_with_output();
+    stop.child.store(0, Ordering::SeqCst);
+    let out = out.map_err(|e| AppError::Internal(format!("a run could not be read: {e}")))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match serde_json::from_slice::<Report>(&out.stdout) {
+        Ok(r) => {
+            // Warnings of the run (e.g. a history that could not be written) are still said.
+            eprint!("{stderr}");
+            Ok(r)
+        }
+        Err(_) => {
+            let line = stderr
+                .lines()
+                .find_map(|l| l.strip_prefix("bmw-netcheck: error: "))
+                .unwrap_or("the run printed no report")
+                .to_owned();
+            Err(AppError::Input(line))
+        }
+    }
 }
 
 /// Redraws the view in place: back to the top of the previous drawing, clear below, print.

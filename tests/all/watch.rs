@@ -234,3 +234,34 @@ fn ctrl_c_ends_the_watch_with_the_summary_and_the_worst_status() {
     assert!(stdout.contains("worst status seen: FAIL"), "{stdout}");
     assert!(stdout.contains("api tcp: down — failed in all"), "{stdout}");
 }
+
+#[test]
+fn a_watch_that_cannot_run_is_exit_3_with_one_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[endpoint]]\nname = \"no host\"\n").expect("write");
+    let out = Netcheck::bare()
+        .arg("watch")
+        .arg("--every")
+        .arg("1s")
+        .arg("--count")
+        .arg("2")
+        .arg("--no-history")
+        .arg("--profile")
+        .arg(&bad)
+        .run();
+    out.assert_exit(3);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.describe());
+    assert!(out.stderr.contains("profile"), "{}", out.describe());
+    let out = Netcheck::bare()
+        .arg("watch")
+        .arg("--format")
+        .arg("markdown")
+        .run();
+    out.assert_exit(3);
+    assert!(
+        out.stderr.contains("use human or json"),
+        "{}",
+        out.describe()
+    );
+}
