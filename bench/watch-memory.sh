@@ -40,6 +40,7 @@ s.close()
 time.sleep(3600)
 PY
 listener=$!
+sleep 0.5   # the listener is up before the first run
 "$bin" watch --every 1s --count "$runs" --profile "$dir/profile.toml" --only tcp,latency \
   --history "$dir/history.jsonl" --color never > "$dir/out.txt" &
 watch=$!
