@@ -60,6 +60,12 @@ pub enum Command {
     Man,
     /// An exporter for Prometheus to scrape: GET /probe runs one check (the run options choose what)
     Serve(ServeArgs),
+    /// Repeated runs: a live view on a terminal, one line per run otherwise; a summary at the end
+    Watch(WatchArgs),
+    /// Print the JSON Schema of the report (draft 2020-12, schema_version 1)
+    Schema,
+    /// Re-render a saved JSON report (or a history line) in any format
+    Show(ShowArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -69,6 +75,40 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Time from the start of one run to the start of the next (e.g. 30s, 5m)
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_every, allow_hyphen_values = true)]
+    pub every: Duration,
+    /// Stop after N runs (default: until Ctrl-C)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// A saved JSON report or a history log (JSON Lines); `-` reads standard input
+    #[arg(value_name = "FILE|-")]
+    pub file: PathBuf,
+    /// From a history log, the run with this report id (default: the newest)
+    #[arg(long, value_name = "REPORT_ID")]
+    pub run: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, value_name = "F", default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+    /// Write to FILE (atomically) instead of stdout
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Keep host names, user names and private addresses in Markdown
+    #[arg(long)]
+    pub no_redact: bool,
+    /// When to use colour
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -214,6 +254,44 @@ pub struct RunArgs {
     /// The instance label for --push and serve (default: a stable id derived from the machine id)
     #[arg(long, value_name = "ID", value_parser = crate::instance::parse)]
     pub instance: Option<String>,
+
+    /// Bind every socket of the run to this interface (repeatable: one run per interface)
+    #[arg(long, value_name = "IFACE", conflicts_with = "via", value_parser = parse_interface)]
+    pub interface: Vec<String>,
+
+    /// `all`: run once over every uplink that is up (not loopback; tunnels only when named)
+    #[arg(long, value_enum, value_name = "all")]
+    pub via: Option<Via>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Via {
+    All,
+}
+
+/// An interface name as the OS accepts it: 1-15 bytes, no '/', whitespace or control characters.
+fn parse_interface(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 15
+        && s.chars()
+            .all(|c| c.is_ascii_graphic() && c != '/' && c != ':');
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "'{}' is not an interface name (1-15 visible ASCII characters, e.g. wlan0)",
+            s.escape_default()
+        ))
+    }
+}
+
+/// The interval of `watch`: at least a second, at most a day.
+fn parse_every(s: &str) -> Result<Duration, String> {
+    let d = parse_step(s)?;
+    if d < Duration::from_secs(1) {
+        return Err("must be at least 1s".into());
+    }
+    Ok(d)
 }
 
 impl RunArgs {

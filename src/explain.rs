@@ -4,7 +4,8 @@
 use crate::cli::ExplainFormat;
 use crate::error::{AppError, exit};
 use crate::knowledge::{Evidence, Knowledge, RoleFilter, SuspectDef, When};
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 use std::fmt::Write;
 
 fn condition(e: &Evidence) -> String {
@@ -67,18 +68,46 @@ fn human(s: &SuspectDef) -> String {
     out
 }
 
+/// `explain <id> --format json` (and each element of `explain --format json`): typed, so the
+/// published JSON Schema describes it (`$defs/ExplainEntry`).
+#[derive(Serialize, JsonSchema)]
+pub struct ExplainEntry {
+    pub id: String,
+    pub title: String,
+    pub symptom: String,
+    pub difficulty: Option<u8>,
+    /// Whether a network check can find evidence for it.
+    pub testable: bool,
+    pub steps: Vec<String>,
+    pub evidence: Vec<ExplainEvidence>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ExplainEvidence {
+    pub code: String,
+    pub weight: u32,
+    pub condition: String,
+}
+
 fn as_json(s: &SuspectDef) -> serde_json::Value {
-    json!({
-        "id": s.id,
-        "title": s.title,
-        "symptom": s.symptom,
-        "difficulty": s.difficulty,
-        "testable": s.kind == crate::knowledge::Kind::Network || !s.evidence.is_empty(),
-        "steps": s.steps,
-        "evidence": s.evidence.iter().map(|e| json!({
-            "code": e.code, "weight": e.weight, "condition": condition(e),
-        })).collect::<Vec<_>>(),
-    })
+    let entry = ExplainEntry {
+        id: s.id.clone(),
+        title: s.title.clone(),
+        symptom: s.symptom.clone(),
+        difficulty: s.difficulty,
+        testable: s.kind == crate::knowledge::Kind::Network || !s.evidence.is_empty(),
+        steps: s.steps.clone(),
+        evidence: s
+            .evidence
+            .iter()
+            .map(|e| ExplainEvidence {
+                code: e.code.clone(),
+                weight: e.weight,
+                condition: condition(e),
+            })
+            .collect(),
+    };
+    serde_json::to_value(entry).unwrap_or(serde_json::Value::Null)
 }
 
 fn listing(kb: &Knowledge) -> String {

@@ -94,6 +94,7 @@ fn any_check(targets: Vec<String>) -> impl Strategy<Value = Check> {
                     .into_iter()
                     .map(|(k, v)| (k.to_owned(), v))
                     .collect::<Map<_, _>>(),
+                interface: None,
             },
         )
 }
@@ -151,6 +152,7 @@ fn any_report() -> impl Strategy<Value = Report> {
                     hostname: host,
                 }),
                 redacted: Vec::new(),
+                uplinks: Vec::new(),
             })
     })
 }
@@ -279,6 +281,7 @@ proptest! {
             endpoints: Vec::new(),
             device: None,
             redacted: Vec::new(),
+            uplinks: Vec::new(),
         };
         crate::redact::credentials(&mut r);
         for format in [Format::Human, Format::Json, Format::Markdown { personal_redacted: false }, Format::Prometheus, Format::Nagios] {

@@ -25,6 +25,7 @@ use crate::model::{Check, Probe, Report, Status};
 use crate::redact;
 use crate::report::human::mark;
 use colored::Colorize;
+use schemars::JsonSchema;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -382,15 +383,16 @@ pub fn command(args: &HistoryArgs) -> Result<i32, AppError> {
     Ok(exit::OK)
 }
 
-#[derive(Serialize)]
-struct JsonHistory<'a> {
+/// `history --format json`: the file read and the summary of its runs.
+#[derive(Serialize, JsonSchema)]
+pub struct JsonHistory<'a> {
     file: String,
     #[serde(flatten)]
     summary: &'a Summary,
 }
 
 /// What `history` shows, computed from the runs alone (so it is testable without files).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Summary {
     /// Runs in the log (readable ones).
     pub runs_total: usize,
@@ -403,7 +405,7 @@ pub struct Summary {
     pub failing_checks: Vec<CheckTrend>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct RunRow {
     pub report_id: String,
     pub started_at: String,
@@ -417,13 +419,13 @@ pub struct RunRow {
     pub top_suspect: Option<TopSuspect>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct TopSuspect {
     pub id: String,
     pub confidence: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct EndpointTrend {
     pub name: String,
     /// Median latency of each run that measured it, oldest first.
@@ -436,13 +438,13 @@ pub struct EndpointTrend {
     pub last_failure: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Point {
     pub started_at: String,
     pub value: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct CheckTrend {
     pub probe: Probe,
     /// `None` for device probes.
@@ -486,8 +488,16 @@ impl CheckTrend {
 
 fn failing_label(c: &Check) -> String {
     match &c.target {
-        Some(t) => format!("{t} {}", c.code),
+        Some(t) => format!("{} {}", on_uplink(c, t), c.code),
         None => c.code.clone(),
+    }
+}
+
+/// `api`, or `api via wlan0` for a check of a per-uplink run: each uplink has its own trend.
+fn on_uplink(c: &Check, target: &str) -> String {
+    match &c.interface {
+        Some(i) => format!("{target} via {i}"),
+        None => target.to_owned(),
     }
 }
 
@@ -586,7 +596,7 @@ pub fn summarize(all: &[Report], last: usize, lines_skipped: usize) -> Summary {
     for (i, r) in window.iter().enumerate() {
         for c in &r.checks {
             let s = series
-                .entry((c.probe, c.target.clone()))
+                .entry((c.probe, c.target.as_deref().map(|t| on_uplink(c, t))))
                 .or_insert_with(|| vec![None; window.len()]);
             s[i] = Some(s[i].map_or(c.status, |old| old.max(c.status)));
         }
@@ -872,7 +882,31 @@ mod tests {
             endpoints: vec![],
             device: None,
             redacted: vec![],
+            uplinks: Vec::new(),
         }
+    }
+
+    #[test]
+    fn each_uplink_of_a_per_interface_run_has_its_own_trend() {
+        // wlan0's DNS fails every time, wwan0's never: one "down" trend, named by its uplink.
+        let runs: Vec<Report> = (0..3)
+            .map(|i| {
+                let mut r = run(i, true, 5.0);
+                let mut cell = r.checks[0].clone();
+                cell.status = Status::Pass;
+                cell.code = "dns.ok".into();
+                cell.interface = Some("wwan0".into());
+                r.checks[0].interface = Some("wlan0".into());
+                r.checks.push(cell);
+                r
+            })
+            .collect();
+        let s = summarize(&runs, 10, 0);
+        assert_eq!(s.failing_checks.len(), 1);
+        let t = &s.failing_checks[0];
+        assert_eq!(t.target.as_deref(), Some("api via wlan0"));
+        assert_eq!(t.pattern, "down");
+        assert_eq!(s.runs[0].failures, ["api via wlan0 dns.timeout"]);
     }
 
     #[test]

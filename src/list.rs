@@ -8,7 +8,9 @@ use crate::output;
 use crate::profile::{self, Profile};
 use crate::run::{decide_color, load_profile, selection};
 use crate::runner::{self, Selection};
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
 use std::fmt::Write as _;
 
 fn state(sel: &Selection, p: Probe) -> &'static str {
@@ -93,36 +95,118 @@ fn human(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
     out
 }
 
+/// `list --format json`: typed, so the published JSON Schema describes it (`$defs/ListReport`).
+#[derive(Serialize, JsonSchema)]
+pub struct ListReport {
+    pub profile: String,
+    pub source: String,
+    /// How HTTP answers are read: `general` or `probe` (the built-in BMW sets).
+    pub reading: String,
+    pub probes: Vec<ListProbe>,
+    pub endpoints: Vec<ListEndpoint>,
+    pub captive: Option<ListCaptive>,
+    /// Threshold name → value: a number, or text where the value is not one.
+    pub thresholds: serde_json::Map<String, Value>,
+    pub limits: ListLimits,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ListProbe {
+    pub name: String,
+    /// `on` (reported), `pre` (runs for a later stage, not reported) or `off`.
+    pub state: String,
+    pub what: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ListEndpoint {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub url: String,
+    pub role: String,
+    /// `https`, or `tls` for a TLS-only endpoint (no http stage).
+    pub protocol: String,
+    /// The lowest TLS version the endpoint accepts, where it sets one.
+    pub min_tls: Option<String>,
+    pub public: bool,
+    pub expect_status: Option<Vec<u16>>,
+    pub stages: Vec<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ListCaptive {
+    pub url: String,
+    pub expect_status: u16,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ListLimits {
+    pub timeout_ms: u64,
+    pub deadline_ms: u64,
+    pub samples: u32,
+}
+
 fn as_json(profile: &Profile, sel: &Selection, args: &RunArgs) -> Value {
-    json!({
-        "profile": profile.name,
-        "source": profile.source,
-        "reading": profile.reading.as_str(),
-        "probes": Probe::ALL.iter().map(|p| json!({
-            "name": p.name(), "state": state(sel, *p), "what": p.describe(),
-        })).collect::<Vec<_>>(),
-        "endpoints": profile.endpoints.iter().map(|e| json!({
-            "name": e.name,
-            "host": e.host,
-            "port": e.port,
-            "url": url(e),
-            "role": e.role.as_str(),
-            "protocol": match e.protocol { profile::Protocol::Https => "https", profile::Protocol::Tls => "tls" },
-            "min_tls": e.min_tls.map(profile::MinTls::as_str),
-            "public": e.public,
-            "expect_status": e.expect_status,
-            "stages": runner::planned_stages(e, sel).iter().map(|p| p.name()).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "captive": profile.captive.as_ref().map(|c| json!({"url": c.url, "expect_status": c.expect_status})),
-        "thresholds": profile.thresholds.describe().into_iter()
-            .map(|(name, value, _)| (name.to_owned(), value.parse::<f64>().map_or(Value::String(value), Value::from)))
-            .collect::<serde_json::Map<_, _>>(),
-        "limits": {
-            "timeout_ms": args.timeout.as_millis() as u64,
-            "deadline_ms": args.deadline.as_millis() as u64,
-            "samples": args.samples,
+    let doc = ListReport {
+        profile: profile.name.clone(),
+        source: profile.source.clone(),
+        reading: profile.reading.as_str().to_owned(),
+        probes: Probe::ALL
+            .iter()
+            .map(|p| ListProbe {
+                name: p.name().to_owned(),
+                state: state(sel, *p).to_owned(),
+                what: p.describe().to_owned(),
+            })
+            .collect(),
+        endpoints: profile
+            .endpoints
+            .iter()
+            .map(|e| ListEndpoint {
+                name: e.name.clone(),
+                host: e.host.clone(),
+                port: e.port,
+                url: url(e),
+                role: e.role.as_str().to_owned(),
+                protocol: match e.protocol {
+                    profile::Protocol::Https => "https",
+                    profile::Protocol::Tls => "tls",
+                }
+                .to_owned(),
+                min_tls: e.min_tls.map(|v| v.as_str().to_owned()),
+                public: e.public,
+                expect_status: e.expect_status.clone(),
+                stages: runner::planned_stages(e, sel)
+                    .iter()
+                    .map(|p| p.name().to_owned())
+                    .collect(),
+            })
+            .collect(),
+        captive: profile.captive.as_ref().map(|c| ListCaptive {
+            url: c.url.clone(),
+            expect_status: c.expect_status,
+        }),
+        thresholds: profile
+            .thresholds
+            .describe()
+            .into_iter()
+            .map(|(name, value, _)| {
+                (
+                    name.to_owned(),
+                    value
+                        .parse::<f64>()
+                        .map_or(Value::String(value), Value::from),
+                )
+            })
+            .collect(),
+        limits: ListLimits {
+            timeout_ms: args.timeout.as_millis() as u64,
+            deadline_ms: args.deadline.as_millis() as u64,
+            samples: args.samples,
         },
-    })
+    };
+    serde_json::to_value(doc).unwrap_or(Value::Null)
 }
 
 /// Runs `list`.
@@ -145,6 +229,7 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
 mod tests {
     use super::*;
     use clap::Parser;
+    use serde_json::json;
 
     fn args(extra: &[&str]) -> RunArgs {
         let mut argv = vec!["bmw-netcheck"];

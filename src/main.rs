@@ -12,6 +12,7 @@ mod explain;
 #[cfg(test)]
 mod fuzz;
 mod history;
+mod iface;
 mod instance;
 mod interceptors;
 mod knowledge;
@@ -29,7 +30,11 @@ mod run;
 mod runner;
 mod safefile;
 mod sanitize;
+mod schema;
 mod serve;
+mod show;
+mod uplinks;
+mod watch;
 
 use clap::Parser;
 use clap::error::ErrorKind;
@@ -87,5 +92,8 @@ fn dispatch(cli: cli::Cli) -> Result<i32, AppError> {
         Some(cli::Command::Completions { shell }) => docs::completions(shell),
         Some(cli::Command::Man) => docs::man(),
         Some(cli::Command::Serve(args)) => serve::command(&args),
+        Some(cli::Command::Watch(args)) => watch::run(&args),
+        Some(cli::Command::Schema) => schema::run(),
+        Some(cli::Command::Show(args)) => show::run(&args),
     }
 }

@@ -3,6 +3,7 @@
 //! It sits at the ground floor on purpose. Probes produce [`Check`]s, the diagnosis turns them into
 //! [`Suspect`]s, reporters render a [`Report`]; none of them needs to know the others, only this file.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -12,7 +13,9 @@ use std::time::Duration;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Outcome of one check. The order is the order of severity, so the worst of a run is its `max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Skip,
@@ -50,7 +53,9 @@ impl fmt::Display for Status {
 }
 
 /// Every probe the tool knows. Endpoint stages come first, in pipeline order; device probes after.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Probe {
     Dns,
@@ -132,7 +137,7 @@ impl fmt::Display for Probe {
 }
 
 /// The result of one probe on one target. Failure is data: every outcome, good or bad, is a `Check`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Check {
     pub probe: Probe,
     /// Endpoint name, or `None` for device probes.
@@ -143,6 +148,10 @@ pub struct Check {
     pub duration_ms: f64,
     #[serde(default)]
     pub data: Map<String, Value>,
+    /// The uplink (network interface) the check went over, when the run was bound to one
+    /// (`--interface`, `--via all`); absent for a run on the system's routing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
 }
 
 impl Check {
@@ -165,6 +174,7 @@ impl Check {
             summary: summary.into(),
             duration_ms: 0.0,
             data: Map::new(),
+            interface: None,
         }
     }
 
@@ -239,7 +249,9 @@ pub fn ms(d: Duration) -> f64 {
 }
 
 /// Confidence of a suspect, from the weight of its evidence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Confidence {
     Low,
@@ -258,7 +270,7 @@ impl Confidence {
 }
 
 /// A likely cause, with what points to it and what fixes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Suspect {
     pub id: String,
     pub title: String,
@@ -269,7 +281,7 @@ pub struct Suspect {
     pub steps: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Tool {
     pub name: String,
     pub version: String,
@@ -285,15 +297,16 @@ impl Tool {
 }
 
 /// The device the run happened on: context for a support ticket. Redacted before rendering.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Device {
     pub os: String,
     pub hostname: String,
 }
 
 /// Everything a run found. Serialized as is for `--format json` and the history file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
+    #[schemars(extend("const" = 1))]
     pub schema_version: u32,
     pub report_id: String,
     pub tool: Tool,
@@ -311,9 +324,42 @@ pub struct Report {
     /// What was redacted from this report (kinds, never values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redacted: Vec<String>,
+    /// The uplinks this run went over, each with its kind and verdict (`--interface`,
+    /// `--via all`); empty for a run on the system's routing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uplinks: Vec<Uplink>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One uplink of a per-interface run: the interface, what kind of link the OS says it is, and
+/// the worst status of the checks that went over it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Uplink {
+    /// The interface name, as the OS spells it (`wlan0`, `wwan0`, `eth0`).
+    pub name: String,
+    /// `wifi`, `cellular`, `ethernet`, `tunnel` or `other`.
+    pub kind: String,
+    pub status: Status,
+}
+
+impl Uplink {
+    /// The kind in the words people use: "Wi-Fi", "cellular", "Ethernet".
+    pub fn kind_label(&self) -> &'static str {
+        match self.kind.as_str() {
+            "wifi" => "Wi-Fi",
+            "cellular" => "cellular",
+            "ethernet" => "Ethernet",
+            "tunnel" => "tunnel",
+            _ => "network",
+        }
+    }
+
+    /// `wlan0 (Wi-Fi)`.
+    pub fn who(&self) -> String {
+        format!("{} ({})", self.name, self.kind_label())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EndpointInfo {
     pub name: String,
     pub host: String,

@@ -19,36 +19,43 @@ pub fn deliver(report: &Report, args: &RunArgs) -> Result<(), AppError> {
     // Credentials go from every format and from the history line, whatever the flags say.
     let mut clean = report.clone();
     redact::credentials(&mut clean);
-    let (format, shown) = match args.format {
-        OutputFormat::Human => (Format::Human, clean.clone()),
-        OutputFormat::Json => (Format::Json, clean.clone()),
-        OutputFormat::Prometheus => (Format::Prometheus, clean.clone()),
-        OutputFormat::Nagios => (Format::Nagios, clean.clone()),
-        OutputFormat::Markdown => {
-            let mut shown = clean.clone();
-            if !args.no_redact {
-                redact::personal(&mut shown);
-            }
-            (
-                Format::Markdown {
-                    personal_redacted: !args.no_redact,
-                },
-                shown,
-            )
-        }
-    };
+    let bytes = rendered(&clean, args.format, args.no_redact);
+    let shown = &clean;
     let delivered = match &args.output {
-        Some(path) => write_atomically(path, &report::render(&shown, format)),
+        Some(path) => write_atomically(path, &bytes),
         // --quiet: nothing on stdout when all is well (cron mails only problems). A file named
         // with -o is still written: a textfile collector must see the good runs too.
         None if args.quiet && shown.status == Status::Pass => Ok(()),
         None => {
-            write_stdout(&report::render(&shown, format));
+            write_stdout(&bytes);
             Ok(())
         }
     };
     record(&clean, args);
     delivered
+}
+
+/// Renders a report whose credentials are already gone in `format`; Markdown also loses the
+/// personal details unless `no_redact`. Shared by `run`, `show` and `watch`.
+pub fn rendered(clean: &Report, format: OutputFormat, no_redact: bool) -> Vec<u8> {
+    match format {
+        OutputFormat::Human => report::render(clean, Format::Human),
+        OutputFormat::Json => report::render(clean, Format::Json),
+        OutputFormat::Prometheus => report::render(clean, Format::Prometheus),
+        OutputFormat::Nagios => report::render(clean, Format::Nagios),
+        OutputFormat::Markdown => {
+            let mut shown = clean.clone();
+            if !no_redact {
+                redact::personal(&mut shown);
+            }
+            report::render(
+                &shown,
+                Format::Markdown {
+                    personal_redacted: !no_redact,
+                },
+            )
+        }
+    }
 }
 
 /// Appends the run to the history log; a failure is a warning, never the run's failure.

@@ -741,6 +741,7 @@ mod tests {
                 hostname: "alice-pc".into(),
             }),
             redacted: vec![],
+            uplinks: Vec::new(),
         }
     }
 

@@ -54,7 +54,7 @@ pub fn decide_color(when: ColorWhen, to_file: bool) -> bool {
     on
 }
 
-fn report_id() -> String {
+pub fn report_id() -> String {
     format!("{:012x}", fastrand::u64(..) & 0xffff_ffff_ffff)
 }
 
@@ -88,11 +88,75 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
     })
 }
 
-/// Runs the checks and writes the report. Returns the exit code of the verdict.
+/// Runs the checks, writes the report and pushes its metrics. Returns the exit code of the verdict.
 pub fn run(args: &RunArgs) -> Result<i32, AppError> {
+    // Checked first, like every other input: a bad --push URL is exit 3 before any probe.
+    let push = match &args.push {
+        Some(_) => {
+            let tls = tls::TlsSetup::load(args.ca_file.as_deref())?;
+            crate::push::Push::from_args(args, &tls)?
+        }
+        None => None,
+    };
+    // A push keeps its share of the deadline, so the whole run, push included, ends within it.
+    let probe_deadline = push
+        .as_ref()
+        .map_or(args.deadline, |p| args.deadline.saturating_sub(p.budget()));
+    let report = report(args, true, probe_deadline)?;
+    let delivered = output::deliver(&report, args);
+    if let Some(push) = push {
+        let took = std::time::Duration::from_secs_f64(report.duration_ms.max(0.0) / 1000.0);
+        let left = args.deadline.saturating_sub(took);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| AppError::Internal(format!("cannot start the async runtime: {e}")))?;
+        runtime.block_on(push.send(&report, left));
+        runtime.shutdown_background();
+    }
+    delivered?;
+    Ok(exit::of(report.status))
+}
+
+/// The report of one run: on the system's routing, bound to one `--interface`, or merged from a
+/// run per uplink (`--via all`, a repeated `--interface`). `deadline` bounds the probes.
+pub fn report(
+    args: &RunArgs,
+    progress: bool,
+    deadline: std::time::Duration,
+) -> Result<Report, AppError> {
+    if crate::uplinks::wanted(args) {
+        let kb = Knowledge::builtin().map_err(AppError::Internal)?;
+        if let Some(out) = &args.output {
+            output::check_writable(out)?;
+        }
+        decide_color(args.color, args.output.is_some());
+        let _lock = crate::lock::acquire_if(args)?;
+        crate::lock::jitter(args.jitter);
+        return crate::uplinks::execute(args, &kb);
+    }
+    if !args.interface.is_empty() {
+        let i = crate::uplinks::chosen(args)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppError::usage("--interface needs an interface name"))?;
+        crate::iface::bind_process(&i.name);
+        let mut r = execute(args, progress, deadline)?;
+        crate::uplinks::label(&mut r, &i);
+        return Ok(r);
+    }
+    execute(args, progress, deadline)
+}
+
+/// Runs the checks and returns the report, delivering nothing (`run` and `watch` do that).
+/// `progress`: whether a person may see a progress line on stderr.
+pub fn execute(
+    args: &RunArgs,
+    progress: bool,
+    deadline: std::time::Duration,
+) -> Result<Report, AppError> {
     // Every input is validated first: a mistake is reported at once, not after the jitter.
     let prepared = prepare(args)?;
-    let push = crate::push::Push::from_args(args, &prepared.tls)?;
     if let Some(out) = &args.output {
         output::check_writable(out)?;
     }
@@ -100,7 +164,6 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
     // Before the clock starts: neither waiting for the lock nor the jitter counts against --deadline.
     let _lock = crate::lock::acquire_if(args)?;
     crate::lock::jitter(args.jitter);
-    let started = Instant::now();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -109,7 +172,7 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
         .map_err(|e| AppError::Internal(format!("cannot start the async runtime: {e}")))?;
 
     let progress = crate::progress::Progress::new(
-        crate::progress::wanted(args.format == crate::cli::OutputFormat::Human),
+        progress && crate::progress::wanted(args.format == crate::cli::OutputFormat::Human),
         prepared
             .profile
             .endpoints
@@ -117,28 +180,17 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
             .map(|e| e.name.clone())
             .collect(),
     );
-    // A push keeps its share of the deadline, so the whole run, push included, ends within it.
-    let probe_deadline = push
-        .as_ref()
-        .map_or(args.deadline, |p| args.deadline.saturating_sub(p.budget()));
     let report = runtime.block_on(check(
         &prepared,
         args,
-        probe_deadline,
+        deadline,
         Some(&progress),
         interrupted(),
     ));
     progress.finish();
-
-    let delivered = output::deliver(&report, args);
-    if let Some(push) = push {
-        let left = args.deadline.saturating_sub(started.elapsed());
-        runtime.block_on(push.send(&report, left));
-    }
     // Background work (a resolver retry, a late socket) must not hold the exit past the deadline.
     runtime.shutdown_background();
-    delivered?;
-    Ok(exit::of(report.status))
+    Ok(report)
 }
 
 /// One check of the prepared profile, bounded by `deadline`: the report, not yet delivered.
@@ -226,6 +278,7 @@ pub async fn check(
         endpoints,
         device: Some(device_info()),
         redacted: Vec::new(),
+        uplinks: Vec::new(),
     }
 }
 

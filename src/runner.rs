@@ -12,12 +12,12 @@
 //! queues instead of failing with "Too many open files" — a failure that is this device's
 //! limit, and that would otherwise read as a bad network.
 
+use crate::iface::Resolver;
 use crate::model::{Check, Probe, Status};
 use crate::probe::proxy::ProxyEnv;
 use crate::probe::tcp::Attempt;
 use crate::probe::{dns, http, latency, tcp, tls, tunnel};
 use crate::profile::{Endpoint, Profile, Protocol, Role, Thresholds};
-use hickory_resolver::TokioResolver;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -108,7 +108,7 @@ pub struct Env {
     pub deadline: Duration,
     pub samples: u32,
     pub thresholds: Thresholds,
-    pub resolver: Result<TokioResolver, String>,
+    pub resolver: Result<Resolver, String>,
     pub resolver_label: String,
     /// Where the resolver's queries go, for the dns stage's second look at a failed answer.
     pub resolver_servers: Vec<std::net::SocketAddr>,

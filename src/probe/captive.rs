@@ -5,13 +5,12 @@
 //! intercepted without a certificate error, so the request must be plain HTTP. No answer at all
 //! is not a portal — just no network — and is reported as such.
 
+use crate::iface::Resolver;
 use crate::model::{Check, Probe, Status, ms};
 use crate::probe::http::{self, ExchangeError};
 use crate::profile::Captive;
-use hickory_resolver::TokioResolver;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
 /// Splits `http://host[:port]/path` into its parts (validated when the profile was loaded).
 pub fn split_url(url: &str) -> Option<(String, u16, String)> {
@@ -49,7 +48,7 @@ pub fn judge(expect: u16, status: u16, body_len: usize) -> (Status, &'static str
     }
 }
 
-async fn resolve(resolver: &Result<TokioResolver, String>, host: &str) -> Result<IpAddr, String> {
+async fn resolve(resolver: &Result<Resolver, String>, host: &str) -> Result<IpAddr, String> {
     if let Ok(ip) = host
         .trim_start_matches('[')
         .trim_end_matches(']')
@@ -70,11 +69,7 @@ async fn resolve(resolver: &Result<TokioResolver, String>, host: &str) -> Result
         .ok_or_else(|| format!("{host} has no address"))
 }
 
-pub async fn run(
-    cfg: &Captive,
-    resolver: &Result<TokioResolver, String>,
-    timeout: Duration,
-) -> Check {
+pub async fn run(cfg: &Captive, resolver: &Result<Resolver, String>, timeout: Duration) -> Check {
     let started = Instant::now();
     let unreachable = |why: String| {
         Check::new(
@@ -95,7 +90,7 @@ pub async fn run(
     };
     let bounded = async {
         let ip = resolve(resolver, &host).await?;
-        let stream = TcpStream::connect(SocketAddr::new(ip, port))
+        let stream = crate::iface::connect(SocketAddr::new(ip, port))
             .await
             .map_err(|e| format!("cannot connect: {e}"))?;
         let authority = if port == 80 {

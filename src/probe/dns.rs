@@ -5,11 +5,10 @@
 //! or `::`, and filtering resolvers with loopback or private addresses. Such an answer resolves, yet
 //! the app cannot connect — so it is `dns.sinkholed`, a finding of its own.
 
+use crate::iface::Resolver;
 use crate::model::{Check, Probe, Status};
 use crate::profile::Endpoint;
-use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RecordType;
@@ -19,19 +18,19 @@ use std::time::{Duration, Instant};
 
 /// Builds the resolver for a run: the system's configuration, or one server given by the user.
 /// A system without usable DNS configuration is a finding, so the error is kept as text.
-pub fn resolver(server: Option<SocketAddr>, timeout: Duration) -> Result<TokioResolver, String> {
+pub fn resolver(server: Option<SocketAddr>, timeout: Duration) -> Result<Resolver, String> {
     let mut builder = match server {
         Some(addr) => {
             let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
             for c in &mut ns.connections {
                 c.port = addr.port();
             }
-            TokioResolver::builder_with_config(
+            Resolver::builder_with_config(
                 ResolverConfig::from_name_servers(vec![ns]),
-                TokioRuntimeProvider::default(),
+                crate::iface::BoundRuntime::default(),
             )
         }
-        None => TokioResolver::builder_tokio()
+        None => Resolver::builder(crate::iface::BoundRuntime::default())
             .map_err(|e| format!("no usable DNS configuration on this device: {e}"))?,
     };
     let opts = builder.options_mut();
@@ -323,7 +322,7 @@ const FILTER_CODES: [&str; 6] = [
 /// an answer that is a refusal is asked for the resolver's reason. When a filter is at work, the
 /// resolver is asked who it is (alongside the retry for a silent name), all within the step.
 pub async fn run(
-    resolver: &Result<TokioResolver, String>,
+    resolver: &Result<Resolver, String>,
     server_label: &str,
     servers: &[SocketAddr],
     ep: &Endpoint,

@@ -380,16 +380,15 @@ pub async fn run_via_proxy(
         Ok(p) => p,
         Err(_) => return fail("the proxy URL cannot be used".into()),
     };
-    let client = match reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .no_proxy()
         .proxy(proxy)
         .tls_backend_preconfigured(tls)
         .http1_only()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
-        .user_agent(USER_AGENT_VALUE)
-        .build()
-    {
+        .user_agent(USER_AGENT_VALUE);
+    let client = match crate::iface::bind_client(builder).build() {
         Ok(c) => c,
         Err(e) => {
             return fail(format!(

@@ -13,7 +13,6 @@ use crate::model::{Check, Probe, Status, ms};
 use crate::profile::Thresholds;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
 /// Summary statistics of a set of samples (lost samples are `None`).
 #[derive(Debug, Clone, PartialEq)]
@@ -129,7 +128,7 @@ pub async fn run(
     let mut local = 0u32;
     while taken.len() + (local as usize) < samples as usize {
         let t0 = Instant::now();
-        let sample = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+        let sample = match tokio::time::timeout(timeout, crate::iface::connect(address)).await {
             Ok(Ok(stream)) => {
                 let rtt = ms(t0.elapsed());
                 drop(stream);

@@ -117,7 +117,7 @@ async fn try_family(addrs: Vec<SocketAddr>, timeout: Duration) -> (Attempt, Opti
     let mut last = None;
     for address in addrs {
         let started = Instant::now();
-        let res = tokio::time::timeout_at(deadline, TcpStream::connect(address)).await;
+        let res = tokio::time::timeout_at(deadline, crate::iface::connect(address)).await;
         let connect_ms = ms(started.elapsed());
         let (outcome, stream, detail) = match res {
             Ok(Ok(s)) => {

@@ -91,35 +91,63 @@ pub fn render(r: &Report) -> String {
         r.report_id,
         r.started_at
     );
-    for ep in &r.endpoints {
-        let checks: Vec<&Check> = r
+    // A per-uplink run is grouped by uplink first; a plain run is one group.
+    let groups: Vec<Option<&crate::model::Uplink>> = if r.uplinks.is_empty() {
+        vec![None]
+    } else {
+        r.uplinks.iter().map(Some).collect()
+    };
+    for group in &groups {
+        let over = group.map(|u| u.name.as_str());
+        if let Some(u) = group {
+            let _ = writeln!(
+                out,
+                "\n{} {}  {}",
+                "over".bold(),
+                u.who().bold(),
+                paint(u.status.verdict(), u.status)
+            );
+        }
+        for ep in &r.endpoints {
+            let checks: Vec<&Check> = r
+                .checks
+                .iter()
+                .filter(|c| c.target.as_deref() == Some(ep.name.as_str()))
+                .filter(|c| c.interface.as_deref() == over)
+                .collect();
+            if checks.is_empty() {
+                continue;
+            }
+            let role = match ep.role.as_str() {
+                "baseline" => "  (baseline: not BMW)",
+                "info" => "  (informational)",
+                _ => "",
+            };
+            let _ = writeln!(
+                out,
+                "\n{}  {}:{}{}",
+                ep.name.bold(),
+                ep.host,
+                ep.port,
+                role.dimmed()
+            );
+            lines(&mut out, &checks);
+        }
+        let link_checks: Vec<&Check> = r
             .checks
             .iter()
-            .filter(|c| c.target.as_deref() == Some(ep.name.as_str()))
+            .filter(|c| over.is_some() && c.interface.as_deref() == over && c.target.is_none())
             .collect();
-        if checks.is_empty() {
-            continue;
+        if !link_checks.is_empty() {
+            let _ = writeln!(out, "\n{}", "this link".bold());
+            lines(&mut out, &link_checks);
         }
-        let role = match ep.role.as_str() {
-            "baseline" => "  (baseline: not BMW)",
-            "info" => "  (informational)",
-            _ => "",
-        };
-        let _ = writeln!(
-            out,
-            "\n{}  {}:{}{}",
-            ep.name.bold(),
-            ep.host,
-            ep.port,
-            role.dimmed()
-        );
-        lines(&mut out, &checks);
     }
     let orphans: Vec<&Check> = r
         .checks
         .iter()
         .filter(|c| match &c.target {
-            None => true,
+            None => c.interface.is_none() || r.uplinks.is_empty(),
             Some(t) => !r.endpoints.iter().any(|e| &e.name == t),
         })
         .collect();

@@ -86,7 +86,25 @@ fn ordered(r: &Report) -> Vec<&Check> {
         None => true,
         Some(t) => !r.endpoints.iter().any(|e| &e.name == t),
     }));
+    // A per-uplink run reads uplink by uplink; checks of no uplink (the device) come last.
+    if !r.uplinks.is_empty() {
+        out.sort_by_key(|c| {
+            c.interface
+                .as_deref()
+                .and_then(|i| r.uplinks.iter().position(|u| u.name == i))
+                .unwrap_or(usize::MAX)
+        });
+    }
     out
+}
+
+/// The Target cell: the endpoint (or `device`), and the uplink the check went over.
+fn target_cell(c: &Check) -> String {
+    let t = c.target.as_deref().map_or_else(|| "device".into(), escape);
+    match &c.interface {
+        Some(i) => format!("{t} via {}", escape(i)),
+        None => t,
+    }
 }
 
 /// Renders one `data` value compactly: `a, b` for lists, `k=v` for objects.
@@ -178,6 +196,21 @@ pub fn render(r: &Report, personal_redacted: bool) -> String {
         }
     }
 
+    if !r.uplinks.is_empty() {
+        let _ = writeln!(out, "\n### Uplinks\n");
+        let _ = writeln!(out, "| Interface | Kind | Status |\n|---|---|---|");
+        for u in &r.uplinks {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} {} |",
+                escape(&u.name),
+                u.kind_label(),
+                mark(u.status),
+                u.status.verdict()
+            );
+        }
+    }
+
     let _ = writeln!(out, "\n### Checks\n");
     if r.checks.is_empty() {
         let _ = writeln!(out, "No checks ran.");
@@ -192,7 +225,7 @@ pub fn render(r: &Report, personal_redacted: bool) -> String {
                 "| {} | {} | {} | {} | {} | {} |",
                 mark(c.status),
                 c.probe.name(),
-                c.target.as_deref().map_or_else(|| "device".into(), escape),
+                target_cell(c),
                 code(&c.code),
                 took(c),
                 escape(&c.summary)
@@ -353,6 +386,7 @@ pub(crate) mod tests {
                 hostname: "<hostname>".into(),
             }),
             redacted: vec!["device host name (1)".into()],
+            uplinks: Vec::new(),
         }
     }
 

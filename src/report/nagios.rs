@@ -147,6 +147,7 @@ mod tests {
             endpoints: Vec::new(),
             device: None,
             redacted: Vec::new(),
+            uplinks: Vec::new(),
         }
     }
 

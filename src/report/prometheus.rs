@@ -14,6 +14,8 @@
 //! - `bmw_netcheck_http_status_code{target}`
 //! - `bmw_netcheck_tls_cert_not_after_timestamp_seconds{target}`
 //! - `bmw_netcheck_latency_median_seconds{target}`, `bmw_netcheck_latency_loss_ratio{target}`
+//! - `bmw_netcheck_uplink_status{interface,kind}` in a per-interface run, whose check samples
+//!   also carry an `interface` label
 //! - `bmw_netcheck_storage_free_bytes{path}`, `bmw_netcheck_storage_total_bytes{path}`
 //! - `bmw_netcheck_suspect_rank{id,confidence}` 1 = most likely
 //!
@@ -110,6 +112,14 @@ impl Family {
     }
 }
 
+/// A check's labels, with `interface` added when the check went over a chosen uplink.
+fn on(c: &Check, mut labels: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
+    if let Some(i) = &c.interface {
+        labels.push(("interface", i.clone()));
+    }
+    labels
+}
+
 /// Seconds since the epoch of an RFC 3339 time (`2025-01-01T00:00:00Z`, with or without
 /// fractions). `None` for anything else, so a malformed value drops a sample, not the file.
 pub fn unix_seconds(rfc3339: &str) -> Option<f64> {
@@ -155,6 +165,16 @@ pub fn render(r: &Report) -> String {
         "How long the run took, in seconds.",
     );
     run_duration.add(vec![], r.duration_ms / 1000.0);
+    let mut uplink = Family::new(
+        "bmw_netcheck_uplink_status",
+        "Worst check status over each uplink of a per-interface run: 0 pass, 1 warn, 2 fail; kind is wifi, cellular, ethernet, tunnel or other.",
+    );
+    for u in &r.uplinks {
+        uplink.add(
+            vec![("interface", u.name.clone()), ("kind", u.kind.clone())],
+            f64::from(status_value(u.status).max(0)),
+        );
+    }
 
     let mut status = Family::new(
         "bmw_netcheck_check_status",
@@ -196,17 +216,23 @@ pub fn render(r: &Report) -> String {
             _ => target(c),
         };
         status.add(
-            vec![
-                ("probe", c.probe.name().to_owned()),
-                ("target", label_target),
-                ("code", c.code.clone()),
-            ],
+            on(
+                c,
+                vec![
+                    ("probe", c.probe.name().to_owned()),
+                    ("target", label_target),
+                    ("code", c.code.clone()),
+                ],
+            ),
             f64::from(status_value(c.status)),
         );
         let t = target(c);
         let mut phase_sample = |name: &str, key: &str| {
             if let Some(v) = seconds(c, key) {
-                phase.add(vec![("target", t.clone()), ("phase", name.to_owned())], v);
+                phase.add(
+                    on(c, vec![("target", t.clone()), ("phase", name.to_owned())]),
+                    v,
+                );
             }
         };
         match c.probe {
@@ -219,20 +245,20 @@ pub fn render(r: &Report) -> String {
         match c.probe {
             Probe::Tls => {
                 if let Some(ts) = c.data_str("not_after").and_then(unix_seconds) {
-                    not_after.add(vec![("target", t.clone())], ts);
+                    not_after.add(on(c, vec![("target", t.clone())]), ts);
                 }
             }
             Probe::Http => {
                 if let Some(code) = c.data_f64("status_code") {
-                    http_code.add(vec![("target", t.clone())], code);
+                    http_code.add(on(c, vec![("target", t.clone())]), code);
                 }
             }
             Probe::Latency => {
                 if let Some(v) = seconds(c, "median_ms") {
-                    median.add(vec![("target", t.clone())], v);
+                    median.add(on(c, vec![("target", t.clone())]), v);
                 }
                 if let Some(pct) = c.data_f64("loss_pct") {
-                    loss.add(vec![("target", t.clone())], pct / 100.0);
+                    loss.add(on(c, vec![("target", t.clone())]), pct / 100.0);
                 }
             }
             Probe::Storage => {
@@ -268,6 +294,7 @@ pub fn render(r: &Report) -> String {
         &run_status,
         &run_ts,
         &run_duration,
+        &uplink,
         &status,
         &phase,
         &http_code,
@@ -345,6 +372,7 @@ mod tests {
             endpoints: vec![],
             device: None,
             redacted: vec![],
+            uplinks: Vec::new(),
         }
     }
 

@@ -1290,6 +1290,7 @@ fn interrupted_by(signal: i32) {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let r: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    crate::support::schema::assert_valid(crate::support::schema::Doc::Report, &r);
     assert_eq!(code(&r, EP, "tcp"), "tcp.ok");
     assert_eq!(status(&r, EP, "tls"), "skip");
     let summary = stage(&r, EP, "tls")["summary"].as_str().unwrap_or("");

@@ -77,6 +77,7 @@ fn fifty_concurrent_runs_leave_fifty_valid_lines() {
     let mut ids = BTreeSet::new();
     for line in &lines {
         let r: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        crate::support::schema::assert_valid(crate::support::schema::Doc::Report, &r);
         assert_eq!(r["status"], "fail");
         ids.insert(r["report_id"].as_str().expect("report_id").to_owned());
     }

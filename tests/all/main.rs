@@ -14,4 +14,8 @@ mod realproxy;
 mod realtls;
 mod reports;
 mod scenarios;
+mod schema;
+mod show;
 mod support;
+mod uplinks;
+mod watch;

@@ -190,6 +190,10 @@ fn proxy_credentials_never_appear_in_any_format_or_the_history() {
     }
     let log = std::fs::read_to_string(&history).expect("history written");
     assert_eq!(log.lines().count(), 10);
+    for line in log.lines() {
+        let r = serde_json::from_str(line).expect("a history line is JSON");
+        crate::support::schema::assert_valid(crate::support::schema::Doc::Report, &r);
+    }
     assert!(
         !log.contains("hunter2") && !log.contains("swordfish"),
         "{log}"
@@ -314,6 +318,10 @@ fn every_format_can_go_to_a_file() {
         assert!(out.stdout.is_empty(), "{}", out.describe());
         let text = std::fs::read_to_string(&file).expect("read the report");
         assert!(text.starts_with(starts), "--format {format} wrote:\n{text}");
+        if format == "json" {
+            let r = serde_json::from_str(&text).expect("the JSON report file");
+            crate::support::schema::assert_valid(crate::support::schema::Doc::Report, &r);
+        }
         assert!(!text.contains('\x1b'), "no colour in a file");
     }
     assert_eq!(

@@ -130,6 +130,7 @@ pub fn run_in(bed: &Testbed, nc: &Netcheck) -> Outcome {
         elapsed,
         args: nc.args(),
     }
+    .validated()
 }
 
 /// curl runs started in the client namespace, each measuring `time_connect` to one address.

@@ -25,6 +25,8 @@ pub mod opensslpki;
 pub mod pki;
 pub mod profile;
 pub mod prometheus;
+#[cfg(test)]
+pub mod schema;
 pub mod squid;
 pub mod tcp;
 pub mod tinyproxy;

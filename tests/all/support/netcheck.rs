@@ -210,6 +210,7 @@ impl Netcheck {
             elapsed,
             args: self.args(),
         }
+        .validated()
     }
 
     /// Runs with stdout on a pipe whose reading end is already closed (`| head -0`).
@@ -309,6 +310,13 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Checks JSON output against the committed JSON Schema (every test that runs the binary
+    /// with `--format json` thereby checks the schema too).
+    pub fn validated(self) -> Outcome {
+        super::schema::validate_outcome(&self.args, &self.stdout);
+        self
+    }
+
     /// The JSON report on stdout; panics with the whole outcome when it is not JSON.
     /// Every report a test reads passes here, so no summary in the suite may carry a library's
     /// debug text.
