@@ -67,16 +67,7 @@ const PROBES: &str = "dns,tcp,tls,http,latency";
 /// Where OpenSSL-style tools (and rustls-native-certs) look for roots when told to. Removed, so
 /// the tool loads the system's roots the way it does on a stock install, whoever runs this.
 const CERT_VARS: [&str; 3] = ["SSL_CERT_FILE", "SSL_CERT_DIR", "NIX_SSL_CERT_FILE"];
-const PROXY_VARS: [&str; 8] = [
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-];
+use bmw_netcheck::probe::proxy::VARS as PROXY_VARS;
 
 fn addr(net: u8, host: u8) -> Ipv4Addr {
     Ipv4Addr::new(10, 214, net, host)

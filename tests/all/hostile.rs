@@ -40,15 +40,7 @@ const FORMATS: [&str; 5] = ["human", "json", "markdown", "prometheus", "nagios"]
 /// CSI, backspace, bell, a bidi override, HTML, a Markdown link, bare URLs and an entity.
 const HOSTILE: &str = "\u{1b}[2J\u{1b}[1;1H\u{2713} PASS\r\u{1b}]0;pwned\u{7}\u{1b}]8;;https://evil.example/\u{7}click\u{1b}]8;;\u{7}\u{9b}31m\u{8}\u{202e}gnp.exe <strong>bold</strong> [x](https://evil.example/a) https://evil.example/b www.evil.example &lt;i&gt; _em_\n# heading";
 
-fn is_hazard(c: char) -> bool {
-    c.is_control()
-        || matches!(c,
-            '\u{200B}'..='\u{200F}'
-            | '\u{2028}'..='\u{202E}'
-            | '\u{2060}'..='\u{2069}'
-            | '\u{FEFF}'
-            | '\u{FFF9}'..='\u{FFFB}')
-}
+use bmw_netcheck::sanitize::is_hazard;
 
 /// Counts cases for the log line of a class.
 struct Tally {

@@ -12,17 +12,9 @@ use std::time::{Duration, Instant};
 /// Any run taking longer than this is a hang: the child is killed and the test fails.
 const HANG: Duration = Duration::from_secs(60);
 
-/// Proxy variables the tool honours; removed from every run unless a test sets them.
-pub const PROXY_VARS: [&str; 8] = [
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-];
+/// Proxy variables the tool honours (the tool's own list); removed from every run unless a
+/// test sets them.
+pub use bmw_netcheck::probe::proxy::VARS as PROXY_VARS;
 
 /// Endpoint stages only: device probes (storage, proxy, ...) depend on the machine.
 pub const ENGINE_PROBES: &str = "dns,tcp,tls,http,latency";
