@@ -5,7 +5,7 @@
 
 use crate::cli::Cli;
 use crate::error::{AppError, exit};
-use crate::output::write_stdout;
+use crate::files::write_stdout;
 use clap::CommandFactory;
 
 /// `bmw-netcheck completions <SHELL>`: the completion script on stdout.

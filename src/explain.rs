@@ -152,7 +152,7 @@ pub fn run(id: Option<&str>, format: ExplainFormat) -> Result<i32, AppError> {
             }
         }
     };
-    crate::output::write_stdout(text.as_bytes());
+    crate::files::write_stdout(text.as_bytes());
     Ok(exit::OK)
 }
 

@@ -19,8 +19,10 @@ pub mod cli;
 pub mod crosscheck;
 pub mod diagnose;
 pub mod docs;
+pub mod engine;
 pub mod error;
 pub mod explain;
+pub mod files;
 #[cfg(test)]
 mod fuzz;
 pub mod history;
@@ -32,6 +34,7 @@ pub mod list;
 pub mod lock;
 pub mod model;
 pub mod output;
+pub mod plan;
 pub mod probe;
 pub mod profile;
 pub mod progress;
@@ -45,6 +48,7 @@ pub mod sanitize;
 pub mod schema;
 pub mod serve;
 pub mod show;
+pub mod term;
 pub mod uplinks;
 pub mod watch;
 

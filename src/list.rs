@@ -4,10 +4,10 @@
 use crate::cli::{OutputFormat, RunArgs};
 use crate::error::{AppError, exit};
 use crate::model::Probe;
-use crate::output;
+use crate::plan::{load_profile, selection};
 use crate::profile::{self, Profile};
-use crate::run::{decide_color, load_profile, selection};
 use crate::runner::{self, Selection};
+use crate::term::decide_color;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
@@ -221,7 +221,7 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
         ),
         _ => human(&profile, &sel, args),
     };
-    output::write_stdout(text.as_bytes());
+    crate::files::write_stdout(text.as_bytes());
     Ok(exit::OK)
 }
 

@@ -39,7 +39,7 @@ pub fn lock_path(args: &RunArgs) -> Result<PathBuf, AppError> {
             return Ok(d.join(name));
         }
     }
-    crate::history::state_dir()
+    crate::files::state_dir()
         .map(|dir| dir.join("run.lock"))
         .ok_or_else(|| {
             AppError::Output(

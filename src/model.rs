@@ -36,6 +36,16 @@ impl Status {
 }
 
 impl Status {
+    /// The mark of a status, scannable in a column: ✓ ! ✗ -.
+    pub fn mark(self) -> &'static str {
+        match self {
+            Status::Pass => "✓",
+            Status::Warn => "!",
+            Status::Fail => "✗",
+            Status::Skip => "-",
+        }
+    }
+
     /// The run-level word for a worst status: PASS, WARN or FAIL (skips count as a pass).
     pub fn verdict(self) -> &'static str {
         match self {
@@ -241,6 +251,11 @@ pub fn measurement_keys(probe: Probe) -> &'static [&'static str] {
         Probe::Storage => &["path", "free_bytes", "total_bytes"],
         _ => &[],
     }
+}
+
+/// A new report id: 12 hex digits, random.
+pub fn report_id() -> String {
+    format!("{:012x}", fastrand::u64(..) & 0xffff_ffff_ffff)
 }
 
 /// Milliseconds with a tenth of a millisecond of precision: finer is noise, coarser hides loopback.

@@ -67,7 +67,7 @@ pub fn run() -> Result<i32, AppError> {
     if text.trim().is_empty() {
         return Err(AppError::Internal("cannot encode the JSON Schema".into()));
     }
-    crate::output::write_stdout(text.as_bytes());
+    crate::files::write_stdout(text.as_bytes());
     Ok(exit::OK)
 }
 

@@ -19,11 +19,11 @@
 //! `honor_labels: true` the series of a scraped device are named as those of a pushing one.
 
 use crate::cli::{OutputFormat, RunArgs, ServeArgs};
+use crate::engine::{self as run, Prepared};
 use crate::error::{AppError, exit};
 use crate::model::{Report, Status};
 use crate::redact;
 use crate::report::{self, Format};
-use crate::run::{self, Prepared};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};

@@ -32,14 +32,14 @@ pub fn run(args: &ShowArgs) -> Result<i32, AppError> {
     let report = pick(&bytes, &shown, args.run.as_deref())?;
     let mut clean = report;
     redact::credentials(&mut clean);
-    crate::run::decide_color(args.color, args.output.is_some());
+    crate::term::decide_color(args.color, args.output.is_some());
     let text = output::rendered(&clean, args.format, args.no_redact);
     match &args.output {
         Some(path) => {
-            output::check_writable(path)?;
-            output::write_atomically(path, &text)?;
+            crate::files::check_writable(path)?;
+            crate::files::write_atomically(path, &text)?;
         }
-        None => output::write_stdout(&text),
+        None => crate::files::write_stdout(&text),
     }
     Ok(exit::of(clean.status))
 }

@@ -167,7 +167,7 @@ fn reader(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>>
 /// Runs every uplink at once and merges the reports.
 pub fn execute(args: &RunArgs, kb: &Knowledge) -> Result<Report, AppError> {
     let chosen = chosen(args)?;
-    crate::run::load_profile(args)?;
+    crate::plan::load_profile(args)?;
     let exe = self_exe()?;
     let started = Instant::now();
     let started_at = SystemTime::now();
@@ -378,7 +378,7 @@ pub fn merge(
     let status = Report::overall(&checks);
     Report {
         schema_version: crate::model::SCHEMA_VERSION,
-        report_id: crate::run::report_id(),
+        report_id: crate::model::report_id(),
         tool: crate::model::Tool::this(),
         started_at: humantime::format_rfc3339_millis(started_at).to_string(),
         duration_ms: crate::model::ms(started.elapsed()),

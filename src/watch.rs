@@ -14,8 +14,7 @@
 use crate::cli::{OutputFormat, RunArgs, WatchArgs};
 use crate::error::{AppError, exit};
 use crate::model::{Check, Probe, Report, Status};
-use crate::report::human::mark;
-use colored::Colorize;
+use crate::term::paint;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -219,7 +218,7 @@ impl State {
             out.push_str("  every check passed in every run\n");
         }
         for (status, line) in lines {
-            out.push_str(&format!("  {} {line}\n", paint(mark(status), status)));
+            out.push_str(&format!("  {} {line}\n", paint(status.mark(), status)));
         }
         out
     }
@@ -254,7 +253,7 @@ impl State {
             let loss = st
                 .latest_loss
                 .map_or_else(|| "-".to_owned(), |l| format!("{l:.0}%"));
-            let code = format!("{} {}", mark(status), st.latest_code);
+            let code = format!("{} {}", status.mark(), st.latest_code);
             out.push_str(&format!(
                 "  {:<width$}  {}  {:>9}  {:>6}  {}\n",
                 key,
@@ -282,7 +281,7 @@ fn spark(ring: &VecDeque<Sample>) -> String {
         .iter()
         .map(|s| s.median_ms.unwrap_or(f64::NAN))
         .collect();
-    let line: Vec<char> = crate::history::sparkline(&values).chars().collect();
+    let line: Vec<char> = crate::term::sparkline(&values).chars().collect();
     ring.iter()
         .enumerate()
         .map(|(i, s)| match (s.status, s.median_ms) {
@@ -291,15 +290,6 @@ fn spark(ring: &VecDeque<Sample>) -> String {
             _ => line.get(i).copied().unwrap_or(' '),
         })
         .collect()
-}
-
-fn paint(text: &str, status: Status) -> String {
-    match status {
-        Status::Pass => text.green().to_string(),
-        Status::Warn => text.yellow().to_string(),
-        Status::Fail => text.red().bold().to_string(),
-        Status::Skip => text.dimmed().to_string(),
-    }
 }
 
 /// One compact line for a pipe or a log.
@@ -443,7 +433,7 @@ pub fn run(args: &WatchArgs) -> Result<i32, AppError> {
     }
     // Each run goes to the history as it would from `run`; the view is watch's own.
     run_args.quiet = false;
-    let color = crate::run::decide_color(run_args.color, false);
+    let color = crate::term::decide_color(run_args.color, false);
     let live = !json && std::io::stdout().is_terminal();
     let stop = Arc::new(Stop::default());
     watch_signals(stop.clone())?;
@@ -461,9 +451,9 @@ pub fn run(args: &WatchArgs) -> Result<i32, AppError> {
             let view = state.view(args.every, args.count);
             drawn_lines = redraw(&view, drawn_lines);
         } else if json {
-            crate::output::write_stdout(&crate::report::json::render_line(&clean));
+            crate::files::write_stdout(&crate::report::json::render_line(&clean));
         } else {
-            crate::output::write_stdout(line(state.runs, &clean).as_bytes());
+            crate::files::write_stdout(line(state.runs, &clean).as_bytes());
         }
         if stop.stopped() || args.count.is_some_and(|c| state.runs >= c) {
             break;
@@ -478,7 +468,7 @@ pub fn run(args: &WatchArgs) -> Result<i32, AppError> {
         // stdout stays JSON Lines; the summary is for the person watching.
         eprint!("{summary}");
     } else {
-        crate::output::write_stdout(format!("\n{summary}").as_bytes());
+        crate::files::write_stdout(format!("\n{summary}").as_bytes());
     }
     Ok(exit::of(state.worst()))
 }

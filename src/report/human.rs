@@ -5,26 +5,9 @@
 //! (`colored`'s global override), so this stays a pure function of the report.
 
 use crate::model::{Check, Report, Status};
+use crate::term::paint;
 use colored::Colorize;
 use std::fmt::Write;
-
-pub fn mark(status: Status) -> &'static str {
-    match status {
-        Status::Pass => "✓",
-        Status::Warn => "!",
-        Status::Fail => "✗",
-        Status::Skip => "-",
-    }
-}
-
-fn paint(text: &str, status: Status) -> String {
-    match status {
-        Status::Pass => text.green().to_string(),
-        Status::Warn => text.yellow().to_string(),
-        Status::Fail => text.red().bold().to_string(),
-        Status::Skip => text.dimmed().to_string(),
-    }
-}
 
 fn line(out: &mut String, c: &Check) {
     let took = if c.status == Status::Skip || c.duration_ms == 0.0 {
@@ -42,7 +25,7 @@ fn line(out: &mut String, c: &Check) {
     let _ = writeln!(
         out,
         "  {} {:<8} {} {}{}",
-        paint(mark(c.status), c.status),
+        paint(c.status.mark(), c.status),
         c.probe.name(),
         paint(&format!("{:<22}", c.code), c.status),
         summary,
@@ -70,7 +53,7 @@ fn lines(out: &mut String, checks: &[&Check]) {
             let _ = writeln!(
                 out,
                 "  {} {}",
-                paint(mark(Status::Skip), Status::Skip),
+                paint(Status::Skip.mark(), Status::Skip),
                 format!("{} skipped: {}", names.join(", "), c.summary).dimmed()
             );
         } else {
@@ -166,7 +149,7 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         out,
         "\n{} {}: {fail} failed, {warn} warning(s), {pass} passed, {skip} skipped in {:.1} s",
-        paint(mark(r.status), r.status),
+        paint(r.status.mark(), r.status),
         paint(verdict, r.status),
         r.duration_ms / 1000.0
     );

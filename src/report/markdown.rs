@@ -13,15 +13,6 @@ use crate::model::{Check, Report, Status};
 use serde_json::Value;
 use std::fmt::Write;
 
-fn mark(status: Status) -> &'static str {
-    match status {
-        Status::Pass => "✓",
-        Status::Warn => "!",
-        Status::Fail => "✗",
-        Status::Skip => "-",
-    }
-}
-
 /// Escapes text for Markdown: table pipes, inline HTML, entities, code spans, emphasis,
 /// strike-through, headings, links and images, and the bare URLs (`https://…`, `www.…`) that
 /// GitHub and Jira would turn into links. Line breaks become spaces, since every piece of text
@@ -140,7 +131,7 @@ pub fn render(r: &Report, personal_redacted: bool) -> String {
         "## {} report {}: {} {verdict}\n",
         escape(&r.tool.name),
         code(&r.report_id),
-        mark(r.status)
+        r.status.mark()
     );
     let (fail, warn, pass, skip) = (
         r.count(Status::Fail),
@@ -152,7 +143,7 @@ pub fn render(r: &Report, personal_redacted: bool) -> String {
     let _ = writeln!(
         out,
         "| Result | {} **{verdict}**: {fail} failed, {warn} warning(s), {pass} passed, {skip} skipped |",
-        mark(r.status)
+        r.status.mark()
     );
     let _ = writeln!(out, "| Report id | {} |", code(&r.report_id));
     let _ = writeln!(
@@ -205,7 +196,7 @@ pub fn render(r: &Report, personal_redacted: bool) -> String {
                 "| {} | {} | {} {} |",
                 escape(&u.name),
                 u.kind_label(),
-                mark(u.status),
+                u.status.mark(),
                 u.status.verdict()
             );
         }
@@ -223,7 +214,7 @@ pub fn render(r: &Report, personal_redacted: bool) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} |",
-                mark(c.status),
+                c.status.mark(),
                 c.probe.name(),
                 target_cell(c),
                 code(&c.code),

@@ -8,6 +8,7 @@ mod faults;
 mod fleet;
 mod history;
 mod hostile;
+mod layers;
 mod netns;
 mod realdns;
 mod realproxy;

@@ -1,0 +1,297 @@
+//! One run of the checks, from a prepared profile to a report: profile → runner → cross-check →
+//! diagnosis → report. It delivers nothing; the commands (`run`, `serve`, `watch`'s child runs)
+//! decide where a report goes.
+//!
+//! This is the only place that ties the parts of a run together; each of them stays ignorant of
+//! the others, and no command needs another command to run the checks.
+
+use crate::cli::RunArgs;
+use crate::diagnose::diagnose;
+use crate::error::AppError;
+use crate::knowledge::Knowledge;
+use crate::model::Device;
+use crate::model::{Check, EndpointInfo, Probe, Report, SCHEMA_VERSION, Status, Tool};
+use crate::plan::{load_profile, selection};
+use crate::probe::proxy::ProxyEnv;
+use crate::probe::{captive, clock, dns, ipv6, storage, tcp, tls, vpn};
+use crate::profile::Profile;
+use crate::runner::{self, Env, Selection};
+use crate::term::decide_color;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// What a run needs, read and validated before any probe: `run` uses it once, `serve` for every
+/// scrape (so a bad profile stops the exporter at start, never a scrape).
+pub struct Prepared {
+    pub profile: Profile,
+    pub tls: tls::TlsSetup,
+    sel: Selection,
+    proxy: ProxyEnv,
+    kb: Knowledge,
+    storage_paths: Vec<std::path::PathBuf>,
+}
+
+/// Reads and checks every input of a run; a mistake is exit 3 before any probe.
+pub fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
+    let profile = load_profile(args)?;
+    let sel = selection(args);
+    let tls = tls::TlsSetup::load(args.ca_file.as_deref())?;
+    tls.warm_up();
+    let proxy = ProxyEnv::from_env()?;
+    let kb = Knowledge::builtin().map_err(AppError::Internal)?;
+    let storage_paths = storage_paths(args)?;
+    Ok(Prepared {
+        profile,
+        sel,
+        tls,
+        proxy,
+        kb,
+        storage_paths,
+    })
+}
+
+/// Runs the checks and returns the report, delivering nothing (`run` and `watch` do that).
+/// `progress`: whether a person may see a progress line on stderr.
+pub fn execute(
+    args: &RunArgs,
+    progress: bool,
+    deadline: std::time::Duration,
+) -> Result<Report, AppError> {
+    // Every input is validated first: a mistake is reported at once, not after the jitter.
+    let prepared = prepare(args)?;
+    if let Some(out) = &args.output {
+        crate::files::check_writable(out)?;
+    }
+    decide_color(args.color, args.output.is_some());
+    // Before the clock starts: neither waiting for the lock nor the jitter counts against --deadline.
+    let _lock = crate::lock::acquire_if(args)?;
+    crate::lock::jitter(args.jitter);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::Internal(format!("cannot start the async runtime: {e}")))?;
+
+    let progress = crate::progress::Progress::new(
+        progress && crate::progress::wanted(args.format == crate::cli::OutputFormat::Human),
+        prepared
+            .profile
+            .endpoints
+            .iter()
+            .map(|e| e.name.clone())
+            .collect(),
+    );
+    let report = runtime.block_on(check(
+        &prepared,
+        args,
+        deadline,
+        Some(&progress),
+        interrupted(),
+    ));
+    progress.finish();
+    // Background work (a resolver retry, a late socket) must not hold the exit past the deadline.
+    runtime.shutdown_background();
+    Ok(report)
+}
+
+/// One check of the prepared profile, bounded by `deadline`: the report, not yet delivered.
+/// `serve` calls it on its own runtime for every scrape.
+pub async fn check(
+    prepared: &Prepared,
+    args: &RunArgs,
+    deadline: std::time::Duration,
+    progress: Option<&crate::progress::Progress>,
+    interrupt: runner::Interrupt,
+) -> Report {
+    let Prepared {
+        profile,
+        sel,
+        tls,
+        proxy,
+        kb,
+        storage_paths,
+    } = prepared;
+    let started = Instant::now();
+    let started_at = SystemTime::now();
+    let checks = {
+        let resolver_label = args
+            .resolver
+            .map_or_else(|| "system".to_owned(), |a| a.to_string());
+        let env = Arc::new(Env {
+            timeout: args.timeout,
+            deadline,
+            samples: args.samples,
+            thresholds: profile.thresholds.clone(),
+            resolver: dns::resolver(args.resolver, args.timeout),
+            resolver_label,
+            resolver_servers: dns::servers(args.resolver),
+            tls: tls.clone(),
+            selection: sel.clone(),
+            proxy: proxy.clone(),
+            on_done: progress.map(|progress| {
+                let progress = progress.clone();
+                Arc::new(move |name: &str| progress.done(name)) as runner::DoneHook
+            }),
+        });
+        let device = device_probes(profile, &env, proxy, storage_paths.clone());
+        let (results, device_checks) =
+            runner::run_endpoints(profile, env.clone(), device, started, interrupt).await;
+        let attempts: Vec<(String, Vec<tcp::Attempt>)> = results
+            .iter()
+            .map(|r| (r.endpoint.name.clone(), r.attempts.clone()))
+            .collect();
+        let mut checks: Vec<Check> = results.into_iter().flat_map(|r| r.checks).collect();
+        crate::crosscheck::apply(&mut checks, &profile.endpoints);
+        checks.extend(device_checks);
+        // Probes that read what the others measured.
+        if sel.reported(Probe::Clock) {
+            let c = clock::run(&checks, &profile.thresholds);
+            checks.push(c);
+        }
+        if sel.reported(Probe::Ipv6) {
+            checks.push(ipv6::run(&attempts));
+        }
+        checks.sort_by_key(|c| (c.target.is_none(), c.probe));
+        checks
+    };
+
+    let endpoints: Vec<EndpointInfo> = profile
+        .endpoints
+        .iter()
+        .map(|e| EndpointInfo {
+            name: e.name.clone(),
+            host: e.host.clone(),
+            port: e.port,
+            role: e.role.as_str().to_owned(),
+        })
+        .collect();
+    let suspects = diagnose(&checks, &endpoints, kb);
+    Report {
+        schema_version: SCHEMA_VERSION,
+        report_id: crate::model::report_id(),
+        tool: Tool::this(),
+        started_at: humantime::format_rfc3339_millis(started_at).to_string(),
+        duration_ms: crate::model::ms(started.elapsed()),
+        region: profile.name.clone(),
+        status: Report::overall(&checks),
+        suspects,
+        checks,
+        endpoints,
+        device: Some(device_info()),
+        redacted: Vec::new(),
+        uplinks: Vec::new(),
+    }
+}
+
+/// Resolves on Ctrl-C, or on SIGTERM (a service manager stopping a run that takes too long);
+/// never, where neither can be watched. The run then reports what it has.
+pub fn interrupted() -> runner::Interrupt {
+    Box::pin(async {
+        let ctrl_c = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(unix)]
+        let term = async {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+    })
+}
+
+/// The device probes of this run, each a future the runner bounds by the deadline.
+fn device_probes(
+    profile: &Profile,
+    env: &Arc<Env>,
+    proxy: &ProxyEnv,
+    storage_paths: Vec<std::path::PathBuf>,
+) -> Vec<(Probe, runner::DeviceFuture)> {
+    let sel = &env.selection;
+    let mut probes: Vec<(Probe, runner::DeviceFuture)> = Vec::new();
+    if sel.reported(Probe::Storage) {
+        let t = profile.thresholds.clone();
+        probes.push((
+            Probe::Storage,
+            Box::pin(async move {
+                // statvfs on a hung network mount blocks: keep it off the async workers.
+                tokio::task::spawn_blocking(move || storage::run(&storage_paths, &t))
+                    .await
+                    .unwrap_or_default()
+            }),
+        ));
+    }
+    if sel.reported(Probe::Proxy) {
+        let c = proxy.check();
+        probes.push((Probe::Proxy, Box::pin(async move { vec![c] })));
+    }
+    if sel.reported(Probe::Vpn) {
+        probes.push((
+            Probe::Vpn,
+            Box::pin(async move {
+                tokio::task::spawn_blocking(vpn::run)
+                    .await
+                    .map(|c| vec![c])
+                    .unwrap_or_default()
+            }),
+        ));
+    }
+    if sel.reported(Probe::Captive) {
+        let env = env.clone();
+        let cfg = profile.captive.clone();
+        probes.push((
+            Probe::Captive,
+            Box::pin(async move {
+                vec![match cfg {
+                    Some(cfg) => captive::run(&cfg, &env.resolver, env.timeout).await,
+                    None => Check::new(
+                        Probe::Captive,
+                        None,
+                        Status::Skip,
+                        "captive.off",
+                        "switched off in the profile ([captive] url = \"\")",
+                    ),
+                }]
+            }),
+        ));
+    }
+    probes
+}
+
+/// The storage paths to check; a path that does not exist is the user's mistake (exit 3).
+fn storage_paths(args: &RunArgs) -> Result<Vec<std::path::PathBuf>, AppError> {
+    if args.storage_path.is_empty() {
+        return Ok(storage::default_paths());
+    }
+    for p in &args.storage_path {
+        if !p.exists() {
+            return Err(AppError::Input(format!(
+                "--storage-path {}: does not exist",
+                p.display()
+            )));
+        }
+    }
+    Ok(args.storage_path.clone())
+}
+
+/// What the report says about the device: OS and host name (redacted in Markdown by default).
+fn device_info() -> Device {
+    Device {
+        os: sysinfo::System::long_os_version()
+            .or_else(|_| sysinfo::System::name())
+            .unwrap_or_else(|_| std::env::consts::OS.to_owned()),
+        hostname: sysinfo::System::host_name().unwrap_or_default(),
+    }
+}
