@@ -62,7 +62,7 @@ fn uses(code: &str) -> BTreeSet<String> {
     while let Some(i) = code[at..].find("crate::") {
         let start = at + i + "crate::".len();
         at = start;
-        if start >= "crate::".len() + 1 && is_ident(b[start - "crate::".len() - 1]) {
+        if start > "crate::".len() && is_ident(b[start - "crate::".len() - 1]) {
             continue; // `mycrate::x`, not ours
         }
         if b.get(start) == Some(&b'{') {
