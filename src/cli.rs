@@ -146,6 +146,15 @@ pub enum OutputFormat {
     Nagios,
 }
 
+impl OutputFormat {
+    /// The value as `--format` spells it.
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
+    }
+}
+
 /// Which built-in endpoint set a run checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Service {
@@ -304,7 +313,11 @@ fn parse_probe(s: &str) -> Result<Probe, String> {
     Probe::from_name(s.trim()).ok_or_else(|| {
         format!(
             "unknown probe '{s}' (known: {})",
-            Probe::ALL.map(Probe::name).join(", ")
+            Probe::all()
+                .iter()
+                .map(|p| p.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     })
 }

@@ -13,6 +13,7 @@ use crate::model::Device;
 use crate::model::{Check, EndpointInfo, Probe, Report, SCHEMA_VERSION, Status, Tool};
 use crate::plan::{load_profile, selection};
 use crate::probe::proxy::ProxyEnv;
+use crate::probe::registry::Kind;
 use crate::probe::{captive, clock, dns, ipv6, storage, tcp, tls, vpn};
 use crate::profile::Profile;
 use crate::runner::{self, Env, Selection};
@@ -145,12 +146,10 @@ pub async fn check(
         crate::crosscheck::apply(&mut checks, &profile.endpoints);
         checks.extend(device_checks);
         // Probes that read what the others measured.
-        if sel.reported(Probe::Clock) {
-            let c = clock::run(&checks, &profile.thresholds);
-            checks.push(c);
-        }
-        if sel.reported(Probe::Ipv6) {
-            checks.push(ipv6::run(&attempts));
+        for p in Probe::all().iter().copied() {
+            if p.kind() == Kind::Reader && sel.reported(p) {
+                checks.extend(reader(p, &checks, &attempts, profile));
+            }
         }
         checks.sort_by_key(|c| (c.target.is_none(), c.probe));
         checks
@@ -219,40 +218,45 @@ fn device_probes(
     proxy: &ProxyEnv,
     storage_paths: Vec<std::path::PathBuf>,
 ) -> Vec<(Probe, runner::DeviceFuture)> {
-    let sel = &env.selection;
-    let mut probes: Vec<(Probe, runner::DeviceFuture)> = Vec::new();
-    if sel.reported(Probe::Storage) {
-        let t = profile.thresholds.clone();
-        probes.push((
-            Probe::Storage,
+    Probe::all()
+        .iter()
+        .copied()
+        .filter(|p| p.kind() == Kind::Device && env.selection.reported(*p))
+        .filter_map(|p| device_probe(p, profile, env, proxy, storage_paths.clone()).map(|f| (p, f)))
+        .collect()
+}
+
+/// How a device probe runs. Every probe has its arm: a new one does not compile until it says.
+fn device_probe(
+    probe: Probe,
+    profile: &Profile,
+    env: &Arc<Env>,
+    proxy: &ProxyEnv,
+    storage_paths: Vec<std::path::PathBuf>,
+) -> Option<runner::DeviceFuture> {
+    let fut: runner::DeviceFuture = match probe {
+        Probe::Storage => {
+            let t = profile.thresholds.clone();
             Box::pin(async move {
                 // statvfs on a hung network mount blocks: keep it off the async workers.
                 tokio::task::spawn_blocking(move || storage::run(&storage_paths, &t))
                     .await
                     .unwrap_or_default()
-            }),
-        ));
-    }
-    if sel.reported(Probe::Proxy) {
-        let c = proxy.check();
-        probes.push((Probe::Proxy, Box::pin(async move { vec![c] })));
-    }
-    if sel.reported(Probe::Vpn) {
-        probes.push((
-            Probe::Vpn,
-            Box::pin(async move {
-                tokio::task::spawn_blocking(vpn::run)
-                    .await
-                    .map(|c| vec![c])
-                    .unwrap_or_default()
-            }),
-        ));
-    }
-    if sel.reported(Probe::Captive) {
-        let env = env.clone();
-        let cfg = profile.captive.clone();
-        probes.push((
-            Probe::Captive,
+            })
+        }
+        Probe::Proxy => {
+            let c = proxy.check();
+            Box::pin(async move { vec![c] })
+        }
+        Probe::Vpn => Box::pin(async move {
+            tokio::task::spawn_blocking(vpn::run)
+                .await
+                .map(|c| vec![c])
+                .unwrap_or_default()
+        }),
+        Probe::Captive => {
+            let env = env.clone();
+            let cfg = profile.captive.clone();
             Box::pin(async move {
                 vec![match cfg {
                     Some(cfg) => captive::run(&cfg, &env.resolver, env.timeout).await,
@@ -264,10 +268,40 @@ fn device_probes(
                         "switched off in the profile ([captive] url = \"\")",
                     ),
                 }]
-            }),
-        ));
+            })
+        }
+        Probe::Dns
+        | Probe::Tcp
+        | Probe::Tls
+        | Probe::Http
+        | Probe::Latency
+        | Probe::Clock
+        | Probe::Ipv6 => return None,
+    };
+    Some(fut)
+}
+
+/// A probe that reads what the others measured (after the pipelines and the device probes).
+/// Every probe has its arm: a new one does not compile until it says.
+fn reader(
+    probe: Probe,
+    checks: &[Check],
+    attempts: &[(String, Vec<tcp::Attempt>)],
+    profile: &Profile,
+) -> Option<Check> {
+    match probe {
+        Probe::Clock => Some(clock::run(checks, &profile.thresholds)),
+        Probe::Ipv6 => Some(ipv6::run(attempts)),
+        Probe::Dns
+        | Probe::Tcp
+        | Probe::Tls
+        | Probe::Http
+        | Probe::Latency
+        | Probe::Storage
+        | Probe::Proxy
+        | Probe::Vpn
+        | Probe::Captive => None,
     }
-    probes
 }
 
 /// The storage paths to check; a path that does not exist is the user's mistake (exit 3).
@@ -293,5 +327,22 @@ fn device_info() -> Device {
             .or_else(|_| sysinfo::System::name())
             .unwrap_or_else(|_| std::env::consts::OS.to_owned()),
         hostname: sysinfo::System::host_name().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reader_probe_has_its_reading() {
+        let profile = crate::profile::builtin_set("rest_of_world", false).expect("built-in set");
+        for p in Probe::all().iter().copied() {
+            let read = reader(p, &[], &[], &profile);
+            assert_eq!(read.is_some(), p.kind() == Kind::Reader, "{p}");
+            if let Some(c) = read {
+                assert_eq!(c.probe, p);
+            }
+        }
     }
 }

@@ -7,8 +7,8 @@
 
 use crate::model::{
     Check, Confidence, Device, EndpointInfo, Probe, Report, SCHEMA_VERSION, Status, Suspect, Tool,
-    codes,
 };
+use crate::probe::registry;
 use crate::report::{self, Format};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
@@ -51,10 +51,10 @@ fn any_value() -> impl Strategy<Value = Value> {
 
 fn any_check(targets: Vec<String>) -> impl Strategy<Value = Check> {
     (
-        0..Probe::ALL.len(),
+        0..Probe::all().len(),
         prop::option::of(prop::sample::select(targets)),
         any_status(),
-        prop::sample::select(codes::ALL.to_vec()),
+        prop::sample::select(registry::all_codes().collect::<Vec<_>>()),
         any_text(),
         0.0f64..100_000.0,
         prop::collection::btree_map(
@@ -84,7 +84,7 @@ fn any_check(targets: Vec<String>) -> impl Strategy<Value = Check> {
     )
         .prop_map(
             |(p, target, status, code, summary, duration_ms, data)| Check {
-                probe: Probe::ALL[p],
+                probe: Probe::all()[p],
                 target,
                 status,
                 code: code.to_owned(),

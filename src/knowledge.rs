@@ -3,7 +3,7 @@
 //! It lives in `checks/suspects.toml` (embedded at build time) so that the ranking is data, not code
 //! branches: changing what points where is an edit to that file, checked by the tests below.
 
-use crate::model::codes;
+use crate::probe::registry;
 use serde::Deserialize;
 
 pub const SOURCE: &str = include_str!("../checks/suspects.toml");
@@ -124,7 +124,7 @@ impl Knowledge {
                 return Err(format!("suspect {}: difficulty {d} is not 1-5", s.id));
             }
             for e in &s.evidence {
-                if !codes::ALL.contains(&e.code.as_str()) {
+                if !registry::is_known(&e.code) {
                     return Err(format!("suspect {}: unknown code {}", s.id, e.code));
                 }
                 if e.weight == 0 {
@@ -205,7 +205,7 @@ mod tests {
                         | "tcp.local_limit" | "latency.local_limit"
                 )
         };
-        for code in codes::ALL.iter().filter(|c| !informational(c)) {
+        for code in registry::all_codes().filter(|c| !informational(c)) {
             let covered = kb.suspect.iter().any(|s| {
                 s.evidence
                     .iter()

@@ -1,5 +1,8 @@
 //! `list`: what a run would do — probes, endpoints, stages, thresholds and limits — without
-//! touching the network. Human by default; `--format json` for scripts and fleet tooling.
+//! touching the network. Human by default; `--format json` for scripts and fleet tooling;
+//! `--format markdown` for a ticket or a wiki page. Prometheus and Nagios describe a run's
+//! results, which `list` has none of: they are refused (exit 3), never answered with another
+//! format.
 
 use crate::cli::{OutputFormat, RunArgs};
 use crate::error::{AppError, exit};
@@ -46,7 +49,7 @@ fn human(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
         out,
         "\nprobes (on: runs and is reported; pre: runs only because a chosen probe needs it; off: does not run):"
     );
-    for p in Probe::ALL {
+    for p in Probe::all().iter().copied() {
         let _ = writeln!(
             out,
             "  {:<3} {:<8} {}",
@@ -84,6 +87,71 @@ fn human(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
     let _ = writeln!(out, "\nthresholds:");
     for (name, value, what) in profile.thresholds.describe() {
         let _ = writeln!(out, "  {name:<22} {value:<12} {what}");
+    }
+    let _ = writeln!(
+        out,
+        "\nlimits: step timeout {}, deadline {}, {} latency sample(s) per endpoint",
+        humantime::format_duration(args.timeout),
+        humantime::format_duration(args.deadline),
+        args.samples
+    );
+    out
+}
+
+/// `list --format markdown`: the same as the human listing, as tables that paste into a ticket.
+/// Profile text (names, hosts, paths) is escaped like the Markdown report's.
+fn markdown(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
+    use crate::report::markdown::escape;
+    let mut out = String::new();
+    let _ = writeln!(out, "## bmw-netcheck list: {}\n", escape(&profile.name));
+    let _ = writeln!(out, "- profile: {}", escape(&profile.source));
+    let _ = writeln!(out, "- answers read as: {}", escape(&reading(profile)));
+    let _ = writeln!(
+        out,
+        "\n### Probes\n\n| state | probe | what it looks at |\n| --- | --- | --- |"
+    );
+    for p in Probe::all().iter().copied() {
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} |",
+            state(sel, p),
+            p.name(),
+            escape(p.describe())
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n### Endpoints\n\n| endpoint | role | URL | stages |\n| --- | --- | --- | --- |"
+    );
+    for e in &profile.endpoints {
+        let stages: Vec<&str> = runner::planned_stages(e, sel)
+            .iter()
+            .map(|p| p.name())
+            .collect();
+        let min = e
+            .min_tls
+            .map_or_else(String::new, |v| format!(" (TLS {} or later)", v.as_str()));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {}{} | {} |",
+            escape(&e.name),
+            e.role.as_str(),
+            escape(&url(e)),
+            escape(&min),
+            stages.join(" → ")
+        );
+    }
+    let captive = profile.captive.as_ref().map_or_else(
+        || "off".to_owned(),
+        |c| format!("GET {} expecting {}", c.url, c.expect_status),
+    );
+    let _ = writeln!(out, "\ncaptive portal check: {}", escape(&captive));
+    let _ = writeln!(
+        out,
+        "\n### Thresholds\n\n| threshold | value | meaning |\n| --- | --- | --- |"
+    );
+    for (name, value, what) in profile.thresholds.describe() {
+        let _ = writeln!(out, "| `{name}` | {} | {} |", escape(&value), escape(what));
     }
     let _ = writeln!(
         out,
@@ -152,7 +220,7 @@ fn as_json(profile: &Profile, sel: &Selection, args: &RunArgs) -> Value {
         profile: profile.name.clone(),
         source: profile.source.clone(),
         reading: profile.reading.as_str().to_owned(),
-        probes: Probe::ALL
+        probes: Probe::all()
             .iter()
             .map(|p| ListProbe {
                 name: p.name().to_owned(),
@@ -219,7 +287,15 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
             "{}\n",
             serde_json::to_string_pretty(&as_json(&profile, &sel, args)).unwrap_or_default()
         ),
-        _ => human(&profile, &sel, args),
+        OutputFormat::Human => human(&profile, &sel, args),
+        OutputFormat::Markdown => markdown(&profile, &sel, args),
+        OutputFormat::Prometheus | OutputFormat::Nagios => {
+            return Err(AppError::usage(format!(
+                "list --format {}: list prints human, json or markdown (a run's results are what {} describes)",
+                args.format.name(),
+                args.format.name()
+            )));
+        }
     };
     crate::files::write_stdout(text.as_bytes());
     Ok(exit::OK)
@@ -262,5 +338,34 @@ mod tests {
         assert_eq!(j["limits"]["deadline_ms"], json!(20_000));
         let text = human(&p, &selection(&a), &a);
         assert!(text.contains("pre tcp"), "{text}");
+    }
+
+    #[test]
+    fn markdown_lists_the_same_probes_and_endpoints_as_tables() {
+        let a = args(&["--only", "tls", "--format", "markdown"]);
+        let p = profile::builtin("rest_of_world").expect("built-in");
+        let text = markdown(&p, &selection(&a), &a);
+        assert!(text.contains("| pre | `tcp` |"), "{text}");
+        assert!(text.contains("| on | `tls` |"), "{text}");
+        for e in &p.endpoints {
+            assert!(
+                text.contains(&format!("| {} |", escape_name(&e.name))),
+                "{text}"
+            );
+        }
+        assert!(text.contains("| `latency_warn_ms` |"), "{text}");
+    }
+
+    fn escape_name(name: &str) -> String {
+        crate::report::markdown::escape(name)
+    }
+
+    #[test]
+    fn formats_of_a_run_are_refused() {
+        for format in ["prometheus", "nagios"] {
+            let a = args(&["--format", format]);
+            let err = run(&a).expect_err("refused");
+            assert!(err.to_string().contains("human, json or markdown"), "{err}");
+        }
     }
 }

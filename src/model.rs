@@ -62,11 +62,26 @@ impl fmt::Display for Status {
     }
 }
 
+// The one list of probes: `Probe::all` is this enum's variants (clap's `ValueEnum`). What each
+// one is (its name, codes, measurements, needs, kind) is declared in its own file and found
+// through `crate::probe::registry`.
 /// Every probe the tool knows. Endpoint stages come first, in pipeline order; device probes after.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    clap::ValueEnum,
 )]
 #[serde(rename_all = "lowercase")]
+#[value(rename_all = "lowercase")]
 pub enum Probe {
     Dns,
     Tcp,
@@ -79,65 +94,6 @@ pub enum Probe {
     Clock,
     Captive,
     Ipv6,
-}
-
-impl Probe {
-    pub const ALL: [Probe; 11] = [
-        Probe::Dns,
-        Probe::Tcp,
-        Probe::Tls,
-        Probe::Http,
-        Probe::Latency,
-        Probe::Storage,
-        Probe::Proxy,
-        Probe::Vpn,
-        Probe::Clock,
-        Probe::Captive,
-        Probe::Ipv6,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Probe::Dns => "dns",
-            Probe::Tcp => "tcp",
-            Probe::Tls => "tls",
-            Probe::Http => "http",
-            Probe::Latency => "latency",
-            Probe::Storage => "storage",
-            Probe::Proxy => "proxy",
-            Probe::Vpn => "vpn",
-            Probe::Clock => "clock",
-            Probe::Captive => "captive",
-            Probe::Ipv6 => "ipv6",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Probe> {
-        Probe::ALL.into_iter().find(|p| p.name() == name)
-    }
-
-    /// One line on what the probe looks at, for `list` and `--help`.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Probe::Dns => {
-                "resolve A and AAAA; spot NXDOMAIN, SERVFAIL, timeouts and sinkholed answers"
-            }
-            Probe::Tcp => "connect to the resolved addresses (IPv4 and IPv6 at once)",
-            Probe::Tls => "TLS handshake with SNI; certificate trust, validity, host name, expiry",
-            Probe::Http => {
-                "request the endpoint's path over that connection; status and time to first byte"
-            }
-            Probe::Latency => "sequential TCP connects: median, jitter and loss",
-            Probe::Storage => "free space on the filesystems the app and the tool write to",
-            Probe::Proxy => "proxy settings in the environment (credentials redacted)",
-            Probe::Vpn => "tunnel interfaces that are up and whether the default route uses one",
-            Probe::Clock => "device clock against the servers' Date headers",
-            Probe::Captive => {
-                "a plain-HTTP request whose exact answer is known, to spot captive portals"
-            }
-            Probe::Ipv6 => "IPv6 connects against IPv4 ones, to spot a broken IPv6 path",
-        }
-    }
 }
 
 impl fmt::Display for Probe {
@@ -164,30 +120,10 @@ pub struct Check {
     pub interface: Option<String>,
 }
 
+/// The constructors that check a code against its probe's definition, or fill a probe's
+/// measurement keys (`Check::new`, `Check::skipped`, `Check::timed_out`, `Check::unmeasured`),
+/// are in [`crate::probe::registry`], beside the definitions.
 impl Check {
-    pub fn new(
-        probe: Probe,
-        target: Option<&str>,
-        status: Status,
-        code: &str,
-        summary: impl Into<String>,
-    ) -> Check {
-        debug_assert!(
-            codes::is_known(code),
-            "code {code} is not listed in model::codes"
-        );
-        Check {
-            probe,
-            target: target.map(str::to_owned),
-            status,
-            code: code.to_owned(),
-            summary: summary.into(),
-            duration_ms: 0.0,
-            data: Map::new(),
-            interface: None,
-        }
-    }
-
     pub fn took(mut self, elapsed: Duration) -> Check {
         self.duration_ms = ms(elapsed);
         self
@@ -198,58 +134,12 @@ impl Check {
         self
     }
 
-    /// A stage that could not run because an earlier one failed or was left out. Its
-    /// measurements are present, as null, so scripts can read the same keys from every check.
-    pub fn skipped(probe: Probe, target: Option<&str>, why: impl Into<String>) -> Check {
-        let code = format!("{}.skipped", probe.name());
-        Check::new(probe, target, Status::Skip, &code, why).unmeasured()
-    }
-
-    /// The step or the run ran out of time; measurements not taken are null.
-    pub fn timed_out(probe: Probe, target: Option<&str>, summary: impl Into<String>) -> Check {
-        let code = format!("{}.timeout", probe.name());
-        Check::new(probe, target, Status::Fail, &code, summary).unmeasured()
-    }
-
-    /// Fills the contract's measurement keys for this probe that are not set yet: lists empty,
-    /// numbers and strings null.
-    pub fn unmeasured(mut self) -> Check {
-        for key in measurement_keys(self.probe) {
-            let empty = if matches!(*key, "addresses" | "samples_ms") {
-                Value::Array(Vec::new())
-            } else {
-                Value::Null
-            };
-            self.data.entry(key.to_string()).or_insert(empty);
-        }
-        self
-    }
-
     pub fn data_f64(&self, key: &str) -> Option<f64> {
         self.data.get(key).and_then(Value::as_f64)
     }
 
     pub fn data_str(&self, key: &str) -> Option<&str> {
         self.data.get(key).and_then(Value::as_str)
-    }
-}
-
-/// The measurements the contract promises in `data`, per probe.
-pub fn measurement_keys(probe: Probe) -> &'static [&'static str] {
-    match probe {
-        Probe::Dns => &["addresses", "resolve_ms"],
-        Probe::Tcp => &["connect_ms", "address"],
-        Probe::Tls => &[
-            "handshake_ms",
-            "version",
-            "issuer",
-            "not_after",
-            "days_left",
-        ],
-        Probe::Http => &["status_code", "ttfb_ms"],
-        Probe::Latency => &["samples_ms", "median_ms", "loss_pct"],
-        Probe::Storage => &["path", "free_bytes", "total_bytes"],
-        _ => &[],
     }
 }
 
@@ -398,104 +288,6 @@ impl Report {
     }
 }
 
-/// Every code the tool can emit. The knowledge base is checked against this list in tests, so a
-/// typo in `checks/suspects.toml` fails the build's tests instead of silently never matching.
-pub mod codes {
-    pub const ALL: &[&str] = &[
-        "dns.ok",
-        "dns.nxdomain",
-        "dns.servfail",
-        "dns.refused",
-        "dns.timeout",
-        "dns.sinkholed",
-        "dns.no_address",
-        "dns.error",
-        "dns.skipped",
-        "dns.dropped",
-        "dns.block_page",
-        "dns.filtered",
-        "dns.dnssec_failed",
-        "dns.tcp_blocked",
-        "tcp.ok",
-        "tcp.refused",
-        "tcp.timeout",
-        "tcp.unreachable",
-        "tcp.error",
-        "tcp.local_limit",
-        "tcp.skipped",
-        "tls.ok",
-        "tls.expiring_soon",
-        "tls.expired",
-        "tls.not_yet_valid",
-        "tls.hostname_mismatch",
-        "tls.untrusted",
-        "tls.timeout",
-        "tls.handshake_failed",
-        "tls.intercepted",
-        "tls.weak_signature",
-        "tls.weak_key",
-        "tls.old_protocol",
-        "tls.no_common_cipher",
-        "tls.client_cert_required",
-        "tls.chain_too_large",
-        "tls.revoked",
-        "tls.large_hello_dropped",
-        "tls.version_too_low",
-        "tls.skipped",
-        "http.ok",
-        "http.unexpected_status",
-        "http.server_error",
-        "http.blocked",
-        "http.rate_limited",
-        "http.timeout",
-        "http.error",
-        "http.proxy_error",
-        "http.insecure_redirect",
-        "http.proxy_auth_required",
-        "http.proxy_denied",
-        "http.skipped",
-        "latency.ok",
-        "latency.high",
-        "latency.loss",
-        "latency.local_limit",
-        "latency.timeout",
-        "latency.skipped",
-        "storage.ok",
-        "storage.low",
-        "storage.error",
-        "storage.timeout",
-        "storage.skipped",
-        "proxy.none",
-        "proxy.env",
-        "proxy.timeout",
-        "proxy.skipped",
-        "vpn.none",
-        "vpn.active",
-        "vpn.timeout",
-        "vpn.skipped",
-        "clock.ok",
-        "clock.skew",
-        "clock.unknown",
-        "clock.timeout",
-        "clock.skipped",
-        "captive.ok",
-        "captive.portal",
-        "captive.unreachable",
-        "captive.off",
-        "captive.timeout",
-        "captive.skipped",
-        "ipv6.ok",
-        "ipv6.broken",
-        "ipv6.unavailable",
-        "ipv6.timeout",
-        "ipv6.skipped",
-    ];
-
-    pub fn is_known(code: &str) -> bool {
-        ALL.contains(&code)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,15 +308,6 @@ mod tests {
             Report::overall(&[c(Status::Warn), c(Status::Fail)]),
             Status::Fail
         );
-    }
-
-    #[test]
-    fn every_probe_has_skip_and_timeout_codes() {
-        for p in Probe::ALL {
-            assert!(codes::ALL.contains(&format!("{}.skipped", p.name()).as_str()));
-            assert!(codes::ALL.contains(&format!("{}.timeout", p.name()).as_str()));
-            assert_eq!(Probe::from_name(p.name()), Some(p));
-        }
     }
 
     #[test]

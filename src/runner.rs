@@ -15,6 +15,7 @@
 use crate::iface::Resolver;
 use crate::model::{Check, Probe, Status};
 use crate::probe::proxy::ProxyEnv;
+use crate::probe::registry::Kind;
 use crate::probe::tcp::Attempt;
 use crate::probe::{dns, http, latency, tcp, tls, tunnel};
 use crate::profile::{Endpoint, Profile, Protocol, Role, Thresholds};
@@ -76,25 +77,11 @@ impl Selection {
             None => true,
             Some(only) => {
                 only.contains(&p)
-                    || Probe::ALL
+                    || Probe::all()
                         .iter()
-                        .any(|later| only.contains(later) && needs(*later).contains(&p))
+                        .any(|later| only.contains(later) && later.needs().contains(&p))
             }
         }
-    }
-}
-
-/// The stages an endpoint stage needs before it.
-pub fn needs(p: Probe) -> &'static [Probe] {
-    match p {
-        Probe::Tcp => &[Probe::Dns],
-        Probe::Tls => &[Probe::Dns, Probe::Tcp],
-        Probe::Http => &[Probe::Dns, Probe::Tcp, Probe::Tls],
-        Probe::Latency => &[Probe::Dns, Probe::Tcp],
-        // The ipv6 and clock probes read the pipeline's results.
-        Probe::Ipv6 => &[Probe::Dns, Probe::Tcp],
-        Probe::Clock => &[Probe::Dns, Probe::Tcp, Probe::Tls, Probe::Http],
-        _ => &[],
     }
 }
 
@@ -301,17 +288,13 @@ fn attempts_winner_ms(slot: &Shared, address: std::net::SocketAddr) -> Option<f6
 
 /// The endpoint stages this run reports for an endpoint, in pipeline order.
 pub fn planned_stages(ep: &Endpoint, sel: &Selection) -> Vec<Probe> {
-    [
-        Probe::Dns,
-        Probe::Tcp,
-        Probe::Tls,
-        Probe::Http,
-        Probe::Latency,
-    ]
-    .into_iter()
-    .filter(|p| sel.reported(*p))
-    .filter(|p| !(*p == Probe::Http && ep.protocol == Protocol::Tls))
-    .collect()
+    Probe::all()
+        .iter()
+        .copied()
+        .filter(|p| p.kind() == Kind::Endpoint)
+        .filter(|p| sel.reported(*p))
+        .filter(|p| !(*p == Probe::Http && ep.protocol == Protocol::Tls))
+        .collect()
 }
 
 /// Bounds a stage by the step timeout. The stage yields its check and, on success, what the next

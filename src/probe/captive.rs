@@ -8,9 +8,28 @@
 use crate::iface::Resolver;
 use crate::model::{Check, Probe, Status, ms};
 use crate::probe::http::{self, ExchangeError};
+use crate::probe::registry::{Definition, Kind};
 use crate::profile::Captive;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+
+/// The captive probe as the registry ([`crate::probe::registry`]) lists it.
+pub const DEFINITION: Definition = Definition {
+    probe: Probe::Captive,
+    name: "captive",
+    description: "a plain-HTTP request whose exact answer is known, to spot captive portals",
+    codes: &[
+        "captive.ok",
+        "captive.portal",
+        "captive.unreachable",
+        "captive.off",
+        "captive.timeout",
+        "captive.skipped",
+    ],
+    keys: &[],
+    needs: &[],
+    kind: Kind::Device,
+};
 
 /// Splits `http://host[:port]/path` into its parts (validated when the profile was loaded).
 pub fn split_url(url: &str) -> Option<(String, u16, String)> {

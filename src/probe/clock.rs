@@ -14,8 +14,26 @@
 //! taken at its word: there is nothing to compare it with.
 
 use crate::model::{Check, Probe, Status};
+use crate::probe::registry::{Definition, Kind};
 use crate::profile::Thresholds;
 use std::time::SystemTime;
+
+/// The clock probe as the registry ([`crate::probe::registry`]) lists it.
+pub const DEFINITION: Definition = Definition {
+    probe: Probe::Clock,
+    name: "clock",
+    description: "device clock against the servers' Date headers",
+    codes: &[
+        "clock.ok",
+        "clock.skew",
+        "clock.unknown",
+        "clock.timeout",
+        "clock.skipped",
+    ],
+    keys: &[],
+    needs: &[Probe::Dns, Probe::Tcp, Probe::Tls, Probe::Http],
+    kind: Kind::Reader,
+};
 
 /// Server time minus local time, in seconds, from a `Date` header and the local receipt time.
 pub fn offset(date_header: &str, received: SystemTime) -> Option<f64> {

@@ -7,6 +7,7 @@
 
 use crate::iface::Resolver;
 use crate::model::{Check, Probe, Status};
+use crate::probe::registry::{Definition, Kind};
 use crate::profile::Endpoint;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::net::{DnsError, NetError};
@@ -15,6 +16,32 @@ use hickory_resolver::proto::rr::RecordType;
 use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+
+/// The dns probe as the registry ([`crate::probe::registry`]) lists it.
+pub const DEFINITION: Definition = Definition {
+    probe: Probe::Dns,
+    name: "dns",
+    description: "resolve A and AAAA; spot NXDOMAIN, SERVFAIL, timeouts and sinkholed answers",
+    codes: &[
+        "dns.ok",
+        "dns.nxdomain",
+        "dns.servfail",
+        "dns.refused",
+        "dns.timeout",
+        "dns.sinkholed",
+        "dns.no_address",
+        "dns.error",
+        "dns.skipped",
+        "dns.dropped",
+        "dns.block_page",
+        "dns.filtered",
+        "dns.dnssec_failed",
+        "dns.tcp_blocked",
+    ],
+    keys: &["addresses", "resolve_ms"],
+    needs: &[],
+    kind: Kind::Endpoint,
+};
 
 /// Builds the resolver for a run: the system's configuration, or one server given by the user.
 /// A system without usable DNS configuration is a finding, so the error is kept as text.

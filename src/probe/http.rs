@@ -10,6 +10,7 @@
 
 use crate::model::{Check, Probe, Status, ms};
 use crate::probe::answer;
+use crate::probe::registry::{Definition, Kind};
 use crate::profile::Reading;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -18,6 +19,30 @@ use hyper::header::{ACCEPT, DATE, HOST, LOCATION, RETRY_AFTER, USER_AGENT};
 use hyper_util::rt::TokioIo;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
+
+/// The http probe as the registry ([`crate::probe::registry`]) lists it.
+pub const DEFINITION: Definition = Definition {
+    probe: Probe::Http,
+    name: "http",
+    description: "request the endpoint's path over that connection; status and time to first byte",
+    codes: &[
+        "http.ok",
+        "http.unexpected_status",
+        "http.server_error",
+        "http.blocked",
+        "http.rate_limited",
+        "http.timeout",
+        "http.error",
+        "http.proxy_error",
+        "http.insecure_redirect",
+        "http.proxy_auth_required",
+        "http.proxy_denied",
+        "http.skipped",
+    ],
+    keys: &["status_code", "ttfb_ms"],
+    needs: &[Probe::Dns, Probe::Tcp, Probe::Tls],
+    kind: Kind::Endpoint,
+};
 
 /// How much of the body is read at most: enough to find "quota" or "Blocked" in an error page.
 pub const BODY_CAP: usize = 64 * 1024;

@@ -5,7 +5,25 @@
 //! keeps each family's outcome; this probe compares them across endpoints. No probing of its own.
 
 use crate::model::{Check, Probe, Status};
+use crate::probe::registry::{Definition, Kind};
 use crate::probe::tcp::{Attempt, Outcome};
+
+/// The ipv6 probe as the registry ([`crate::probe::registry`]) lists it.
+pub const DEFINITION: Definition = Definition {
+    probe: Probe::Ipv6,
+    name: "ipv6",
+    description: "IPv6 connects against IPv4 ones, to spot a broken IPv6 path",
+    codes: &[
+        "ipv6.ok",
+        "ipv6.broken",
+        "ipv6.unavailable",
+        "ipv6.timeout",
+        "ipv6.skipped",
+    ],
+    keys: &[],
+    needs: &[Probe::Dns, Probe::Tcp],
+    kind: Kind::Reader,
+};
 
 /// `attempts`: per endpoint name, the tcp stage's attempts of both families.
 pub fn run(attempts: &[(String, Vec<Attempt>)]) -> Check {

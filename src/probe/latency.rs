@@ -10,9 +10,28 @@
 //! trip less than sampling from scratch would.
 
 use crate::model::{Check, Probe, Status, ms};
+use crate::probe::registry::{Definition, Kind};
 use crate::profile::Thresholds;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+/// The latency probe as the registry ([`crate::probe::registry`]) lists it.
+pub const DEFINITION: Definition = Definition {
+    probe: Probe::Latency,
+    name: "latency",
+    description: "sequential TCP connects: median, jitter and loss",
+    codes: &[
+        "latency.ok",
+        "latency.high",
+        "latency.loss",
+        "latency.local_limit",
+        "latency.timeout",
+        "latency.skipped",
+    ],
+    keys: &["samples_ms", "median_ms", "loss_pct"],
+    needs: &[Probe::Dns, Probe::Tcp],
+    kind: Kind::Endpoint,
+};
 
 /// Summary statistics of a set of samples (lost samples are `None`).
 #[derive(Debug, Clone, PartialEq)]

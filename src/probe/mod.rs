@@ -17,6 +17,7 @@ pub mod ipv6;
 pub mod latency;
 pub mod ocsp;
 pub mod proxy;
+pub mod registry;
 pub mod storage;
 pub mod tcp;
 pub mod tls;

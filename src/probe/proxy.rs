@@ -6,6 +6,18 @@
 
 use crate::error::AppError;
 use crate::model::{Check, Probe, Status};
+use crate::probe::registry::{Definition, Kind};
+
+/// The proxy probe as the registry ([`crate::probe::registry`]) lists it.
+pub const DEFINITION: Definition = Definition {
+    probe: Probe::Proxy,
+    name: "proxy",
+    description: "proxy settings in the environment (credentials redacted)",
+    codes: &["proxy.none", "proxy.env", "proxy.timeout", "proxy.skipped"],
+    keys: &[],
+    needs: &[],
+    kind: Kind::Device,
+};
 
 /// The variables we read, in the order curl and most tools honour them.
 pub const VARS: [&str; 8] = [

@@ -6,9 +6,27 @@
 //! same filesystem are reported once.
 
 use crate::model::{Check, Probe, Status, ms};
+use crate::probe::registry::{Definition, Kind};
 use crate::profile::Thresholds;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// The storage probe as the registry ([`crate::probe::registry`]) lists it.
+pub const DEFINITION: Definition = Definition {
+    probe: Probe::Storage,
+    name: "storage",
+    description: "free space on the filesystems the app and the tool write to",
+    codes: &[
+        "storage.ok",
+        "storage.low",
+        "storage.error",
+        "storage.timeout",
+        "storage.skipped",
+    ],
+    keys: &["path", "free_bytes", "total_bytes"],
+    needs: &[],
+    kind: Kind::Device,
+};
 
 /// The default paths: the home directory (where apps keep their data) and the temp directory.
 pub fn default_paths() -> Vec<PathBuf> {

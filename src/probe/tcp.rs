@@ -6,12 +6,32 @@
 //! the two is how the ipv6 probe tells a broken IPv6 path from a working one.
 
 use crate::model::{Check, Probe, Status, ms};
+use crate::probe::registry::{Definition, Kind};
 use serde_json::json;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
+
+/// The tcp probe as the registry ([`crate::probe::registry`]) lists it.
+pub const DEFINITION: Definition = Definition {
+    probe: Probe::Tcp,
+    name: "tcp",
+    description: "connect to the resolved addresses (IPv4 and IPv6 at once)",
+    codes: &[
+        "tcp.ok",
+        "tcp.refused",
+        "tcp.timeout",
+        "tcp.unreachable",
+        "tcp.error",
+        "tcp.local_limit",
+        "tcp.skipped",
+    ],
+    keys: &["connect_ms", "address"],
+    needs: &[Probe::Dns],
+    kind: Kind::Endpoint,
+};
 
 /// How a connection attempt ended, sorted by what it tells the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@
 
 use crate::error::AppError;
 use crate::model::{Check, Probe, Status, ms};
+use crate::probe::registry::{Definition, Kind};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -20,6 +21,43 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+
+/// The tls probe as the registry ([`crate::probe::registry`]) lists it.
+pub const DEFINITION: Definition = Definition {
+    probe: Probe::Tls,
+    name: "tls",
+    description: "TLS handshake with SNI; certificate trust, validity, host name, expiry",
+    codes: &[
+        "tls.ok",
+        "tls.expiring_soon",
+        "tls.expired",
+        "tls.not_yet_valid",
+        "tls.hostname_mismatch",
+        "tls.untrusted",
+        "tls.timeout",
+        "tls.handshake_failed",
+        "tls.intercepted",
+        "tls.weak_signature",
+        "tls.weak_key",
+        "tls.old_protocol",
+        "tls.no_common_cipher",
+        "tls.client_cert_required",
+        "tls.chain_too_large",
+        "tls.revoked",
+        "tls.large_hello_dropped",
+        "tls.version_too_low",
+        "tls.skipped",
+    ],
+    keys: &[
+        "handshake_ms",
+        "version",
+        "issuer",
+        "not_after",
+        "days_left",
+    ],
+    needs: &[Probe::Dns, Probe::Tcp],
+    kind: Kind::Endpoint,
+};
 
 /// Trust settings for a run: the system's roots (or a bundled set when it has none) plus `--ca-file`.
 ///

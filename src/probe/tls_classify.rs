@@ -437,7 +437,7 @@ mod tests {
             let a = AlertDescription::from(n);
             let (code, summary) = classify_alert(a);
             assert!(!looks_like_debug(&summary), "{n}: {summary}");
-            assert!(crate::model::codes::is_known(code), "{code}");
+            assert!(crate::probe::registry::is_known(code), "{code}");
         }
     }
 
@@ -494,7 +494,7 @@ mod tests {
         for e in &errors {
             let (code, summary) = classify_rustls(e);
             assert!(!looks_like_debug(&summary), "{e:?}: {summary}");
-            assert!(crate::model::codes::is_known(code), "{code}");
+            assert!(crate::probe::registry::is_known(code), "{code}");
         }
         let c = |e: rustls::Error| classify_rustls(&e).0;
         assert_eq!(

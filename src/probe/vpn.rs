@@ -7,6 +7,18 @@
 //! the only clue.
 
 use crate::model::{Check, Probe, Status};
+use crate::probe::registry::{Definition, Kind};
+
+/// The vpn probe as the registry ([`crate::probe::registry`]) lists it.
+pub const DEFINITION: Definition = Definition {
+    probe: Probe::Vpn,
+    name: "vpn",
+    description: "tunnel interfaces that are up and whether the default route uses one",
+    codes: &["vpn.none", "vpn.active", "vpn.timeout", "vpn.skipped"],
+    keys: &[],
+    needs: &[],
+    kind: Kind::Device,
+};
 
 /// Name prefixes of tunnel and VPN interfaces across platforms and products.
 const TUNNEL_PREFIXES: [&str; 16] = [

@@ -13,6 +13,7 @@ mod netns;
 mod realdns;
 mod realproxy;
 mod realtls;
+mod registry;
 mod reports;
 mod scenarios;
 mod schema;

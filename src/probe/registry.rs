@@ -1,0 +1,220 @@
+//! The probe registry: every probe the tool has, and what each one declares about itself.
+//!
+//! Each probe file declares its own [`Definition`] (`pub const DEFINITION`): its name, the line
+//! `list` shows, the codes it emits, the measurement keys its checks always carry, the stages it
+//! needs before it, and how it runs ([`Kind`]). [`definition`] is the one exhaustive `match` that
+//! names every probe, so a new variant of [`Probe`] does not compile until it is registered; the
+//! variant list itself comes from the enum (`Probe::all`, derived with clap's `ValueEnum`), so
+//! there is no second list to forget. The run's code list ([`all_codes`]) is the union of the
+//! definitions, and the knowledge base is checked against it in tests.
+//!
+//! Adding a probe is its file, its line in [`definition`] (and its arm where its [`Kind`] is
+//! run: `engine::device_probe` or `engine::reader`), and its evidence in `checks/suspects.toml`;
+//! README's "Adding a probe" walks through it. `tests/all/registry.rs` proves that every
+//! registered probe appears in `list`, has its codes in the knowledge base and its measurement
+//! keys in the README.
+//!
+//! The constructors of [`Check`] that need a probe's definition (the code check of
+//! [`Check::new`], the null measurements of [`Check::skipped`] and [`Check::timed_out`]) are
+//! defined here, beside the definitions, so that the model stays below the probes.
+
+use crate::model::{Check, Probe, Status};
+use crate::probe::{captive, clock, dns, http, ipv6, latency, proxy, storage, tcp, tls, vpn};
+use serde_json::{Map, Value};
+
+/// How a probe runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A stage of every endpoint's pipeline (dns → tcp → tls → http, latency beside tls).
+    Endpoint,
+    /// A look at the device itself, run once alongside the pipelines.
+    Device,
+    /// Reads what the other probes measured, after them (clock, ipv6); no probing of its own.
+    Reader,
+}
+
+/// What a probe declares about itself.
+#[derive(Debug)]
+pub struct Definition {
+    pub probe: Probe,
+    /// As in `--only`, `list` and the JSON report.
+    pub name: &'static str,
+    /// One line on what the probe looks at, for `list`.
+    pub description: &'static str,
+    /// Every code it can emit (`<name>.skipped` and `<name>.timeout` included).
+    pub codes: &'static [&'static str],
+    /// The measurements its checks always carry in `data` (null when not measured).
+    pub keys: &'static [&'static str],
+    /// The stages it needs before it.
+    pub needs: &'static [Probe],
+    pub kind: Kind,
+}
+
+/// The definition of a probe: the one place that names every probe.
+pub fn definition(probe: Probe) -> &'static Definition {
+    match probe {
+        Probe::Dns => &dns::DEFINITION,
+        Probe::Tcp => &tcp::DEFINITION,
+        Probe::Tls => &tls::DEFINITION,
+        Probe::Http => &http::DEFINITION,
+        Probe::Latency => &latency::DEFINITION,
+        Probe::Storage => &storage::DEFINITION,
+        Probe::Proxy => &proxy::DEFINITION,
+        Probe::Vpn => &vpn::DEFINITION,
+        Probe::Clock => &clock::DEFINITION,
+        Probe::Captive => &captive::DEFINITION,
+        Probe::Ipv6 => &ipv6::DEFINITION,
+    }
+}
+
+/// Every code the tool can emit, probe by probe in pipeline order.
+pub fn all_codes() -> impl Iterator<Item = &'static str> {
+    Probe::all()
+        .iter()
+        .flat_map(|p| definition(*p).codes.iter().copied())
+}
+
+/// Is `code` one the tool can emit? The knowledge base is checked against this in tests, so a
+/// typo in `checks/suspects.toml` fails the tests instead of silently never matching.
+pub fn is_known(code: &str) -> bool {
+    all_codes().any(|c| c == code)
+}
+
+impl Probe {
+    /// Every probe, endpoint stages first in pipeline order: the enum's own variant list.
+    pub fn all() -> &'static [Probe] {
+        <Probe as clap::ValueEnum>::value_variants()
+    }
+
+    pub fn definition(self) -> &'static Definition {
+        definition(self)
+    }
+
+    pub fn name(self) -> &'static str {
+        definition(self).name
+    }
+
+    pub fn from_name(name: &str) -> Option<Probe> {
+        Probe::all().iter().copied().find(|p| p.name() == name)
+    }
+
+    /// One line on what the probe looks at, for `list` and `--help`.
+    pub fn describe(self) -> &'static str {
+        definition(self).description
+    }
+
+    /// The stages this probe needs before it.
+    pub fn needs(self) -> &'static [Probe] {
+        definition(self).needs
+    }
+
+    pub fn kind(self) -> Kind {
+        definition(self).kind
+    }
+}
+
+/// The measurements the contract promises in `data`, per probe.
+pub fn measurement_keys(probe: Probe) -> &'static [&'static str] {
+    definition(probe).keys
+}
+
+impl Check {
+    pub fn new(
+        probe: Probe,
+        target: Option<&str>,
+        status: Status,
+        code: &str,
+        summary: impl Into<String>,
+    ) -> Check {
+        debug_assert!(
+            is_known(code),
+            "code {code} is not listed in its probe's definition"
+        );
+        Check {
+            probe,
+            target: target.map(str::to_owned),
+            status,
+            code: code.to_owned(),
+            summary: summary.into(),
+            duration_ms: 0.0,
+            data: Map::new(),
+            interface: None,
+        }
+    }
+
+    /// A stage that could not run because an earlier one failed or was left out. Its
+    /// measurements are present, as null, so scripts can read the same keys from every check.
+    pub fn skipped(probe: Probe, target: Option<&str>, why: impl Into<String>) -> Check {
+        let code = format!("{}.skipped", probe.name());
+        Check::new(probe, target, Status::Skip, &code, why).unmeasured()
+    }
+
+    /// The step or the run ran out of time; measurements not taken are null.
+    pub fn timed_out(probe: Probe, target: Option<&str>, summary: impl Into<String>) -> Check {
+        let code = format!("{}.timeout", probe.name());
+        Check::new(probe, target, Status::Fail, &code, summary).unmeasured()
+    }
+
+    /// Fills the contract's measurement keys for this probe that are not set yet: lists empty,
+    /// numbers and strings null.
+    pub fn unmeasured(mut self) -> Check {
+        for key in measurement_keys(self.probe) {
+            let empty = if matches!(*key, "addresses" | "samples_ms") {
+                Value::Array(Vec::new())
+            } else {
+                Value::Null
+            };
+            self.data.entry(key.to_string()).or_insert(empty);
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_probe_has_skip_and_timeout_codes() {
+        let codes: Vec<&str> = all_codes().collect();
+        for p in Probe::all().iter().copied() {
+            assert!(codes.contains(&format!("{}.skipped", p.name()).as_str()));
+            assert!(codes.contains(&format!("{}.timeout", p.name()).as_str()));
+            assert_eq!(Probe::from_name(p.name()), Some(p));
+        }
+    }
+
+    #[test]
+    fn every_definition_is_its_probes_and_owns_its_codes() {
+        for p in Probe::all().iter().copied() {
+            let d = definition(p);
+            assert_eq!(d.probe, p, "{} is registered under another probe", d.name);
+            // The name is the one serde and clap derive from the variant.
+            let serde_name = serde_json::to_value(p).expect("a probe serializes");
+            assert_eq!(serde_name, Value::String(d.name.to_owned()));
+            let clap_name = clap::ValueEnum::to_possible_value(&p).expect("a value name");
+            assert_eq!(clap_name.get_name(), d.name);
+            for code in d.codes {
+                assert_eq!(code.split('.').next(), Some(d.name), "{code} in {}", d.name);
+            }
+            for need in d.needs {
+                assert_eq!(need.kind(), Kind::Endpoint, "{} needs {need}", d.name);
+                assert!(need < &p, "{} needs {need}, which comes after it", d.name);
+            }
+            assert!(!d.description.is_empty());
+        }
+        let codes: Vec<&str> = all_codes().collect();
+        let mut unique = codes.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(codes.len(), unique.len(), "a code is listed twice");
+    }
+
+    #[test]
+    fn endpoint_stages_come_first_in_pipeline_order() {
+        let kinds: Vec<Kind> = Probe::all().iter().map(|p| p.kind()).collect();
+        let first_other = kinds.iter().position(|k| *k != Kind::Endpoint);
+        let stages = first_other.unwrap_or(kinds.len());
+        assert!(kinds[stages..].iter().all(|k| *k != Kind::Endpoint));
+    }
+}
