@@ -9,7 +9,26 @@
 
 use crate::knowledge::{Kind, Knowledge, RoleFilter, When};
 use crate::model::{Check, Confidence, EndpointInfo, Probe, Status, Suspect};
+use crate::profile::{Endpoint, Role};
 use std::collections::{BTreeMap, HashMap};
+
+/// The verdict's first rule: hosts the app merely also contacts (analytics, `role = "info"`)
+/// never make the run fail. Their failures become warnings marked `informational`, before the
+/// cross-check and the diagnosis read them.
+pub fn downgrade_informational(checks: &mut [Check], endpoints: &[Endpoint]) {
+    let info: Vec<&str> = endpoints
+        .iter()
+        .filter(|e| e.role == Role::Info)
+        .map(|e| e.name.as_str())
+        .collect();
+    for c in checks.iter_mut().filter(|c| c.status == Status::Fail) {
+        if c.target.as_deref().is_some_and(|t| info.contains(&t)) {
+            c.status = Status::Warn;
+            c.data
+                .insert("informational".into(), serde_json::Value::Bool(true));
+        }
+    }
+}
 
 /// Facts about the whole run that change what a single finding means.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -143,6 +143,7 @@ pub async fn check(
             .map(|r| (r.endpoint.name.clone(), r.attempts.clone()))
             .collect();
         let mut checks: Vec<Check> = results.into_iter().flat_map(|r| r.checks).collect();
+        crate::diagnose::downgrade_informational(&mut checks, &profile.endpoints);
         crate::crosscheck::apply(&mut checks, &profile.endpoints);
         checks.extend(device_checks);
         // Probes that read what the others measured.

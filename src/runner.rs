@@ -18,9 +18,10 @@ use crate::probe::proxy::ProxyEnv;
 use crate::probe::registry::Kind;
 use crate::probe::tcp::Attempt;
 use crate::probe::{dns, http, latency, tcp, tls, tunnel};
-use crate::profile::{Endpoint, Profile, Protocol, Role, Thresholds};
+use crate::profile::{Endpoint, Profile, Protocol, Thresholds};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -157,6 +158,10 @@ enum End {
 
 /// Runs every endpoint's pipeline at once and returns when all are done, the deadline passed, or
 /// `interrupt` resolved (Ctrl-C). `device` futures (device probes) run alongside, bounded the same way.
+///
+/// Exemplary and kept so: each stage records itself as running before it starts, so when the run
+/// is cut short the runner still knows exactly which stage was under way (`<probe>.timeout`,
+/// with how long it ran) and which were not reached (`skip`, naming the one that held them up).
 pub async fn run_endpoints(
     profile: &Profile,
     env: Arc<Env>,
@@ -171,10 +176,39 @@ pub async fn run_endpoints(
         .map(|_| Shared::default())
         .collect();
     let mut set = JoinSet::new();
+    spawn_pipelines(&mut set, profile, &env, &slots);
+    let device_slots = spawn_device_probes(&mut set, device);
+    let end = tokio::select! {
+        all = tokio::time::timeout_at(deadline, async { while set.join_next().await.is_some() {} }) => {
+            if all.is_ok() { End::Finished } else { End::Deadline }
+        }
+        _ = interrupt => End::Interrupted,
+    };
+    set.abort_all();
+    let cut = CutShort::new(end, env.deadline);
+    let results = profile
+        .endpoints
+        .iter()
+        .zip(&slots)
+        .map(|(ep, slot)| endpoint_results(ep, slot, &env.selection, &cut))
+        .collect();
+    let mut device_checks = Vec::new();
+    for (probe, slot) in device_slots {
+        let mut s = slot.lock();
+        if let Some(since) = s.running.get(&probe) {
+            device_checks.push(cut.unfinished(probe, None, since));
+        }
+        device_checks.append(&mut s.checks);
+    }
+    (results, device_checks)
+}
+
+/// One task per endpoint, queued behind the descriptor budget ([`pipelines_in_flight`]).
+fn spawn_pipelines(set: &mut JoinSet<()>, profile: &Profile, env: &Arc<Env>, slots: &[Shared]) {
     let permits = Arc::new(tokio::sync::Semaphore::new(pipelines_in_flight(
         raise_fd_limit(),
     )));
-    for (ep, slot) in profile.endpoints.iter().zip(&slots) {
+    for (ep, slot) in profile.endpoints.iter().zip(slots) {
         let (ep, env, slot) = (ep.clone(), env.clone(), slot.clone());
         let permits = permits.clone();
         set.spawn(async move {
@@ -189,6 +223,13 @@ pub async fn run_endpoints(
             }
         });
     }
+}
+
+/// One task per device probe, each marked running until it yields its checks.
+fn spawn_device_probes(
+    set: &mut JoinSet<()>,
+    device: Vec<(Probe, DeviceFuture)>,
+) -> Vec<(Probe, Shared)> {
     let device_slots: Vec<(Probe, Shared)> = device
         .iter()
         .map(|(p, _)| (*p, Shared::default()))
@@ -203,77 +244,81 @@ pub async fn run_endpoints(
             s.running.remove(&probe);
         });
     }
-    let end = tokio::select! {
-        all = tokio::time::timeout_at(deadline, async { while set.join_next().await.is_some() {} }) => {
-            if all.is_ok() { End::Finished } else { End::Deadline }
-        }
-        _ = interrupt => End::Interrupted,
-    };
-    set.abort_all();
+    device_slots
+}
 
-    let limit = humantime::format_duration(env.deadline);
-    let unfinished = |probe: Probe, target: Option<&str>, since: &Instant| match end {
-        End::Interrupted => {
-            Check::skipped(probe, target, "interrupted (Ctrl-C) before it finished")
+/// How the run ended, in the words its unfinished checks use.
+struct CutShort {
+    end: End,
+    limit: String,
+}
+
+impl CutShort {
+    fn new(end: End, deadline: Duration) -> CutShort {
+        CutShort {
+            end,
+            limit: humantime::format_duration(deadline).to_string(),
         }
-        _ => Check::timed_out(
-            probe,
-            target,
-            format!("did not finish before the run's deadline ({limit})"),
-        )
-        .took(since.elapsed()),
-    };
-    let cut_short = match end {
-        End::Interrupted => "the run was interrupted (Ctrl-C or SIGTERM)".to_owned(),
-        _ => format!("the run's deadline ({limit})"),
-    };
-    let mut results = Vec::new();
-    for (ep, slot) in profile.endpoints.iter().zip(&slots) {
-        let mut s = slot.lock();
-        let mut checks = std::mem::take(&mut s.checks);
-        if end != End::Finished {
-            let planned = planned_stages(ep, &env.selection);
-            let first_running = s.running.keys().next().copied();
-            for p in planned {
-                if checks.iter().any(|c| c.probe == p) {
-                    continue;
-                }
-                let c = if let Some(since) = s.running.get(&p) {
-                    unfinished(p, Some(&ep.name), since)
-                } else {
-                    let why = match first_running {
-                        Some(r) => format!("not reached: {r} had not finished when {cut_short}"),
-                        None => format!("not reached before {cut_short}"),
-                    };
-                    Check::skipped(p, Some(&ep.name), why)
+    }
+
+    /// A stage that was running when the run ended.
+    fn unfinished(&self, probe: Probe, target: Option<&str>, since: &Instant) -> Check {
+        match self.end {
+            End::Interrupted => {
+                Check::skipped(probe, target, "interrupted (Ctrl-C) before it finished")
+            }
+            _ => Check::timed_out(
+                probe,
+                target,
+                format!("did not finish before the run's deadline ({})", self.limit),
+            )
+            .took(since.elapsed()),
+        }
+    }
+
+    /// Why a stage was not reached.
+    fn reason(&self) -> String {
+        match self.end {
+            End::Interrupted => "the run was interrupted (Ctrl-C or SIGTERM)".to_owned(),
+            _ => format!("the run's deadline ({})", self.limit),
+        }
+    }
+}
+
+/// An endpoint's checks once the run is over: what its stages recorded, plus, when the run was
+/// cut short, the stage under way as unfinished and the ones after it as not reached.
+fn endpoint_results(
+    ep: &Endpoint,
+    slot: &Shared,
+    sel: &Selection,
+    cut: &CutShort,
+) -> EndpointResults {
+    let mut s = slot.lock();
+    let mut checks = std::mem::take(&mut s.checks);
+    if cut.end != End::Finished {
+        let first_running = s.running.keys().next().copied();
+        for p in planned_stages(ep, sel) {
+            if checks.iter().any(|c| c.probe == p) {
+                continue;
+            }
+            let c = if let Some(since) = s.running.get(&p) {
+                cut.unfinished(p, Some(&ep.name), since)
+            } else {
+                let why = match first_running {
+                    Some(r) => format!("not reached: {r} had not finished when {}", cut.reason()),
+                    None => format!("not reached before {}", cut.reason()),
                 };
-                checks.push(c);
-            }
+                Check::skipped(p, Some(&ep.name), why)
+            };
+            checks.push(c);
         }
-        checks.sort_by_key(|c| c.probe);
-        if ep.role == Role::Info {
-            // Hosts the app merely also contacts (analytics) never make the run fail.
-            for c in checks.iter_mut().filter(|c| c.status == Status::Fail) {
-                c.status = Status::Warn;
-                c.data
-                    .insert("informational".into(), serde_json::Value::Bool(true));
-            }
-        }
-        results.push(EndpointResults {
-            endpoint: ep.clone(),
-            checks,
-            attempts: std::mem::take(&mut s.attempts),
-        });
     }
-    let mut device_checks = Vec::new();
-    for (probe, slot) in device_slots {
-        let mut s = slot.lock();
-        if let Some(since) = s.running.get(&probe) {
-            device_checks.push(unfinished(probe, None, since));
-        }
-        device_checks.append(&mut s.checks);
+    checks.sort_by_key(|c| c.probe);
+    EndpointResults {
+        endpoint: ep.clone(),
+        checks,
+        attempts: std::mem::take(&mut s.attempts),
     }
-    (results, device_checks)
 }
 
 /// The tcp stage's connect time to `address`: the first latency sample.
@@ -297,43 +342,96 @@ pub fn planned_stages(ep: &Endpoint, sel: &Selection) -> Vec<Probe> {
         .collect()
 }
 
-/// Bounds a stage by the step timeout. The stage yields its check and, on success, what the next
-/// stage needs; the result carries that value or the code of the failure, for the skip reasons.
-async fn bounded<T>(
-    limit: Duration,
+/// The endpoint stages that need `probe` before them (the registry's `needs`), in pipeline order.
+fn dependents(probe: Probe) -> impl Iterator<Item = Probe> {
+    Probe::all()
+        .iter()
+        .copied()
+        .filter(move |p| p.kind() == Kind::Endpoint && p.needs().contains(&probe))
+}
+
+/// How long a stage may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// The step timeout: the direct handshake.
+    Step,
+    /// The step timeout and a hair: the dns stage keeps to the timeout itself (its retry and
+    /// second look included), so its own findings are not cut off.
+    StepWithGrace,
+    /// The run's deadline: stages that time each of their own steps (tcp per family, http per
+    /// exchange, latency per sample, the proxy's path), their step timeouts the finer bound.
+    OwnSteps,
+}
+
+fn limit(bound: Bound, env: &Env) -> Duration {
+    match bound {
+        Bound::Step => env.timeout,
+        Bound::StepWithGrace => env.timeout + DNS_GRACE,
+        Bound::OwnSteps => env.deadline,
+    }
+}
+
+/// The check of a stage that ran out of its [`limit`].
+fn out_of_time(
+    probe: Probe,
+    bound: Bound,
+    ep: &Endpoint,
+    env: &Env,
+    address: Option<SocketAddr>,
+) -> Check {
+    let t = humantime::format_duration(env.timeout);
+    let summary = match (probe, address) {
+        (Probe::Dns, _) => format!("no answer from the resolver within {t}"),
+        (Probe::Tls, Some(a)) => {
+            format!("{a} accepted the connection but did not complete a TLS handshake within {t}")
+        }
+        _ => format!(
+            "did not finish within {}",
+            humantime::format_duration(limit(bound, env))
+        ),
+    };
+    Check::timed_out(probe, Some(&ep.name), summary)
+}
+
+/// The one way every stage runs: marks it running (for the deadline's account), bounds it by
+/// its [`Bound`], and records its check if the stage is reported. The stage yields its check and,
+/// on success, what the next stage needs; the result carries that value or the code of the
+/// failure, for the skip reasons of the stages after it.
+async fn stage<T>(
+    slot: &Shared,
+    env: &Env,
+    ep: &Endpoint,
+    (probe, bound): (Probe, Bound),
     fut: impl Future<Output = (Check, Option<T>)>,
-    on_timeout: impl FnOnce() -> Check,
-) -> (Check, Result<T, String>) {
-    let (check, value) = match tokio::time::timeout(limit, fut).await {
+    address: Option<SocketAddr>,
+) -> Result<T, String> {
+    slot.lock().running.insert(probe, Instant::now());
+    let most = limit(bound, env);
+    let (check, value) = match tokio::time::timeout(most, fut).await {
         Ok(done) => done,
-        Err(_) => (on_timeout().took(limit), None),
+        Err(_) => (out_of_time(probe, bound, ep, env, address).took(most), None),
     };
     let code = check.code.clone();
-    (check, value.ok_or(code))
-}
-
-/// Runs one stage: marks it running, bounds it by `limit` (if any), records its check.
-async fn stage<T, F>(slot: &Shared, sel: &Selection, probe: Probe, fut: F) -> T
-where
-    F: Future<Output = (Check, T)>,
-{
-    slot.lock().running.insert(probe, Instant::now());
-    let (check, value) = fut.await;
     let mut s = slot.lock();
     s.running.remove(&probe);
-    if sel.reported(probe) {
+    if env.selection.reported(probe) {
         s.checks.push(check);
     }
-    value
+    value.ok_or(code)
 }
 
-fn skip_rest(slot: &Shared, ep: &Endpoint, sel: &Selection, stages: &[Probe], why: &str) {
+/// Records `skip` for every reported stage that needs `probe` (and `probe` itself, when it is
+/// reported but could not run), with the reason.
+fn skip_after(slot: &Shared, ep: &Endpoint, sel: &Selection, probe: Probe, why: &str) {
     let mut s = slot.lock();
+    let mut stages: Vec<Probe> = dependents(probe).collect();
+    if !sel.runs(probe) {
+        stages.insert(0, probe);
+    }
     for p in stages {
-        let http_elsewhere =
-            *p == Probe::Http && (ep.protocol == Protocol::Tls || s.http_via_proxy);
-        if sel.reported(*p) && !http_elsewhere {
-            s.checks.push(Check::skipped(*p, Some(&ep.name), why));
+        let http_elsewhere = p == Probe::Http && (ep.protocol == Protocol::Tls || s.http_via_proxy);
+        if sel.reported(p) && !http_elsewhere {
+            s.checks.push(Check::skipped(p, Some(&ep.name), why));
         }
     }
 }
@@ -342,286 +440,292 @@ fn skip_rest(slot: &Shared, ep: &Endpoint, sel: &Selection, stages: &[Probe], wh
 /// endpoint's handshake) also goes through it, alongside the direct stages (which still tell
 /// whether the direct path works; `crosscheck` judges the run by the proxy's path).
 async fn pipeline(ep: Endpoint, env: Arc<Env>, slot: Shared) {
-    // An http:// proxy: the tunnel the app would open, written out so a refusal keeps its
-    // meaning (tunnel.rs); TLS-only endpoints get their handshake inside it too.
-    if let Some(tunnel) = env
-        .proxy
-        .for_host(&ep.host)
-        .and_then(tunnel::ProxyAddr::parse)
-    {
-        let probe = match ep.protocol {
-            Protocol::Https => Probe::Http,
-            Protocol::Tls => Probe::Tls,
-        };
-        if env.selection.runs(probe) {
+    match proxied_stage(&ep, &env) {
+        Some(Proxied::Tunnel(probe, tunnel)) => {
             if probe == Probe::Http {
                 slot.lock().http_via_proxy = true;
             }
             let warn_days = env.thresholds.cert_expiry_warn_days;
             let via = async {
                 let c = tunnel::check(&env.tls, &ep, &tunnel, env.timeout, warn_days).await;
-                (c, ())
+                (c, Some(()))
             };
-            tokio::join!(
+            let _ = tokio::join!(
                 direct(&ep, &env, &slot),
-                stage(&slot, &env.selection, probe, via)
+                stage(&slot, &env, &ep, (probe, Bound::OwnSteps), via, None)
             );
-            return;
         }
+        Some(Proxied::Http(proxy_url)) => {
+            slot.lock().http_via_proxy = true;
+            let via = http_via_proxy(&ep, &env, &proxy_url);
+            let _ = tokio::join!(
+                direct(&ep, &env, &slot),
+                stage(&slot, &env, &ep, (Probe::Http, Bound::OwnSteps), via, None)
+            );
+        }
+        None => direct(&ep, &env, &slot).await,
     }
-    let proxy = env
-        .proxy
-        .for_host(&ep.host)
-        .filter(|_| ep.protocol == Protocol::Https && env.selection.runs(Probe::Http))
-        .map(str::to_owned);
-    let Some(proxy_url) = proxy else {
-        return direct(&ep, &env, &slot).await;
-    };
-    slot.lock().http_via_proxy = true;
-    let via_proxy = async {
-        let url = format!("https://{}{}", ep.authority(), ep.path);
-        let seen = Arc::new(Mutex::new(None));
-        env.tls.ready().await;
-        let config = match env.tls.client_config(&[b"http/1.1"], seen.clone()) {
-            Ok(c) => c,
-            Err(why) => {
-                let c = Check::new(Probe::Http, Some(&ep.name), Status::Fail, "http.error", why);
-                return (c, ());
-            }
-        };
-        let c = http::run_via_proxy(
-            &ep.name,
-            &url,
-            &proxy_url,
-            config,
-            ep.expect_status.as_deref(),
-            ep.reading,
-            env.timeout,
-        )
-        .await;
-        // The certificate the proxy presented, judged like the direct path's.
-        let presented = seen.lock().ok().and_then(|s| s.clone());
-        let c = match tls::judge_seen(presented.as_ref(), ep.private_ca) {
-            Some(i) if c.code != "http.proxy_error" || !i.trusted => i.apply(c),
-            _ => c,
-        };
-        (c, ())
-    };
-    let sel = &env.selection;
-    tokio::join!(
-        direct(&ep, &env, &slot),
-        stage(&slot, sel, Probe::Http, via_proxy)
-    );
 }
 
-async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
-    let (ep, slot) = (ep.clone(), slot.clone());
-    let sel = &env.selection;
-    let name = ep.name.as_str();
-    let t = env.timeout;
+/// The stage of an endpoint that goes through the configured proxy, if any.
+enum Proxied {
+    /// An http:// proxy: the tunnel the app would open, written out so a refusal keeps its
+    /// meaning (tunnel.rs); TLS-only endpoints get their handshake inside it too.
+    Tunnel(Probe, tunnel::ProxyAddr),
+    /// Another proxy URL: the http stage through reqwest's proxy support.
+    Http(String),
+}
 
-    // dns
-    let addrs = match ep.ip_literal() {
-        Some(ip) => {
-            if sel.reported(Probe::Dns) {
-                slot.lock().checks.push(
-                    Check::skipped(
-                        Probe::Dns,
-                        Some(name),
-                        format!("{ip} is an IP address; no lookup needed"),
-                    )
-                    .with("addresses", vec![ip.to_string()]),
-                );
-            }
-            vec![ip]
+fn proxied_stage(ep: &Endpoint, env: &Env) -> Option<Proxied> {
+    let proxy = env.proxy.for_host(&ep.host)?;
+    if let Some(tunnel) = tunnel::ProxyAddr::parse(proxy) {
+        let probe = match ep.protocol {
+            Protocol::Https => Probe::Http,
+            Protocol::Tls => Probe::Tls,
+        };
+        if env.selection.runs(probe) {
+            return Some(Proxied::Tunnel(probe, tunnel));
         }
-        None if !sel.runs(Probe::Dns) => {
-            let after = [Probe::Tcp, Probe::Tls, Probe::Http, Probe::Latency];
-            skip_rest(
-                &slot,
-                &ep,
-                sel,
-                &after,
-                "needs an address, and the dns stage was left out",
-            );
-            return;
-        }
-        None => {
-            let found = stage(
-                &slot,
-                sel,
-                Probe::Dns,
-                bounded(
-                    t + DNS_GRACE,
-                    dns::run(
-                        &env.resolver,
-                        &env.resolver_label,
-                        &env.resolver_servers,
-                        &ep,
-                        t,
-                    ),
-                    || {
-                        Check::timed_out(
-                            Probe::Dns,
-                            Some(name),
-                            format!(
-                                "no answer from the resolver within {}",
-                                humantime::format_duration(t)
-                            ),
-                        )
-                    },
-                ),
-            )
-            .await;
-            match found {
-                Ok(a) => a,
-                Err(code) => {
-                    let after = [Probe::Tcp, Probe::Tls, Probe::Http, Probe::Latency];
-                    skip_rest(
-                        &slot,
-                        &ep,
-                        sel,
-                        &after,
-                        &format!("needs an address; dns failed ({code})"),
-                    );
-                    return;
-                }
-            }
-        }
-    };
-
-    // tcp
-    if !sel.runs(Probe::Tcp) {
-        let after = [Probe::Tls, Probe::Http, Probe::Latency];
-        skip_rest(
-            &slot,
-            &ep,
-            sel,
-            &after,
-            "needs a connection, and the tcp stage was left out",
-        );
-        return;
     }
-    let result = stage(&slot, sel, Probe::Tcp, async {
-        let r = tcp::run(name, &addrs, ep.port, t).await;
-        let rest = (r.connected, r.attempts, r.pending, r.check.code.clone());
-        (r.check, rest)
-    })
+    (ep.protocol == Protocol::Https && env.selection.runs(Probe::Http))
+        .then(|| Proxied::Http(proxy.to_owned()))
+}
+
+/// The http stage through a proxy that is not an http:// one; the certificate the proxy
+/// presented is judged like the direct path's.
+async fn http_via_proxy(ep: &Endpoint, env: &Env, proxy_url: &str) -> (Check, Option<()>) {
+    let url = format!("https://{}{}", ep.authority(), ep.path);
+    let seen = Arc::new(Mutex::new(None));
+    env.tls.ready().await;
+    let config = match env.tls.client_config(&[b"http/1.1"], seen.clone()) {
+        Ok(c) => c,
+        Err(why) => {
+            let c = Check::new(Probe::Http, Some(&ep.name), Status::Fail, "http.error", why);
+            return (c, Some(()));
+        }
+    };
+    let c = http::run_via_proxy(
+        &ep.name,
+        &url,
+        proxy_url,
+        config,
+        ep.expect_status.as_deref(),
+        ep.reading,
+        env.timeout,
+    )
     .await;
-    let (connected, attempts, pending, tcp_code) = result;
-    slot.lock().attempts.extend(attempts);
-    let Some(connected) = connected else {
-        let after = [Probe::Tls, Probe::Http, Probe::Latency];
-        skip_rest(
-            &slot,
-            &ep,
-            sel,
-            &after,
-            &format!("needs a connection; tcp failed ({tcp_code})"),
-        );
+    let presented = seen.lock().ok().and_then(|s| s.clone());
+    let c = match tls::judge_seen(presented.as_ref(), ep.private_ca) {
+        Some(i) if c.code != "http.proxy_error" || !i.trusted => i.apply(c),
+        _ => c,
+    };
+    (c, Some(()))
+}
+
+/// The direct path, stage by stage in the pipeline's order; a stage that fails or is left out
+/// skips the stages that need it.
+async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
+    let Some(addrs) = dns_stage(ep, env, slot).await else {
         return;
     };
-    let address = connected.address;
-    let first_sample = attempts_winner_ms(&slot, address);
-
+    let Some(connected) = tcp_stage(ep, env, slot, &addrs).await else {
+        return;
+    };
+    let address = connected.connected.address;
+    let first_sample = attempts_winner_ms(slot, address);
     // tls → http, and latency beside them: the samples need not wait for the handshake.
-    let secure = async {
-        if !sel.runs(Probe::Tls) {
-            skip_rest(
-                &slot,
-                &ep,
-                sel,
-                &[Probe::Tls, Probe::Http],
-                "needs a connection, and the tls stage was left out",
-            );
-            return;
-        }
-        let alpn: &[&[u8]] = match ep.protocol {
-            Protocol::Https => &[b"http/1.1"],
-            Protocol::Tls => &[],
-        };
-        let handshake = tls::run(
-            &env.tls,
-            name,
-            &ep.host,
-            alpn,
-            connected.stream,
-            env.thresholds.cert_expiry_warn_days,
-            tls::Policy::for_endpoint(&ep, t),
-        );
-        let stream = stage(
-            &slot,
-            sel,
-            Probe::Tls,
-            bounded(t, handshake, || {
-                Check::timed_out(
-                    Probe::Tls,
-                    Some(name),
-                    format!(
-                        "{address} accepted the connection but did not complete a TLS handshake within {}",
-                        humantime::format_duration(t)
-                    ),
-                )
-            }),
-        )
-        .await;
-        if ep.protocol == Protocol::Tls {
-            return;
-        }
-        let stream = match stream {
-            Ok(s) => s,
-            Err(code) => {
-                skip_rest(
-                    &slot,
-                    &ep,
-                    sel,
-                    &[Probe::Http],
-                    &format!("needs a TLS session; tls failed ({code})"),
-                );
-                return;
-            }
-        };
-        if !sel.runs(Probe::Http) || slot.lock().http_via_proxy {
-            return;
-        }
-        let authority = if ep.port == 443 {
-            ep.host.clone()
-        } else {
-            ep.authority()
-        };
-        stage(&slot, sel, Probe::Http, async {
-            let c = http::run(
-                name,
-                &authority,
-                &ep.path,
-                ep.expect_status.as_deref(),
-                ep.reading,
-                stream,
-                t,
-            )
-            .await;
-            (c, ())
-        })
-        .await;
-        tls::client_cert_refusal(&mut slot.lock().checks, name);
-    };
-    let samples = async {
-        if !sel.runs(Probe::Latency) {
-            return;
-        }
-        stage(&slot, sel, Probe::Latency, async {
-            (
-                latency::run(name, address, first_sample, env.samples, t, &env.thresholds).await,
-                (),
-            )
-        })
-        .await;
-    };
-    tokio::join!(secure, samples);
-
-    if let Some(p) = pending
+    tokio::join!(
+        secure_stages(ep, env, slot, connected.connected),
+        latency_stage(ep, env, slot, address, first_sample)
+    );
+    if let Some(p) = connected.pending
         && let Ok(late) = p.await
     {
         slot.lock().attempts.extend(late);
     }
+}
+
+/// The addresses to connect to: the IP literal, or the dns stage's answer.
+async fn dns_stage(ep: &Endpoint, env: &Env, slot: &Shared) -> Option<Vec<std::net::IpAddr>> {
+    let sel = &env.selection;
+    if let Some(ip) = ep.ip_literal() {
+        if sel.reported(Probe::Dns) {
+            slot.lock().checks.push(
+                Check::skipped(
+                    Probe::Dns,
+                    Some(&ep.name),
+                    format!("{ip} is an IP address; no lookup needed"),
+                )
+                .with("addresses", vec![ip.to_string()]),
+            );
+        }
+        return Some(vec![ip]);
+    }
+    if !sel.runs(Probe::Dns) {
+        let why = "needs an address, and the dns stage was left out";
+        skip_after(slot, ep, sel, Probe::Dns, why);
+        return None;
+    }
+    let lookup = dns::run(
+        &env.resolver,
+        &env.resolver_label,
+        &env.resolver_servers,
+        ep,
+        env.timeout,
+    );
+    match stage(
+        slot,
+        env,
+        ep,
+        (Probe::Dns, Bound::StepWithGrace),
+        lookup,
+        None,
+    )
+    .await
+    {
+        Ok(a) => Some(a),
+        Err(code) => {
+            let why = format!("needs an address; dns failed ({code})");
+            skip_after(slot, ep, sel, Probe::Dns, &why);
+            None
+        }
+    }
+}
+
+/// What the tcp stage hands on: the connection, and the other family's attempt still under way.
+struct TcpDone {
+    connected: tcp::Connected,
+    pending: Option<tokio::task::JoinHandle<Vec<Attempt>>>,
+}
+
+async fn tcp_stage(
+    ep: &Endpoint,
+    env: &Env,
+    slot: &Shared,
+    addrs: &[std::net::IpAddr],
+) -> Option<TcpDone> {
+    let sel = &env.selection;
+    if !sel.runs(Probe::Tcp) {
+        let why = "needs a connection, and the tcp stage was left out";
+        skip_after(slot, ep, sel, Probe::Tcp, why);
+        return None;
+    }
+    let connect = async {
+        let r = tcp::run(&ep.name, addrs, ep.port, env.timeout).await;
+        slot.lock().attempts.extend(r.attempts);
+        let done = r.connected.map(|connected| TcpDone {
+            connected,
+            pending: r.pending,
+        });
+        (r.check, done)
+    };
+    match stage(slot, env, ep, (Probe::Tcp, Bound::OwnSteps), connect, None).await {
+        Ok(done) => Some(done),
+        Err(code) => {
+            let why = format!("needs a connection; tcp failed ({code})");
+            skip_after(slot, ep, sel, Probe::Tcp, &why);
+            None
+        }
+    }
+}
+
+/// tls, then http over the session (an HTTPS endpoint whose http does not go through a proxy).
+async fn secure_stages(ep: &Endpoint, env: &Env, slot: &Shared, connected: tcp::Connected) {
+    let sel = &env.selection;
+    if !sel.runs(Probe::Tls) {
+        let why = "needs a connection, and the tls stage was left out";
+        skip_after(slot, ep, sel, Probe::Tls, why);
+        return;
+    }
+    let alpn: &[&[u8]] = match ep.protocol {
+        Protocol::Https => &[b"http/1.1"],
+        Protocol::Tls => &[],
+    };
+    let address = connected.address;
+    let handshake = tls::run(
+        &env.tls,
+        &ep.name,
+        &ep.host,
+        alpn,
+        connected.stream,
+        env.thresholds.cert_expiry_warn_days,
+        tls::Policy::for_endpoint(ep, env.timeout),
+    );
+    let session = stage(
+        slot,
+        env,
+        ep,
+        (Probe::Tls, Bound::Step),
+        handshake,
+        Some(address),
+    )
+    .await;
+    if ep.protocol == Protocol::Tls {
+        return;
+    }
+    let stream = match session {
+        Ok(s) => s,
+        Err(code) => {
+            let why = format!("needs a TLS session; tls failed ({code})");
+            skip_after(slot, ep, sel, Probe::Tls, &why);
+            return;
+        }
+    };
+    if !sel.runs(Probe::Http) || slot.lock().http_via_proxy {
+        return;
+    }
+    let authority = if ep.port == 443 {
+        ep.host.clone()
+    } else {
+        ep.authority()
+    };
+    let request = async {
+        let c = http::run(
+            &ep.name,
+            &authority,
+            &ep.path,
+            ep.expect_status.as_deref(),
+            ep.reading,
+            stream,
+            env.timeout,
+        )
+        .await;
+        (c, Some(()))
+    };
+    let _ = stage(slot, env, ep, (Probe::Http, Bound::OwnSteps), request, None).await;
+    tls::client_cert_refusal(&mut slot.lock().checks, &ep.name);
+}
+
+/// The latency samples, beside tls and http.
+async fn latency_stage(
+    ep: &Endpoint,
+    env: &Env,
+    slot: &Shared,
+    address: SocketAddr,
+    first_sample: Option<f64>,
+) {
+    if !env.selection.runs(Probe::Latency) {
+        return;
+    }
+    let samples = async {
+        let c = latency::run(
+            &ep.name,
+            address,
+            first_sample,
+            env.samples,
+            env.timeout,
+            &env.thresholds,
+        )
+        .await;
+        (c, Some(()))
+    };
+    let _ = stage(
+        slot,
+        env,
+        ep,
+        (Probe::Latency, Bound::OwnSteps),
+        samples,
+        None,
+    )
+    .await;
 }
