@@ -344,7 +344,8 @@ pub fn load(path: &Path) -> Result<Profile, AppError> {
     Ok(p)
 }
 
-/// Parses and validates profile text. `source` names it in errors.
+/// Parses and validates profile text. `source` names it in errors, with `:line:col` where the
+/// TOML itself is wrong (exemplary and kept so: a mistake is found at once in the file).
 pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
     let raw: RawProfile = toml::from_str(text).map_err(|e| {
         let place = e
@@ -367,97 +368,124 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
     let mut seen = HashSet::new();
     let mut endpoints = Vec::with_capacity(raw.endpoint.len());
     for (i, e) in raw.endpoint.into_iter().enumerate() {
-        let at = format!(
-            "endpoint #{} (\"{}\")",
-            i + 1,
-            crate::sanitize::outside_capped(&e.name, 64)
-        );
-        if !valid_name(&e.name) {
-            return Err(err(format!(
-                "{at}: name must be 1-64 letters, digits, '_' or '-'"
-            )));
-        }
-        if !seen.insert(e.name.clone()) {
+        if !seen.insert(e.name.clone()) && valid_name(&e.name) {
+            let at = format!(
+                "endpoint #{} (\"{}\")",
+                i + 1,
+                crate::sanitize::outside_capped(&e.name, 64)
+            );
             return Err(err(format!("{at}: duplicate endpoint name")));
         }
-        if !valid_host(&e.host) {
-            return Err(err(format!(
-                "{at}: host \"{}\" is neither a DNS name nor an IP address",
-                crate::sanitize::outside(&e.host)
-            )));
-        }
-        let port = e.port.unwrap_or(443);
-        if port == 0 {
-            return Err(err(format!("{at}: port must be 1-65535, not 0")));
-        }
-        let path = e.path.unwrap_or_else(|| "/".into());
-        if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(err(format!(
-                "{at}: path \"{}\" must start with '/' and contain no spaces",
-                crate::sanitize::outside(&path)
-            )));
-        }
-        if let Some(codes) = &e.expect_status {
-            if codes.is_empty() {
-                return Err(err(format!("{at}: expect_status is empty")));
-            }
-            if let Some(bad) = codes.iter().find(|c| !(100..=599).contains(*c)) {
-                return Err(err(format!(
-                    "{at}: expect_status {bad} is not an HTTP status (100-599)"
-                )));
-            }
-        }
-        endpoints.push(Endpoint {
-            name: e.name,
-            host: e
-                .host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned(),
-            port,
-            path,
-            expect_status: e.expect_status,
-            public: e.public.unwrap_or(true),
-            role: e.role.unwrap_or(Role::Service),
-            protocol: e.protocol.unwrap_or(Protocol::Https),
-            min_tls: e.min_tls,
-            reading: raw.reading,
-            private_ca: e.private_ca.unwrap_or(false),
-        });
+        endpoints.push(endpoint(i, e, raw.reading).map_err(err)?);
     }
+    let captive = captive(raw.captive).map_err(err)?;
+    thresholds(&raw.thresholds).map_err(err)?;
+    Ok(Profile {
+        // The profile's name is the report's region field: outside text like any other.
+        name: raw
+            .name
+            .map(|n| crate::sanitize::outside_capped(&n, 128))
+            .unwrap_or_default(),
+        source: source.to_owned(),
+        endpoints,
+        captive,
+        thresholds: raw.thresholds,
+        reading: raw.reading,
+    })
+}
 
-    let captive = match raw.captive {
+/// One `[[endpoint]]`, checked; `i` is its place in the file, for the message.
+fn endpoint(i: usize, e: RawEndpoint, reading: Reading) -> Result<Endpoint, String> {
+    let at = format!(
+        "endpoint #{} (\"{}\")",
+        i + 1,
+        crate::sanitize::outside_capped(&e.name, 64)
+    );
+    if !valid_name(&e.name) {
+        return Err(format!(
+            "{at}: name must be 1-64 letters, digits, '_' or '-'"
+        ));
+    }
+    if !valid_host(&e.host) {
+        return Err(format!(
+            "{at}: host \"{}\" is neither a DNS name nor an IP address",
+            crate::sanitize::outside(&e.host)
+        ));
+    }
+    let port = e.port.unwrap_or(443);
+    if port == 0 {
+        return Err(format!("{at}: port must be 1-65535, not 0"));
+    }
+    let path = e.path.unwrap_or_else(|| "/".into());
+    if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{at}: path \"{}\" must start with '/' and contain no spaces",
+            crate::sanitize::outside(&path)
+        ));
+    }
+    if let Some(codes) = &e.expect_status {
+        if codes.is_empty() {
+            return Err(format!("{at}: expect_status is empty"));
+        }
+        if let Some(bad) = codes.iter().find(|c| !(100..=599).contains(*c)) {
+            return Err(format!(
+                "{at}: expect_status {bad} is not an HTTP status (100-599)"
+            ));
+        }
+    }
+    Ok(Endpoint {
+        name: e.name,
+        host: e
+            .host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        port,
+        path,
+        expect_status: e.expect_status,
+        public: e.public.unwrap_or(true),
+        role: e.role.unwrap_or(Role::Service),
+        protocol: e.protocol.unwrap_or(Protocol::Https),
+        min_tls: e.min_tls,
+        reading,
+        private_ca: e.private_ca.unwrap_or(false),
+    })
+}
+
+/// The `[captive]` table, checked: `None` when it is absent or switched off (`url = ""`).
+fn captive(raw: Option<RawCaptive>) -> Result<Option<Captive>, String> {
+    let captive = match raw {
         None => None,
         Some(c) if c.url.is_empty() => None,
         Some(c) => {
             let rest = c.url.strip_prefix("http://").ok_or_else(|| {
-                err(format!(
+                format!(
                     "[captive] url \"{}\" must be plain http:// (a portal cannot intercept HTTPS)",
                     crate::sanitize::outside(&c.url)
-                ))
+                )
             })?;
             let host = rest.split(['/', '?']).next().unwrap_or("");
             let host_only = host.rsplit_once(':').map_or(host, |(h, _)| h);
             if !valid_host(host_only) {
-                return Err(err(format!(
+                return Err(format!(
                     "[captive] url \"{}\" has no valid host",
                     crate::sanitize::outside(&c.url)
-                )));
+                ));
             }
             let expect_status = c.expect_status.unwrap_or(204);
             if !(100..=599).contains(&expect_status) {
-                return Err(err(format!(
+                return Err(format!(
                     "[captive] expect_status {expect_status} is not an HTTP status"
-                )));
+                ));
             }
             if c.url
                 .chars()
                 .any(|ch| ch.is_whitespace() || crate::sanitize::is_hazard(ch))
             {
-                return Err(err(format!(
+                return Err(format!(
                     "[captive] url \"{}\" contains spaces or control characters",
                     crate::sanitize::outside(&c.url)
-                )));
+                ));
             }
             Some(Captive {
                 url: c.url,
@@ -465,8 +493,11 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
             })
         }
     };
+    Ok(captive)
+}
 
-    let t = &raw.thresholds;
+/// The `[thresholds]` table, checked.
+fn thresholds(t: &Thresholds) -> Result<(), String> {
     let checks: [(bool, &str); 6] = [
         (
             t.latency_warn_ms > 0.0 && t.latency_warn_ms <= t.latency_fail_ms,
@@ -501,21 +532,9 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
         ),
     ];
     if let Some((_, what)) = checks.iter().find(|(ok, _)| !ok) {
-        return Err(err(format!("[thresholds] {what}")));
+        return Err(format!("[thresholds] {what}"));
     }
-
-    Ok(Profile {
-        // The profile's name is the report's region field: outside text like any other.
-        name: raw
-            .name
-            .map(|n| crate::sanitize::outside_capped(&n, 128))
-            .unwrap_or_default(),
-        source: source.to_owned(),
-        endpoints,
-        captive,
-        thresholds: raw.thresholds,
-        reading: raw.reading,
-    })
+    Ok(())
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

@@ -125,6 +125,17 @@ fn data_value(v: &Value) -> String {
 /// default), or kept on request (`--no-redact`). The report says which.
 pub fn render(r: &Report, personal_redacted: bool) -> String {
     let mut out = String::new();
+    summary_table(&mut out, r);
+    endpoints_and_uplinks(&mut out, r);
+    checks(&mut out, r);
+    likely_causes(&mut out, r);
+    measurements(&mut out, r);
+    redaction(&mut out, r, personal_redacted);
+    out
+}
+
+/// The title and the table of what, where and when.
+fn summary_table(out: &mut String, r: &Report) {
     let verdict = r.status.verdict();
     let _ = writeln!(
         out,
@@ -171,7 +182,10 @@ pub fn render(r: &Report, personal_redacted: bool) -> String {
         r.duration_ms / 1000.0
     );
     let _ = writeln!(out, "| Region | {} |", escape(&r.region));
+}
 
+/// The endpoints checked and the uplinks the run went over.
+fn endpoints_and_uplinks(out: &mut String, r: &Report) {
     if !r.endpoints.is_empty() {
         let _ = writeln!(out, "\n### Endpoints\n");
         let _ = writeln!(out, "| Endpoint | Address | Role |\n|---|---|---|");
@@ -201,7 +215,10 @@ pub fn render(r: &Report, personal_redacted: bool) -> String {
             );
         }
     }
+}
 
+/// One row per check.
+fn checks(out: &mut String, r: &Report) {
     let _ = writeln!(out, "\n### Checks\n");
     if r.checks.is_empty() {
         let _ = writeln!(out, "No checks ran.");
@@ -224,7 +241,10 @@ pub fn render(r: &Report, personal_redacted: bool) -> String {
         }
         let _ = writeln!(out, "\n✓ pass · ! warning · ✗ failure · - skipped");
     }
+}
 
+/// The suspects, ranked, with their evidence and steps.
+fn likely_causes(out: &mut String, r: &Report) {
     let _ = writeln!(out, "\n### Likely causes\n");
     if r.suspects.is_empty() {
         let _ = writeln!(out, "None identified.");
@@ -262,7 +282,10 @@ pub fn render(r: &Report, personal_redacted: bool) -> String {
             out.push('\n');
         }
     }
+}
 
+/// Every check's measurements, as `key: value` pairs.
+fn measurements(out: &mut String, r: &Report) {
     let measured: Vec<&Check> = ordered(r)
         .into_iter()
         .filter(|c| !c.data.is_empty())
@@ -284,7 +307,10 @@ pub fn render(r: &Report, personal_redacted: bool) -> String {
             );
         }
     }
+}
 
+/// What was redacted, and the closing line.
+fn redaction(out: &mut String, r: &Report, personal_redacted: bool) {
     let _ = writeln!(out, "\n### Redaction\n");
     let kinds = if r.redacted.is_empty() {
         "nothing needed removing".to_owned()
@@ -316,7 +342,6 @@ pub fn render(r: &Report, personal_redacted: bool) -> String {
         escape(&r.tool.version),
         code(&r.report_id)
     );
-    out
 }
 
 #[cfg(test)]

@@ -136,6 +136,24 @@ fn seconds(c: &Check, key: &str) -> Option<f64> {
 }
 
 pub fn render(r: &Report) -> String {
+    let mut checks = CheckFamilies::new();
+    for c in &r.checks {
+        checks.add(c);
+    }
+    let suspects = suspect_family(r);
+    let mut out = String::new();
+    for f in run_families(r)
+        .iter()
+        .chain(checks.all())
+        .chain([&suspects])
+    {
+        f.write(&mut out);
+    }
+    out
+}
+
+/// The families about the run as a whole: its id, verdict, time, duration and uplinks.
+fn run_families(r: &Report) -> [Family; 5] {
     let mut info = Family::new(
         "bmw_netcheck_run_info",
         "The run this file describes: report id, tool version and region (always 1).",
@@ -175,47 +193,87 @@ pub fn render(r: &Report) -> String {
             f64::from(status_value(u.status).max(0)),
         );
     }
+    [info, run_status, run_ts, run_duration, uplink]
+}
 
-    let mut status = Family::new(
-        "bmw_netcheck_check_status",
-        "Status of each check: 0 pass, 1 warn, 2 fail, -1 skip. target is empty for device probes.",
-    );
-    let mut phase = Family::new(
-        "bmw_netcheck_phase_duration_seconds",
-        "Duration of each connection phase per endpoint: resolve (DNS), connect (TCP), tls (handshake), ttfb (HTTP time to first byte).",
-    );
-    let mut http_code = Family::new(
-        "bmw_netcheck_http_status_code",
-        "HTTP status code each endpoint answered with.",
-    );
-    let mut not_after = Family::new(
-        "bmw_netcheck_tls_cert_not_after_timestamp_seconds",
-        "Expiry of the certificate each endpoint presented, in seconds since the Unix epoch.",
-    );
-    let mut median = Family::new(
-        "bmw_netcheck_latency_median_seconds",
-        "Median TCP connect time over the latency samples, in seconds.",
-    );
-    let mut loss = Family::new(
-        "bmw_netcheck_latency_loss_ratio",
-        "Share of latency samples that got no answer, 0 to 1.",
-    );
-    let mut free = Family::new(
-        "bmw_netcheck_storage_free_bytes",
-        "Free space on the filesystem holding each checked path, in bytes.",
-    );
-    let mut total = Family::new(
-        "bmw_netcheck_storage_total_bytes",
-        "Size of the filesystem holding each checked path, in bytes.",
-    );
+/// The families read from the checks, in the order they are written.
+struct CheckFamilies {
+    status: Family,
+    phase: Family,
+    http_code: Family,
+    not_after: Family,
+    median: Family,
+    loss: Family,
+    free: Family,
+    total: Family,
+}
 
-    for c in &r.checks {
+impl CheckFamilies {
+    fn new() -> CheckFamilies {
+        let status = Family::new(
+            "bmw_netcheck_check_status",
+            "Status of each check: 0 pass, 1 warn, 2 fail, -1 skip. target is empty for device probes.",
+        );
+        let phase = Family::new(
+            "bmw_netcheck_phase_duration_seconds",
+            "Duration of each connection phase per endpoint: resolve (DNS), connect (TCP), tls (handshake), ttfb (HTTP time to first byte).",
+        );
+        let http_code = Family::new(
+            "bmw_netcheck_http_status_code",
+            "HTTP status code each endpoint answered with.",
+        );
+        let not_after = Family::new(
+            "bmw_netcheck_tls_cert_not_after_timestamp_seconds",
+            "Expiry of the certificate each endpoint presented, in seconds since the Unix epoch.",
+        );
+        let median = Family::new(
+            "bmw_netcheck_latency_median_seconds",
+            "Median TCP connect time over the latency samples, in seconds.",
+        );
+        let loss = Family::new(
+            "bmw_netcheck_latency_loss_ratio",
+            "Share of latency samples that got no answer, 0 to 1.",
+        );
+        let free = Family::new(
+            "bmw_netcheck_storage_free_bytes",
+            "Free space on the filesystem holding each checked path, in bytes.",
+        );
+        let total = Family::new(
+            "bmw_netcheck_storage_total_bytes",
+            "Size of the filesystem holding each checked path, in bytes.",
+        );
+        CheckFamilies {
+            status,
+            phase,
+            http_code,
+            not_after,
+            median,
+            loss,
+            free,
+            total,
+        }
+    }
+
+    fn all(&self) -> [&Family; 8] {
+        [
+            &self.status,
+            &self.phase,
+            &self.http_code,
+            &self.not_after,
+            &self.median,
+            &self.loss,
+            &self.free,
+            &self.total,
+        ]
+    }
+
+    fn add(&mut self, c: &Check) {
         // Device probes that report several things (storage, per path) are told apart by path.
         let label_target = match (&c.target, c.data_str("path")) {
             (None, Some(p)) => p.to_owned(),
             _ => target(c),
         };
-        status.add(
+        self.status.add(
             on(
                 c,
                 vec![
@@ -229,7 +287,7 @@ pub fn render(r: &Report) -> String {
         let t = target(c);
         let mut phase_sample = |name: &str, key: &str| {
             if let Some(v) = seconds(c, key) {
-                phase.add(
+                self.phase.add(
                     on(c, vec![("target", t.clone()), ("phase", name.to_owned())]),
                     v,
                 );
@@ -245,35 +303,39 @@ pub fn render(r: &Report) -> String {
         match c.probe {
             Probe::Tls => {
                 if let Some(ts) = c.data_str("not_after").and_then(unix_seconds) {
-                    not_after.add(on(c, vec![("target", t.clone())]), ts);
+                    self.not_after.add(on(c, vec![("target", t.clone())]), ts);
                 }
             }
             Probe::Http => {
                 if let Some(code) = c.data_f64("status_code") {
-                    http_code.add(on(c, vec![("target", t.clone())]), code);
+                    self.http_code.add(on(c, vec![("target", t.clone())]), code);
                 }
             }
             Probe::Latency => {
                 if let Some(v) = seconds(c, "median_ms") {
-                    median.add(on(c, vec![("target", t.clone())]), v);
+                    self.median.add(on(c, vec![("target", t.clone())]), v);
                 }
                 if let Some(pct) = c.data_f64("loss_pct") {
-                    loss.add(on(c, vec![("target", t.clone())]), pct / 100.0);
+                    self.loss
+                        .add(on(c, vec![("target", t.clone())]), pct / 100.0);
                 }
             }
             Probe::Storage => {
                 let path = c.data_str("path").unwrap_or_default().to_owned();
                 if let Some(v) = c.data_f64("free_bytes") {
-                    free.add(vec![("path", path.clone())], v);
+                    self.free.add(vec![("path", path.clone())], v);
                 }
                 if let Some(v) = c.data_f64("total_bytes") {
-                    total.add(vec![("path", path)], v);
+                    self.total.add(vec![("path", path)], v);
                 }
             }
             _ => {}
         }
     }
+}
 
+/// The suspects, ranked.
+fn suspect_family(r: &Report) -> Family {
     let mut suspects = Family::new(
         "bmw_netcheck_suspect_rank",
         "Likely causes of the run's problems, 1 = most likely.",
@@ -287,27 +349,7 @@ pub fn render(r: &Report) -> String {
             (i + 1) as f64,
         );
     }
-
-    let mut out = String::new();
-    for f in [
-        &info,
-        &run_status,
-        &run_ts,
-        &run_duration,
-        &uplink,
-        &status,
-        &phase,
-        &http_code,
-        &not_after,
-        &median,
-        &loss,
-        &free,
-        &total,
-        &suspects,
-    ] {
-        f.write(&mut out);
-    }
-    out
+    suspects
 }
 
 #[cfg(test)]
