@@ -176,6 +176,24 @@ async fn try_family(addrs: Vec<SocketAddr>, timeout: Duration) -> (Attempt, Opti
 /// Runs the tcp stage against the resolved addresses.
 pub async fn run(target: &str, addrs: &[IpAddr], port: u16, timeout: Duration) -> TcpResult {
     let started = Instant::now();
+    let (attempts, winner, pending) = race(addrs, port, timeout).await;
+    let elapsed = started.elapsed();
+    match winner {
+        Some((attempt, stream)) => connected(target, attempts, attempt, stream, pending, elapsed),
+        None => failed(target, attempts, port, timeout, elapsed),
+    }
+}
+
+/// A family's failed attempts, the winner if one connected, and the other family's attempt
+/// still under way (it finishes on its own; a late socket is simply closed).
+type Race = (
+    Vec<Attempt>,
+    Option<(Attempt, TcpStream)>,
+    Option<JoinHandle<Vec<Attempt>>>,
+);
+
+/// IPv6 and IPv4 at once; the first connection wins.
+async fn race(addrs: &[IpAddr], port: u16, timeout: Duration) -> Race {
     let v6: Vec<SocketAddr> = addrs
         .iter()
         .filter(|a| a.is_ipv6())
@@ -218,98 +236,112 @@ pub async fn run(target: &str, addrs: &[IpAddr], port: u16, timeout: Duration) -
             rest
         })
     });
-    let elapsed = started.elapsed();
+    (attempts, winner, pending)
+}
+
+fn connected(
+    target: &str,
+    mut attempts: Vec<Attempt>,
+    attempt: Attempt,
+    stream: TcpStream,
+    pending: Option<JoinHandle<Vec<Attempt>>>,
+    elapsed: Duration,
+) -> TcpResult {
     let t = Some(target);
-    match winner {
-        Some((attempt, stream)) => {
-            let family = if attempt.address.is_ipv6() {
-                "IPv6"
-            } else {
-                "IPv4"
-            };
-            let check = Check::new(
-                Probe::Tcp,
-                t,
-                Status::Pass,
-                "tcp.ok",
-                format!(
-                    "connected to {} over {family} in {:.1} ms",
-                    attempt.address, attempt.connect_ms
-                ),
-            )
-            .took(elapsed)
-            .with("connect_ms", attempt.connect_ms)
-            .with("address", attempt.address.to_string())
-            .with("family", family.to_lowercase())
-            .with(
-                "attempts",
-                attempts
-                    .iter()
-                    .chain([&attempt])
-                    .map(Attempt::to_json)
-                    .collect::<Vec<_>>(),
-            );
-            let address = attempt.address;
-            attempts.push(attempt);
-            TcpResult {
-                check,
-                connected: Some(Connected { stream, address }),
-                attempts,
-                pending,
-            }
+    let family = if attempt.address.is_ipv6() {
+        "IPv6"
+    } else {
+        "IPv4"
+    };
+    let check = Check::new(
+        Probe::Tcp,
+        t,
+        Status::Pass,
+        "tcp.ok",
+        format!(
+            "connected to {} over {family} in {:.1} ms",
+            attempt.address, attempt.connect_ms
+        ),
+    )
+    .took(elapsed)
+    .with("connect_ms", attempt.connect_ms)
+    .with("address", attempt.address.to_string())
+    .with("family", family.to_lowercase())
+    .with(
+        "attempts",
+        attempts
+            .iter()
+            .chain([&attempt])
+            .map(Attempt::to_json)
+            .collect::<Vec<_>>(),
+    );
+    let address = attempt.address;
+    attempts.push(attempt);
+    TcpResult {
+        check,
+        connected: Some(Connected { stream, address }),
+        attempts,
+        pending,
+    }
+}
+
+fn failed(
+    target: &str,
+    attempts: Vec<Attempt>,
+    port: u16,
+    timeout: Duration,
+    elapsed: Duration,
+) -> TcpResult {
+    let t = Some(target);
+    // Report IPv4's failure when there is one: a missing IPv6 route is common and says
+    // little, while IPv4 is the path the app falls back to.
+    let primary = attempts
+        .iter()
+        .find(|a| a.address.is_ipv4())
+        .or_else(|| attempts.first())
+        .cloned()
+        .unwrap_or(Attempt {
+            address: SocketAddr::from(([0, 0, 0, 0], port)),
+            outcome: Outcome::Error,
+            connect_ms: 0.0,
+            detail: "no address to connect to".into(),
+        });
+    let summary = match primary.outcome {
+        Outcome::Refused => format!(
+            "{} refused the connection (nothing listens on port {port}, or a firewall rejects it)",
+            primary.address
+        ),
+        Outcome::Timeout => format!(
+            "no answer from {} within {timeout:?} (packets dropped on the way, or the host is down)",
+            primary.address
+        ),
+        Outcome::Unreachable => {
+            format!("no route to {} ({})", primary.address, primary.detail)
         }
-        None => {
-            // Report IPv4's failure when there is one: a missing IPv6 route is common and says
-            // little, while IPv4 is the path the app falls back to.
-            let primary = attempts
-                .iter()
-                .find(|a| a.address.is_ipv4())
-                .or_else(|| attempts.first())
-                .cloned()
-                .unwrap_or(Attempt {
-                    address: SocketAddr::from(([0, 0, 0, 0], port)),
-                    outcome: Outcome::Error,
-                    connect_ms: 0.0,
-                    detail: "no address to connect to".into(),
-                });
-            let summary = match primary.outcome {
-                Outcome::Refused => format!(
-                    "{} refused the connection (nothing listens on port {port}, or a firewall rejects it)",
-                    primary.address
-                ),
-                Outcome::Timeout => format!(
-                    "no answer from {} within {timeout:?} (packets dropped on the way, or the host is down)",
-                    primary.address
-                ),
-                Outcome::Unreachable => {
-                    format!("no route to {} ({})", primary.address, primary.detail)
-                }
-                Outcome::LocalLimit => format!(
-                    "not measured: this device could not open a connection to {} ({}) — a limit of this machine and of bmw-netcheck, not a network finding",
-                    primary.address, primary.detail
-                ),
-                _ => format!("cannot connect to {}: {}", primary.address, primary.detail),
-            };
-            // The tool's own resource failure is no evidence about the network: a skip.
-            let status = if primary.outcome == Outcome::LocalLimit {
-                Status::Skip
-            } else {
-                Status::Fail
-            };
-            let check = Check::new(Probe::Tcp, t, status, primary.outcome.code(), summary)
-                .took(elapsed)
-                .with("connect_ms", serde_json::Value::Null)
-                .with("address", primary.address.to_string())
-                .with(
-                    "attempts",
-                    attempts.iter().map(Attempt::to_json).collect::<Vec<_>>(),
-                );
-            TcpResult {
-                check,
-                connected: None,
-                attempts,
-                pending: None,
-            }
-        }
+        Outcome::LocalLimit => format!(
+            "not measured: this device could not open a connection to {} ({}) — a limit of this machine and of bmw-netcheck, not a network finding",
+            primary.address, primary.detail
+        ),
+        _ => format!("cannot connect to {}: {}", primary.address, primary.detail),
+    };
+    // The tool's own resource failure is no evidence about the network: a skip.
+    let status = if primary.outcome == Outcome::LocalLimit {
+        Status::Skip
+    } else {
+        Status::Fail
+    };
+    let check = Check::new(Probe::Tcp, t, status, primary.outcome.code(), summary)
+        .took(elapsed)
+        .with("connect_ms", serde_json::Value::Null)
+        .with("address", primary.address.to_string())
+        .with(
+            "attempts",
+            attempts.iter().map(Attempt::to_json).collect::<Vec<_>>(),
+        );
+    TcpResult {
+        check,
+        connected: None,
+        attempts,
+        pending: None,
     }
 }

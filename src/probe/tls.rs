@@ -564,6 +564,137 @@ async fn classic(
     a.result.is_ok().then_some(a)
 }
 
+/// The modern handshake, and beside it a classic one when the modern one is cut off or has no
+/// answer after `patience`. Ok(Ok(attempt)): the modern handshake's own outcome; Ok(Err(attempt)):
+/// only the classic retry got through; Err: no handshake could be made (the reason).
+async fn handshakes(
+    setup: &TlsSetup,
+    alpn: &[&[u8]],
+    name: ServerName<'static>,
+    stream: TcpStream,
+    peer: Option<std::net::SocketAddr>,
+    patience: Duration,
+) -> Result<Result<Attempt, Attempt>, String> {
+    let modern = attempt(setup, alpn, name.clone(), stream, Hello::Modern);
+    tokio::pin!(modern);
+    let outcome: Result<Attempt, Attempt> = tokio::select! {
+        done = &mut modern => match done {
+            Err(why) => {
+                return Err(why);
+            }
+            Ok(a) => match &a.result {
+                Err(e) if cut_off(e) => match classic(setup, alpn, name.clone(), peer).await {
+                    Some(c) => Err(c),
+                    None => Ok(a),
+                },
+                _ => Ok(a),
+            },
+        },
+        _ = tokio::time::sleep(patience), if !patience.is_zero() => {
+            // No answer yet: try a classic hello beside it. The modern one started first on
+            // the same path, so it wins unless the path holds it back.
+            let retry = classic(setup, alpn, name.clone(), peer);
+            tokio::pin!(retry);
+            tokio::select! {
+                done = &mut modern => match done {
+                    Err(why) => {
+                        return Err(why);
+                    }
+                    Ok(a) => match &a.result {
+                        Err(e) if cut_off(e) => match retry.await {
+                            Some(c) => Err(c),
+                            None => Ok(a),
+                        },
+                        _ => Ok(a),
+                    },
+                },
+                got = &mut retry => match got {
+                    Some(c) => Err(c),
+                    None => match modern.await {
+                        Ok(a) => Ok(a),
+                        Err(why) => {
+                            return Err(why);
+                        }
+                    },
+                },
+            }
+        }
+    };
+    Ok(outcome)
+}
+
+/// A server that refused before showing a certificate, for want of a version or a suite, is
+/// asked with a legacy hello what it does speak; a chain too large to accept is measured from a
+/// TLS 1.2 server's clear-text Certificate message.
+async fn second_looks(
+    mut check: Check,
+    a: &Attempt,
+    peer: Option<std::net::SocketAddr>,
+    host: &str,
+    policy: Policy,
+    started: Instant,
+) -> Check {
+    // A server that refused before showing a certificate, for want of a version or a suite:
+    // ask it with a legacy hello what it does speak.
+    if a.seen.is_none()
+        && matches!(
+            check.code.as_str(),
+            "tls.no_common_cipher" | "tls.old_protocol"
+        )
+        && let Some(addr) = peer
+    {
+        let left = policy.timeout.saturating_sub(started.elapsed());
+        if let Some(answer) = super::tls_legacy::probe(addr, host, left).await {
+            check = legacy(check, &answer);
+        }
+    }
+    // A chain too large to accept: how large, from a TLS 1.2 server's clear-text Certificate.
+    if check.code == "tls.chain_too_large"
+        && let Some(addr) = peer
+    {
+        let left = policy.timeout.saturating_sub(started.elapsed());
+        if let Some(bytes) = super::tls_legacy::chain_bytes(addr, host, left).await {
+            check.summary = format!(
+                "the server's certificate chain is {} KB, larger than the 64 KiB a TLS client accepts",
+                bytes / 1000
+            );
+            check = check.with("bytes", bytes as u64);
+        }
+    }
+    check
+}
+
+/// `tls.large_hello_dropped`: the modern hello was cut off while a classic one got through;
+/// the sizes of both hellos as this client sends them.
+fn large_hello_dropped(
+    mut check: Check,
+    setup: &TlsSetup,
+    alpn: &[&[u8]],
+    name: &ServerName<'static>,
+) -> Check {
+    let size = |hello| {
+        let config = setup
+            .client_config_with(alpn, Arc::new(Mutex::new(None)), hello)
+            .ok()?;
+        hello_bytes(Arc::new(config), name.clone())
+    };
+    let (large, small) = (size(Hello::Modern), size(Hello::Classic));
+    let sizes = match (large, small) {
+        (Some(l), Some(s)) => format!(" ({l} bytes against {s})"),
+        _ => String::new(),
+    };
+    check.status = Status::Fail;
+    check.code = "tls.large_hello_dropped".into();
+    check.summary = format!(
+        "a modern client's ClientHello{sizes}, with a post-quantum key share, is dropped or reset on the way while a small classic one gets through: a firewall, router or filter on the path mishandles large hellos, and modern apps fail here"
+    );
+    check = check.with(
+        "hello_bytes",
+        serde_json::json!({ "large": large, "small": small }),
+    );
+    check
+}
+
 /// Runs the tls stage on a connected socket: the handshake a modern client makes, and when it
 /// is cut off or gets no answer while a classic hello gets through, `tls.large_hello_dropped`.
 pub async fn run(
@@ -595,52 +726,14 @@ pub async fn run(
     };
     let peer = stream.peer_addr().ok();
     let started = Instant::now();
-    let modern = attempt(setup, alpn, name.clone(), stream, Hello::Modern);
-    tokio::pin!(modern);
     let patience = policy.timeout / 2;
-    // Ok(attempt) — the modern handshake's own outcome; Err(attempt) — only the classic retry
-    // got through.
-    let outcome: Result<Attempt, Attempt> = tokio::select! {
-        done = &mut modern => match done {
-            Err(why) => {
-                return (Check::new(Probe::Tls, t, Status::Fail, "tls.handshake_failed", why), None);
-            }
-            Ok(a) => match &a.result {
-                Err(e) if cut_off(e) => match classic(setup, alpn, name.clone(), peer).await {
-                    Some(c) => Err(c),
-                    None => Ok(a),
-                },
-                _ => Ok(a),
-            },
-        },
-        _ = tokio::time::sleep(patience), if !patience.is_zero() => {
-            // No answer yet: try a classic hello beside it. The modern one started first on
-            // the same path, so it wins unless the path holds it back.
-            let retry = classic(setup, alpn, name.clone(), peer);
-            tokio::pin!(retry);
-            tokio::select! {
-                done = &mut modern => match done {
-                    Err(why) => {
-                        return (Check::new(Probe::Tls, t, Status::Fail, "tls.handshake_failed", why), None);
-                    }
-                    Ok(a) => match &a.result {
-                        Err(e) if cut_off(e) => match retry.await {
-                            Some(c) => Err(c),
-                            None => Ok(a),
-                        },
-                        _ => Ok(a),
-                    },
-                },
-                got = &mut retry => match got {
-                    Some(c) => Err(c),
-                    None => match modern.await {
-                        Ok(a) => Ok(a),
-                        Err(why) => {
-                            return (Check::new(Probe::Tls, t, Status::Fail, "tls.handshake_failed", why), None);
-                        }
-                    },
-                },
-            }
+    let outcome = match handshakes(setup, alpn, name.clone(), stream, peer, patience).await {
+        Ok(o) => o,
+        Err(why) => {
+            return (
+                Check::new(Probe::Tls, t, Status::Fail, "tls.handshake_failed", why),
+                None,
+            );
         }
     };
     let large_dropped = outcome.is_err();
@@ -653,54 +746,9 @@ pub async fn run(
         a.elapsed
     };
     let mut check = judge(setup, target, host, &a, warn_days, policy);
-    // A server that refused before showing a certificate, for want of a version or a suite:
-    // ask it with a legacy hello what it does speak.
-    if a.seen.is_none()
-        && matches!(
-            check.code.as_str(),
-            "tls.no_common_cipher" | "tls.old_protocol"
-        )
-        && let Some(addr) = peer
-    {
-        let left = policy.timeout.saturating_sub(started.elapsed());
-        if let Some(answer) = super::tls_legacy::probe(addr, host, left).await {
-            check = legacy(check, &answer);
-        }
-    }
-    // A chain too large to accept: how large, from a TLS 1.2 server's clear-text Certificate.
-    if check.code == "tls.chain_too_large"
-        && let Some(addr) = peer
-    {
-        let left = policy.timeout.saturating_sub(started.elapsed());
-        if let Some(bytes) = super::tls_legacy::chain_bytes(addr, host, left).await {
-            check.summary = format!(
-                "the server's certificate chain is {} KB, larger than the 64 KiB a TLS client accepts",
-                bytes / 1000
-            );
-            check = check.with("bytes", bytes as u64);
-        }
-    }
+    check = second_looks(check, &a, peer, host, policy, started).await;
     if large_dropped {
-        let size = |hello| {
-            let config = setup
-                .client_config_with(alpn, Arc::new(Mutex::new(None)), hello)
-                .ok()?;
-            hello_bytes(Arc::new(config), name.clone())
-        };
-        let (large, small) = (size(Hello::Modern), size(Hello::Classic));
-        let sizes = match (large, small) {
-            (Some(l), Some(s)) => format!(" ({l} bytes against {s})"),
-            _ => String::new(),
-        };
-        check.status = Status::Fail;
-        check.code = "tls.large_hello_dropped".into();
-        check.summary = format!(
-            "a modern client's ClientHello{sizes}, with a post-quantum key share, is dropped or reset on the way while a small classic one gets through: a firewall, router or filter on the path mishandles large hellos, and modern apps fail here"
-        );
-        check = check.with(
-            "hello_bytes",
-            serde_json::json!({ "large": large, "small": small }),
-        );
+        check = large_hello_dropped(check, setup, alpn, &name);
     }
     let check = check.took(elapsed).with("handshake_ms", ms(elapsed));
     (check, a.result.ok())
@@ -731,6 +779,20 @@ fn legacy(mut c: Check, a: &super::tls_legacy::Answer) -> Check {
 
 /// Turns one handshake's outcome into the check: the certificate's facts, then the finest code
 /// the evidence allows.
+/// What one handshake showed, for [`judge`] and its two halves.
+struct Evidence<'a> {
+    t: Option<&'a str>,
+    host: &'a str,
+    elapsed: Duration,
+    captured: Option<&'a Seen>,
+    facts: Option<CertFacts>,
+    now: i64,
+    chain_names: Vec<String>,
+    top_issuer: String,
+    warn_days: i64,
+    policy: Policy,
+}
+
 fn judge(
     setup: &TlsSetup,
     target: &str,
@@ -739,126 +801,163 @@ fn judge(
     warn_days: i64,
     policy: Policy,
 ) -> Check {
-    let t = Some(target);
-    let elapsed = a.elapsed;
     let captured = a.seen.as_ref();
-    let facts = captured.and_then(|s| cert_facts(&s.end_entity));
-    let now = now_unix();
-    let chain_names: Vec<String> = captured.map(|s| chain_names(&s.chain)).unwrap_or_default();
-    let top_issuer = captured
-        .and_then(|s| s.chain.last())
-        .and_then(|der| cert_facts(der))
-        .map(|f| f.issuer)
-        .unwrap_or_default();
-
-    let mut check = match &a.result {
-        Ok(tls) => {
-            let (_, conn) = tls.get_ref();
-            let version = version_name(conn.protocol_version());
-            let mut c = match &facts {
-                Some(f) => {
-                    let days = days_left(f.not_after, now);
-                    let (status, code) = if days < warn_days {
-                        (Status::Warn, "tls.expiring_soon")
-                    } else {
-                        (Status::Pass, "tls.ok")
-                    };
-                    let note = if code == "tls.expiring_soon" { " — renewal is due" } else { "" };
-                    Check::new(
-                        Probe::Tls,
-                        t,
-                        status,
-                        code,
-                        format!(
-                            "{version} in {:.1} ms; certificate by {}, valid until {} ({days} days){note}",
-                            ms(elapsed),
-                            short_name(&f.issuer),
-                            &rfc3339(f.not_after)[..10]
-                        ),
-                    )
-                }
-                None => Check::new(Probe::Tls, t, Status::Pass, "tls.ok", format!("{version} in {:.1} ms", ms(elapsed))),
-            }
-            .with("version", version)
-            .with(
-                "alpn",
-                conn.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned()),
-            );
-            let anchor = captured.and_then(|s| s.anchor);
-            let revoked = captured.is_some_and(|s| {
-                !s.ocsp.is_empty()
-                    && leaf_serial(&s.end_entity).is_some_and(|serial| {
-                        super::ocsp::status_of(&s.ocsp, &serial)
-                            == Some(super::ocsp::Status::Revoked)
-                    })
-            });
-            if let Some(s) = captured
-                && !s.ocsp.is_empty()
-            {
-                c = c.with("ocsp_stapled", true);
-            }
-            let intercepted = anchor.and_then(|anchor| {
-                judge_interception(&chain_names, &top_issuer, Some(anchor), policy.private_ca)
-            });
-            if revoked {
-                c.status = Status::Fail;
-                c.code = "tls.revoked".into();
-                c.summary = "the server's own stapled revocation answer (OCSP) says its certificate has been revoked: the certificate must be replaced".into();
-            } else if let Some(i) = intercepted {
-                c = i.apply(c);
-            } else if let Some(min) = policy.min_tls
-                && too_low(conn.protocol_version(), min)
-            {
-                let need = version_name(Some(min));
-                c.status = Status::Fail;
-                c.code = "tls.version_too_low".into();
-                c.summary = format!(
-                    "the handshake settled on {}, but this endpoint accepts {} or later only: something on the path (a TLS-inspecting proxy or firewall) or an old TLS library holds the connection back",
-                    version.replace("TLSv", "TLS "),
-                    need.replace("TLSv", "TLS ")
-                );
-            }
-            if let Some(min) = policy.min_tls {
-                // In the profile's own notation ("1.3"), so scripts compare it with the profile.
-                c = c.with("min_tls", version_name(Some(min)).trim_start_matches("TLSv"));
-            }
-            c
-        }
-        Err(e) => {
-            let (code, why) = classify_error(e);
-            let (code, why) = refine(code, why, captured, facts.as_ref(), host, e);
-            let mut c = Check::new(Probe::Tls, t, Status::Fail, code, why)
-                .with("version", serde_json::Value::Null)
-                .with("error", crate::sanitize::outside(&e.to_string()));
-            if code == "tls.untrusted"
-                && let Some(i) = judge_interception(&chain_names, &top_issuer, None, policy.private_ca)
-            {
-                c = i.apply(c);
-            }
-            if let Some(w) = captured.and_then(|s| weakness(&s.chain)) {
-                c = match w {
-                    Weakness::Signature(alg) if code == "tls.weak_signature" => {
-                        c.with("signature_algorithm", alg)
-                    }
-                    Weakness::Key(bits) if code == "tls.weak_key" => c.with("key_bits", bits),
-                    _ => c,
-                };
-            }
-            match super::tls_classify::reason_of(code) {
-                Some(r) => c.with("reason", r),
-                None => c,
-            }
-        }
+    let ev = Evidence {
+        t: Some(target),
+        host,
+        elapsed: a.elapsed,
+        captured,
+        facts: captured.and_then(|s| cert_facts(&s.end_entity)),
+        now: now_unix(),
+        chain_names: captured.map(|s| chain_names(&s.chain)).unwrap_or_default(),
+        top_issuer: captured
+            .and_then(|s| s.chain.last())
+            .and_then(|der| cert_facts(der))
+            .map(|f| f.issuer)
+            .unwrap_or_default(),
+        warn_days,
+        policy,
+    };
+    let check = match &a.result {
+        Ok(tls) => judge_session(tls, &ev),
+        Err(e) => judge_failure(e, &ev),
     }
     .with("roots", setup.roots_source());
-    match &facts {
+    with_certificate(check, &ev)
+}
+
+/// A handshake that completed: the certificate's validity, then revocation, interception and
+/// the endpoint's lowest version, finest first.
+fn judge_session(tls: &TlsStream<TcpStream>, ev: &Evidence) -> Check {
+    let (_, conn) = tls.get_ref();
+    let version = version_name(conn.protocol_version());
+    let mut c = match &ev.facts {
+        Some(f) => {
+            let days = days_left(f.not_after, ev.now);
+            let (status, code) = if days < ev.warn_days {
+                (Status::Warn, "tls.expiring_soon")
+            } else {
+                (Status::Pass, "tls.ok")
+            };
+            let note = if code == "tls.expiring_soon" {
+                " — renewal is due"
+            } else {
+                ""
+            };
+            Check::new(
+                Probe::Tls,
+                ev.t,
+                status,
+                code,
+                format!(
+                    "{version} in {:.1} ms; certificate by {}, valid until {} ({days} days){note}",
+                    ms(ev.elapsed),
+                    short_name(&f.issuer),
+                    &rfc3339(f.not_after)[..10]
+                ),
+            )
+        }
+        None => Check::new(
+            Probe::Tls,
+            ev.t,
+            Status::Pass,
+            "tls.ok",
+            format!("{version} in {:.1} ms", ms(ev.elapsed)),
+        ),
+    }
+    .with("version", version)
+    .with(
+        "alpn",
+        conn.alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned()),
+    );
+    let anchor = ev.captured.and_then(|s| s.anchor);
+    let revoked = ev.captured.is_some_and(|s| {
+        !s.ocsp.is_empty()
+            && leaf_serial(&s.end_entity).is_some_and(|serial| {
+                super::ocsp::status_of(&s.ocsp, &serial) == Some(super::ocsp::Status::Revoked)
+            })
+    });
+    if let Some(s) = ev.captured
+        && !s.ocsp.is_empty()
+    {
+        c = c.with("ocsp_stapled", true);
+    }
+    let intercepted = anchor.and_then(|anchor| {
+        judge_interception(
+            &ev.chain_names,
+            &ev.top_issuer,
+            Some(anchor),
+            ev.policy.private_ca,
+        )
+    });
+    if revoked {
+        c.status = Status::Fail;
+        c.code = "tls.revoked".into();
+        c.summary = "the server's own stapled revocation answer (OCSP) says its certificate has been revoked: the certificate must be replaced".into();
+    } else if let Some(i) = intercepted {
+        c = i.apply(c);
+    } else if let Some(min) = ev.policy.min_tls
+        && too_low(conn.protocol_version(), min)
+    {
+        let need = version_name(Some(min));
+        c.status = Status::Fail;
+        c.code = "tls.version_too_low".into();
+        c.summary = format!(
+            "the handshake settled on {}, but this endpoint accepts {} or later only: something on the path (a TLS-inspecting proxy or firewall) or an old TLS library holds the connection back",
+            version.replace("TLSv", "TLS "),
+            need.replace("TLSv", "TLS ")
+        );
+    }
+    if let Some(min) = ev.policy.min_tls {
+        // In the profile's own notation ("1.3"), so scripts compare it with the profile.
+        c = c.with(
+            "min_tls",
+            version_name(Some(min)).trim_start_matches("TLSv"),
+        );
+    }
+    c
+}
+
+/// A handshake that failed: the rustls error classified, refined by what the server showed.
+fn judge_failure(e: &std::io::Error, ev: &Evidence) -> Check {
+    let (code, why) = classify_error(e);
+    let (code, why) = refine(code, why, ev.captured, ev.facts.as_ref(), ev.host, e);
+    let mut c = Check::new(Probe::Tls, ev.t, Status::Fail, code, why)
+        .with("version", serde_json::Value::Null)
+        .with("error", crate::sanitize::outside(&e.to_string()));
+    if code == "tls.untrusted"
+        && let Some(i) =
+            judge_interception(&ev.chain_names, &ev.top_issuer, None, ev.policy.private_ca)
+    {
+        c = i.apply(c);
+    }
+    if let Some(w) = ev.captured.and_then(|s| weakness(&s.chain)) {
+        c = match w {
+            Weakness::Signature(alg) if code == "tls.weak_signature" => {
+                c.with("signature_algorithm", alg)
+            }
+            Weakness::Key(bits) if code == "tls.weak_key" => c.with("key_bits", bits),
+            _ => c,
+        };
+    }
+    match super::tls_classify::reason_of(code) {
+        Some(r) => c.with("reason", r),
+        None => c,
+    }
+}
+
+/// The certificate's facts (null where none was seen), the chain's length, a client
+/// certificate request.
+fn with_certificate(mut check: Check, ev: &Evidence) -> Check {
+    match &ev.facts {
         Some(f) => {
             check = check
                 .with("issuer", f.issuer.clone())
                 .with("subject", f.subject.clone())
                 .with("not_before", rfc3339(f.not_before))
                 .with("not_after", rfc3339(f.not_after))
-                .with("days_left", days_left(f.not_after, now));
+                .with("days_left", days_left(f.not_after, ev.now));
         }
         None => {
             for k in ["issuer", "not_after", "days_left"] {
@@ -866,7 +965,7 @@ fn judge(
             }
         }
     }
-    if let Some(s) = captured {
+    if let Some(s) = ev.captured {
         check = check.with("chain_intermediates", s.intermediates as u64);
         if s.asked_for_cert {
             check = check.with("client_cert_requested", true);
