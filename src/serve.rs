@@ -344,79 +344,7 @@ async fn own_metrics(State(x): State<Arc<Exporter>>) -> Response {
         "bmw_netcheck_exporter_start_time_seconds {}",
         unix(x.started)
     );
-    family(
-        &mut out,
-        "bmw_netcheck_exporter_scrapes_total",
-        "counter",
-        "Requests of /probe.",
-    );
-    let _ = writeln!(out, "bmw_netcheck_exporter_scrapes_total {}", s.scrapes);
-    family(
-        &mut out,
-        "bmw_netcheck_exporter_scrapes_joined_total",
-        "counter",
-        "Requests of /probe answered by a run already under way for another scrape.",
-    );
-    let _ = writeln!(
-        out,
-        "bmw_netcheck_exporter_scrapes_joined_total {}",
-        s.joined
-    );
-    family(
-        &mut out,
-        "bmw_netcheck_exporter_scrapes_late_total",
-        "counter",
-        "Requests of /probe whose shared run did not finish within their timeout (answered 503).",
-    );
-    let _ = writeln!(out, "bmw_netcheck_exporter_scrapes_late_total {}", s.late);
-    family(
-        &mut out,
-        "bmw_netcheck_exporter_scrapes_refused_total",
-        "counter",
-        "Requests of /probe refused because they carried query parameters (answered 400).",
-    );
-    let _ = writeln!(
-        out,
-        "bmw_netcheck_exporter_scrapes_refused_total {}",
-        s.refused
-    );
-    family(
-        &mut out,
-        "bmw_netcheck_exporter_runs_total",
-        "counter",
-        "Runs finished, by outcome: pass, warn or fail.",
-    );
-    for (status, n) in ["pass", "warn", "fail"].iter().zip(s.runs) {
-        let _ = writeln!(
-            out,
-            "bmw_netcheck_exporter_runs_total{{status=\"{status}\"}} {n}"
-        );
-    }
-    family(
-        &mut out,
-        "bmw_netcheck_exporter_runs_in_flight",
-        "gauge",
-        "Runs under way (0 or 1: concurrent scrapes share one).",
-    );
-    let _ = writeln!(out, "bmw_netcheck_exporter_runs_in_flight {}", s.running);
-    family(
-        &mut out,
-        "bmw_netcheck_exporter_run_duration_seconds",
-        "histogram",
-        "How long the runs took, in seconds.",
-    );
-    let count: u64 = s.runs.iter().sum();
-    for (le, n) in BUCKETS.iter().zip(s.buckets) {
-        let _ = writeln!(
-            out,
-            "bmw_netcheck_exporter_run_duration_seconds_bucket{{le=\"{le}\"}} {n}"
-        );
-    }
-    let _ = writeln!(
-        out,
-        "bmw_netcheck_exporter_run_duration_seconds_bucket{{le=\"+Inf\"}} {count}\nbmw_netcheck_exporter_run_duration_seconds_sum {}\nbmw_netcheck_exporter_run_duration_seconds_count {count}",
-        s.duration_sum
-    );
+    counters(&mut out, &s, family);
     if let Some(t) = s.last_run {
         family(
             &mut out,
@@ -437,6 +365,84 @@ async fn own_metrics(State(x): State<Arc<Exporter>>) -> Response {
         let _ = writeln!(out, "process_resident_memory_bytes {rss}");
     }
     ([(header::CONTENT_TYPE, TEXT_FORMAT)], out).into_response()
+}
+
+/// The exporter's counters: scrapes, runs by outcome, runs in flight, and the histogram of
+/// run durations.
+fn counters(out: &mut String, s: &Stats, family: impl Fn(&mut String, &str, &str, &str)) {
+    family(
+        out,
+        "bmw_netcheck_exporter_scrapes_total",
+        "counter",
+        "Requests of /probe.",
+    );
+    let _ = writeln!(out, "bmw_netcheck_exporter_scrapes_total {}", s.scrapes);
+    family(
+        out,
+        "bmw_netcheck_exporter_scrapes_joined_total",
+        "counter",
+        "Requests of /probe answered by a run already under way for another scrape.",
+    );
+    let _ = writeln!(
+        out,
+        "bmw_netcheck_exporter_scrapes_joined_total {}",
+        s.joined
+    );
+    family(
+        out,
+        "bmw_netcheck_exporter_scrapes_late_total",
+        "counter",
+        "Requests of /probe whose shared run did not finish within their timeout (answered 503).",
+    );
+    let _ = writeln!(out, "bmw_netcheck_exporter_scrapes_late_total {}", s.late);
+    family(
+        out,
+        "bmw_netcheck_exporter_scrapes_refused_total",
+        "counter",
+        "Requests of /probe refused because they carried query parameters (answered 400).",
+    );
+    let _ = writeln!(
+        out,
+        "bmw_netcheck_exporter_scrapes_refused_total {}",
+        s.refused
+    );
+    family(
+        out,
+        "bmw_netcheck_exporter_runs_total",
+        "counter",
+        "Runs finished, by outcome: pass, warn or fail.",
+    );
+    for (status, n) in ["pass", "warn", "fail"].iter().zip(s.runs) {
+        let _ = writeln!(
+            out,
+            "bmw_netcheck_exporter_runs_total{{status=\"{status}\"}} {n}"
+        );
+    }
+    family(
+        out,
+        "bmw_netcheck_exporter_runs_in_flight",
+        "gauge",
+        "Runs under way (0 or 1: concurrent scrapes share one).",
+    );
+    let _ = writeln!(out, "bmw_netcheck_exporter_runs_in_flight {}", s.running);
+    family(
+        out,
+        "bmw_netcheck_exporter_run_duration_seconds",
+        "histogram",
+        "How long the runs took, in seconds.",
+    );
+    let count: u64 = s.runs.iter().sum();
+    for (le, n) in BUCKETS.iter().zip(s.buckets) {
+        let _ = writeln!(
+            out,
+            "bmw_netcheck_exporter_run_duration_seconds_bucket{{le=\"{le}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "bmw_netcheck_exporter_run_duration_seconds_bucket{{le=\"+Inf\"}} {count}\nbmw_netcheck_exporter_run_duration_seconds_sum {}\nbmw_netcheck_exporter_run_duration_seconds_count {count}",
+        s.duration_sum
+    );
 }
 
 /// The page for a person: what is checked, and the latest runs with their reports.

@@ -129,7 +129,18 @@ fn on_uplink(c: &Check, target: &str) -> String {
 
 pub fn summarize(all: &[Report], last: usize, lines_skipped: usize) -> Summary {
     let window = &all[all.len().saturating_sub(last.max(1))..];
-    let runs = window
+    Summary {
+        runs_total: all.len(),
+        lines_skipped,
+        runs: run_rows(window),
+        endpoints: endpoint_trends(window),
+        failing_checks: failing_checks(window),
+    }
+}
+
+/// A row per run of the window.
+fn run_rows(window: &[Report]) -> Vec<RunRow> {
+    window
         .iter()
         .map(|r| RunRow {
             report_id: r.report_id.clone(),
@@ -159,8 +170,11 @@ pub fn summarize(all: &[Report], last: usize, lines_skipped: usize) -> Summary {
                     confidence: s.confidence.as_str().to_owned(),
                 }),
         })
-        .collect();
+        .collect()
+}
 
+/// A trend per endpoint, in order of first appearance.
+fn endpoint_trends(window: &[Report]) -> Vec<EndpointTrend> {
     // Endpoints in order of first appearance.
     let mut names: Vec<String> = Vec::new();
     for r in window {
@@ -176,7 +190,7 @@ pub fn summarize(all: &[Report], last: usize, lines_skipped: usize) -> Summary {
             }
         }
     }
-    let endpoints = names
+    names
         .into_iter()
         .map(|name| {
             let mut t = EndpointTrend {
@@ -215,8 +229,11 @@ pub fn summarize(all: &[Report], last: usize, lines_skipped: usize) -> Summary {
             }
             t
         })
-        .collect();
+        .collect()
+}
 
+/// The checks that failed in some runs of the window, worst first.
+fn failing_checks(window: &[Report]) -> Vec<CheckTrend> {
     // Per (probe, target): one status per run (the worst, if a probe reported several).
     let mut series: BTreeMap<(Probe, Option<String>), Vec<Option<Status>>> = BTreeMap::new();
     for (i, r) in window.iter().enumerate() {
@@ -237,14 +254,7 @@ pub fn summarize(all: &[Report], last: usize, lines_skipped: usize) -> Summary {
             .then(a.probe.cmp(&b.probe))
             .then(a.target.cmp(&b.target))
     });
-
-    Summary {
-        runs_total: all.len(),
-        lines_skipped,
-        runs,
-        endpoints,
-        failing_checks,
-    }
+    failing_checks
 }
 
 fn trend(
@@ -346,6 +356,41 @@ pub fn human(s: &Summary, path: &Path) -> String {
         s.runs.len(),
         s.runs_total
     );
+    run_table(&mut out, s);
+    let trend: String = s
+        .runs
+        .iter()
+        .map(|r| paint(r.status.mark(), r.status))
+        .collect();
+    let passed = s.runs.iter().filter(|r| r.status == Status::Pass).count();
+    let _ = writeln!(
+        out,
+        "\n{} {trend}   {passed} of {} passed (oldest → newest)",
+        "Trend".bold(),
+        s.runs.len()
+    );
+
+    endpoint_lines(&mut out, s);
+
+    if !s.failing_checks.is_empty() {
+        let _ = writeln!(out, "\n{}", "Checks that failed".bold());
+        for c in &s.failing_checks {
+            let _ = writeln!(out, "  {}  {}", c.marks, c.sentence());
+        }
+    }
+    if s.lines_skipped > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} line(s) of the log were not reports and were skipped.",
+            s.lines_skipped
+        );
+    }
+    out
+}
+
+/// The table of runs, a row each.
+fn run_table(out: &mut String, s: &Summary) {
+    use std::fmt::Write as _;
     let _ = writeln!(
         out,
         "  {:<19}  {:<6}  {:<40}  {}",
@@ -374,19 +419,11 @@ pub fn human(s: &Summary, path: &Path) -> String {
             problems
         );
     }
-    let trend: String = s
-        .runs
-        .iter()
-        .map(|r| paint(r.status.mark(), r.status))
-        .collect();
-    let passed = s.runs.iter().filter(|r| r.status == Status::Pass).count();
-    let _ = writeln!(
-        out,
-        "\n{} {trend}   {passed} of {} passed (oldest → newest)",
-        "Trend".bold(),
-        s.runs.len()
-    );
+}
 
+/// A line per endpoint: its latency trend and its failures.
+fn endpoint_lines(out: &mut String, s: &Summary) {
+    use std::fmt::Write as _;
     if !s.endpoints.is_empty() {
         let _ = writeln!(out, "\n{}", "Endpoints".bold());
         let width = s.endpoints.iter().map(|e| e.name.len()).max().unwrap_or(0);
@@ -417,19 +454,4 @@ pub fn human(s: &Summary, path: &Path) -> String {
             let _ = writeln!(out, "  {:<width$}  {latency}   {failures}", e.name);
         }
     }
-
-    if !s.failing_checks.is_empty() {
-        let _ = writeln!(out, "\n{}", "Checks that failed".bold());
-        for c in &s.failing_checks {
-            let _ = writeln!(out, "  {}  {}", c.marks, c.sentence());
-        }
-    }
-    if s.lines_skipped > 0 {
-        let _ = writeln!(
-            out,
-            "\n{} line(s) of the log were not reports and were skipped.",
-            s.lines_skipped
-        );
-    }
-    out
 }

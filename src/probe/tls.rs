@@ -831,7 +831,7 @@ fn judge(
 fn judge_session(tls: &TlsStream<TcpStream>, ev: &Evidence) -> Check {
     let (_, conn) = tls.get_ref();
     let version = version_name(conn.protocol_version());
-    let mut c = match &ev.facts {
+    let c = match &ev.facts {
         Some(f) => {
             let days = days_left(f.not_after, ev.now);
             let (status, code) = if days < ev.warn_days {
@@ -871,6 +871,17 @@ fn judge_session(tls: &TlsStream<TcpStream>, ev: &Evidence) -> Check {
         conn.alpn_protocol()
             .map(|p| String::from_utf8_lossy(p).into_owned()),
     );
+    past_the_certificate(c, conn, version, ev)
+}
+
+/// A completed handshake's findings past the certificate's dates: a stapled revocation, an
+/// interception, a version under the endpoint's `min_tls`.
+fn past_the_certificate(
+    mut c: Check,
+    conn: &rustls::ClientConnection,
+    version: &str,
+    ev: &Evidence,
+) -> Check {
     let anchor = ev.captured.and_then(|s| s.anchor);
     let revoked = ev.captured.is_some_and(|s| {
         !s.ocsp.is_empty()

@@ -91,31 +91,7 @@ pub fn render(r: &Report) -> String {
                 paint(u.status.verdict(), u.status)
             );
         }
-        for ep in &r.endpoints {
-            let checks: Vec<&Check> = r
-                .checks
-                .iter()
-                .filter(|c| c.target.as_deref() == Some(ep.name.as_str()))
-                .filter(|c| c.interface.as_deref() == over)
-                .collect();
-            if checks.is_empty() {
-                continue;
-            }
-            let role = match ep.role.as_str() {
-                "baseline" => "  (baseline: not BMW)",
-                "info" => "  (informational)",
-                _ => "",
-            };
-            let _ = writeln!(
-                out,
-                "\n{}  {}:{}{}",
-                ep.name.bold(),
-                ep.host,
-                ep.port,
-                role.dimmed()
-            );
-            lines(&mut out, &checks);
-        }
+        endpoint_groups(&mut out, r, over);
         let link_checks: Vec<&Check> = r
             .checks
             .iter()
@@ -154,6 +130,41 @@ pub fn render(r: &Report) -> String {
         r.duration_ms / 1000.0
     );
 
+    suspects(&mut out, r);
+    out
+}
+
+/// The endpoints' checks over one uplink (`None`: a run on the system's routing).
+fn endpoint_groups(out: &mut String, r: &Report, over: Option<&str>) {
+    for ep in &r.endpoints {
+        let checks: Vec<&Check> = r
+            .checks
+            .iter()
+            .filter(|c| c.target.as_deref() == Some(ep.name.as_str()))
+            .filter(|c| c.interface.as_deref() == over)
+            .collect();
+        if checks.is_empty() {
+            continue;
+        }
+        let role = match ep.role.as_str() {
+            "baseline" => "  (baseline: not BMW)",
+            "info" => "  (informational)",
+            _ => "",
+        };
+        let _ = writeln!(
+            out,
+            "\n{}  {}:{}{}",
+            ep.name.bold(),
+            ep.host,
+            ep.port,
+            role.dimmed()
+        );
+        lines(out, &checks);
+    }
+}
+
+/// The likely causes, the first three with their evidence and steps.
+fn suspects(out: &mut String, r: &Report) {
     if !r.suspects.is_empty() {
         let heading = if r.status == Status::Pass {
             "The network path is fine. What a network check cannot test:"
@@ -188,5 +199,4 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
-    out
 }
