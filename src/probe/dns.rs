@@ -355,7 +355,6 @@ pub async fn run(
     ep: &Endpoint,
     timeout: Duration,
 ) -> (Check, Option<Vec<IpAddr>>) {
-    use super::dnsfilter::{self, Second};
     let started = Instant::now();
     // The probe keeps to the step itself; the runner's bound is a safety net just past it.
     let step_end = tokio::time::Instant::now() + timeout;
@@ -384,159 +383,213 @@ pub async fn run(
             cnames.push(c);
         }
     }
-    let (mut a, aaaa) = (Answer::from_result(ra), Answer::from_result(raaaa));
-    let (mut status, mut code, mut summary) = classify(&ep.host, &a, &aaaa, ep.public);
+    let (a, aaaa) = (Answer::from_result(ra), Answer::from_result(raaaa));
+    let (status, code, summary) = classify(&ep.host, &a, &aaaa, ep.public);
+    let mut f = Finding {
+        status,
+        code,
+        summary,
+        a,
+        cnames,
+        extra: Vec::new(),
+        block_product: None,
+        identity: None,
+    };
     let server = servers.first().copied();
-    let mut extra: Vec<(&str, serde_json::Value)> = Vec::new();
-    let mut block_product: Option<String> = None;
-    let mut identity: Option<dnsfilter::Identity> = None;
-
     // The second look, for what the library does not tell.
     if let Some(server) = server {
-        let second = match code {
-            "dns.timeout" | "dns.error" => {
-                // Who the resolver is, asked alongside: a silent name leaves no time after.
-                let (second, id) = tokio::join!(
-                    dnsfilter::retry(server, &ep.host, step_end),
-                    dnsfilter::identify(server, step_end)
-                );
-                identity = Some(id);
-                second
-            }
-            "dns.servfail" | "dns.refused" | "dns.nxdomain" | "dns.no_address"
-            | "dns.sinkholed" => {
-                dnsfilter::reason(server, &ep.host, code == "dns.servfail", step_end).await
-            }
-            _ => Second::Nothing,
-        };
-        match second {
-            Second::Nothing => {}
-            Second::SilentAgain => {
-                extra.push(("retried", json!(true)));
-                summary = format!("{summary} (asked twice)");
-            }
-            Second::Answered(r) | Second::ViaTcp(r) => {
-                // The retry was answered: judge that answer instead of the lost one.
-                extra.push(("retried", json!(true)));
-                a = match r.rcode {
-                    ResponseCode::NoError => Answer::Addrs(r.addrs.clone()),
-                    ResponseCode::NXDomain => Answer::NoRecords { nx: true },
-                    ResponseCode::ServFail => Answer::ServFail,
-                    ResponseCode::Refused => Answer::Refused,
-                    _ => a,
-                };
-                for c in r.cnames {
-                    if !cnames.contains(&c) {
-                        cnames.push(c);
-                    }
-                }
-                (status, code, summary) = classify(&ep.host, &a, &aaaa, ep.public);
-            }
-            Second::TcpBlocked { tcp } => {
-                extra.push(("tcp_retry", json!(tcp)));
-                (status, code) = (Status::Fail, "dns.tcp_blocked");
-                summary = format!(
-                    "the answer for {} is too large for UDP (truncated) and the same query over TCP got no answer ({tcp}): a firewall blocks DNS over TCP (port 53)",
-                    ep.host
-                );
-            }
-            Second::Filtered(ede, _) => {
-                extra.push(("ede", ede.to_json()));
-                (status, code) = (Status::Fail, "dns.filtered");
-                summary = format!(
-                    "the resolver says it blocked {} on purpose (Extended DNS Error {})",
-                    ep.host,
-                    ede.describe()
-                );
-            }
-            Second::Dnssec(ede, cd) => {
-                extra.push(("ede", ede.as_ref().map_or(json!(null), |e| e.to_json())));
-                let resolves = cd.as_ref().is_some_and(|r| !r.addrs.is_empty());
-                extra.push(("resolves_unvalidated", json!(resolves)));
-                (status, code) = (Status::Fail, "dns.dnssec_failed");
-                summary = match &ede {
-                    Some(e) => format!(
-                        "the resolver's DNSSEC validation failed for {} (Extended DNS Error {})",
-                        ep.host,
-                        e.describe()
-                    ),
-                    None => format!(
-                        "the resolver answers SERVFAIL for {}, but answers once DNSSEC checking is disabled: its DNSSEC validation fails for this name",
-                        ep.host
-                    ),
-                };
-            }
-        }
+        second_look(&mut f, server, ep, &aaaa, step_end).await;
     }
-
     // Answers that lead to a filter's block page rather than the service.
-    if code == "dns.ok" || code == "dns.sinkholed" {
-        let addrs: Vec<IpAddr> = [&a, &aaaa]
-            .into_iter()
-            .filter_map(|x| match x {
-                Answer::Addrs(list) => Some(list.iter().copied()),
-                _ => None,
-            })
-            .flatten()
-            .collect();
-        let own: Vec<IpAddr> = servers.iter().map(SocketAddr::ip).collect();
-        match block_page(
-            &ep.host,
-            &cnames,
-            &addrs,
-            &own,
-            ep.public,
-            code == "dns.sinkholed",
-        ) {
-            Some(BlockPage::Known {
-                product,
-                summary: s,
-            }) => {
-                block_product = Some(product);
-                (status, code, summary) = (Status::Fail, "dns.block_page", s);
+    if f.code == "dns.ok" || f.code == "dns.sinkholed" {
+        block_pages(&mut f, ep, &aaaa, servers);
+    }
+    who_is_in_the_way(&mut f, server, step_end).await;
+    elapsed = elapsed.max(started.elapsed());
+    finish(f, &aaaa, target, server_label, elapsed)
+}
+
+/// What the dns stage has found so far: the verdict, the A answer (a retry may replace it),
+/// the CNAME chain and the extra data, and what the filter checks learnt on the way.
+struct Finding {
+    status: Status,
+    code: &'static str,
+    summary: String,
+    a: Answer,
+    cnames: Vec<String>,
+    extra: Vec<(&'static str, serde_json::Value)>,
+    block_product: Option<String>,
+    identity: Option<super::dnsfilter::Identity>,
+}
+
+/// Asks the resolver again, directly, for what the library does not tell: a retry of a silent
+/// name, the reason of a refusal (EDE), DNSSEC, a truncated answer's TCP retry.
+async fn second_look(
+    f: &mut Finding,
+    server: SocketAddr,
+    ep: &Endpoint,
+    aaaa: &Answer,
+    step_end: tokio::time::Instant,
+) {
+    use super::dnsfilter::{self, Second};
+    let second = match f.code {
+        "dns.timeout" | "dns.error" => {
+            // Who the resolver is, asked alongside: a silent name leaves no time after.
+            let (second, id) = tokio::join!(
+                dnsfilter::retry(server, &ep.host, step_end),
+                dnsfilter::identify(server, step_end)
+            );
+            f.identity = Some(id);
+            second
+        }
+        "dns.servfail" | "dns.refused" | "dns.nxdomain" | "dns.no_address" | "dns.sinkholed" => {
+            dnsfilter::reason(server, &ep.host, f.code == "dns.servfail", step_end).await
+        }
+        _ => Second::Nothing,
+    };
+    match second {
+        Second::Nothing => {}
+        Second::SilentAgain => {
+            f.extra.push(("retried", json!(true)));
+            f.summary = format!("{} (asked twice)", f.summary);
+        }
+        Second::Answered(r) | Second::ViaTcp(r) => {
+            // The retry was answered: judge that answer instead of the lost one.
+            f.extra.push(("retried", json!(true)));
+            match r.rcode {
+                ResponseCode::NoError => f.a = Answer::Addrs(r.addrs.clone()),
+                ResponseCode::NXDomain => f.a = Answer::NoRecords { nx: true },
+                ResponseCode::ServFail => f.a = Answer::ServFail,
+                ResponseCode::Refused => f.a = Answer::Refused,
+                _ => {}
             }
-            Some(BlockPage::ResolverItself(s)) => {
-                (status, code, summary) = (Status::Fail, "dns.block_page", s);
+            for c in r.cnames {
+                if !f.cnames.contains(&c) {
+                    f.cnames.push(c);
+                }
             }
-            Some(BlockPage::SinkholeIsResolver(note)) => {
-                summary = format!("{summary}; {note}");
-                extra.push(("resolver_own_address", json!(true)));
-            }
-            None => {}
+            (f.status, f.code, f.summary) = classify(&ep.host, &f.a, aaaa, ep.public);
+        }
+        Second::TcpBlocked { tcp } => {
+            f.extra.push(("tcp_retry", json!(tcp)));
+            (f.status, f.code) = (Status::Fail, "dns.tcp_blocked");
+            f.summary = format!(
+                "the answer for {} is too large for UDP (truncated) and the same query over TCP got no answer ({tcp}): a firewall blocks DNS over TCP (port 53)",
+                ep.host
+            );
+        }
+        Second::Filtered(ede, _) => {
+            f.extra.push(("ede", ede.to_json()));
+            (f.status, f.code) = (Status::Fail, "dns.filtered");
+            f.summary = format!(
+                "the resolver says it blocked {} on purpose (Extended DNS Error {})",
+                ep.host,
+                ede.describe()
+            );
+        }
+        Second::Dnssec(ede, cd) => {
+            f.extra
+                .push(("ede", ede.as_ref().map_or(json!(null), |e| e.to_json())));
+            let resolves = cd.as_ref().is_some_and(|r| !r.addrs.is_empty());
+            f.extra.push(("resolves_unvalidated", json!(resolves)));
+            (f.status, f.code) = (Status::Fail, "dns.dnssec_failed");
+            f.summary = match &ede {
+                Some(e) => format!(
+                    "the resolver's DNSSEC validation failed for {} (Extended DNS Error {})",
+                    ep.host,
+                    e.describe()
+                ),
+                None => format!(
+                    "the resolver answers SERVFAIL for {}, but answers once DNSSEC checking is disabled: its DNSSEC validation fails for this name",
+                    ep.host
+                ),
+            };
         }
     }
+}
 
-    // Who is in the way.
+/// Answers that lead to a filter's block page rather than the service.
+fn block_pages(f: &mut Finding, ep: &Endpoint, aaaa: &Answer, servers: &[SocketAddr]) {
+    let addrs: Vec<IpAddr> = [&f.a, aaaa]
+        .into_iter()
+        .filter_map(|x| match x {
+            Answer::Addrs(list) => Some(list.iter().copied()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let own: Vec<IpAddr> = servers.iter().map(SocketAddr::ip).collect();
+    match block_page(
+        &ep.host,
+        &f.cnames,
+        &addrs,
+        &own,
+        ep.public,
+        f.code == "dns.sinkholed",
+    ) {
+        Some(BlockPage::Known {
+            product,
+            summary: s,
+        }) => {
+            f.block_product = Some(product);
+            (f.status, f.code, f.summary) = (Status::Fail, "dns.block_page", s);
+        }
+        Some(BlockPage::ResolverItself(s)) => {
+            (f.status, f.code, f.summary) = (Status::Fail, "dns.block_page", s);
+        }
+        Some(BlockPage::SinkholeIsResolver(note)) => {
+            f.summary = format!("{}; {note}", f.summary);
+            f.extra.push(("resolver_own_address", json!(true)));
+        }
+        None => {}
+    }
+}
+
+/// Who is in the way: the resolver's product or the filter's, when a finding points to one.
+async fn who_is_in_the_way(
+    f: &mut Finding,
+    server: Option<SocketAddr>,
+    step_end: tokio::time::Instant,
+) {
+    use super::dnsfilter;
     if let Some(server) = server
-        && (FILTER_CODES.contains(&code)
-            || (code == "dns.timeout" && extra.iter().any(|(k, _)| *k == "retried")))
+        && (FILTER_CODES.contains(&f.code)
+            || (f.code == "dns.timeout" && f.extra.iter().any(|(k, _)| *k == "retried")))
     {
-        let id = match identity {
+        let id = match f.identity.take() {
             Some(id) => id,
             None => dnsfilter::identify(server, step_end).await,
         };
-        let name = dnsfilter::who(Some(&server.ip()), &id, block_product.as_deref());
+        let name = dnsfilter::who(Some(&server.ip()), &id, f.block_product.as_deref());
         let known = name != dnsfilter::UNKNOWN;
-        match code {
+        match f.code {
             // Kept for the run-wide judgement (a drop says who, or not, there).
             "dns.timeout" => {}
             // A name may really not exist: say who answered, only when it is known.
             "dns.nxdomain" | "dns.no_address" if known => {
-                summary = format!("{summary}; answered by {name}");
+                f.summary = format!("{}; answered by {name}", f.summary);
             }
             "dns.nxdomain" | "dns.no_address" => {}
-            _ => summary = format!("{summary}; in the way: {name}"),
+            _ => f.summary = format!("{}; in the way: {name}", f.summary),
         }
-        extra.push(("filter", json!(name)));
+        f.extra.push(("filter", json!(name)));
         if let Some(s) = id.software {
-            extra.push(("resolver_software", json!(s)));
+            f.extra.push(("resolver_software", json!(s)));
         }
     }
-    elapsed = elapsed.max(started.elapsed());
+}
 
+/// The check: the addresses (IPv6 first), the timing and what was learnt.
+fn finish(
+    f: Finding,
+    aaaa: &Answer,
+    target: Option<&str>,
+    server_label: &str,
+    elapsed: Duration,
+) -> (Check, Option<Vec<IpAddr>>) {
     let mut v6: Vec<IpAddr> = Vec::new();
     let mut v4: Vec<IpAddr> = Vec::new();
-    for ans in [&aaaa, &a] {
+    for ans in [aaaa, &f.a] {
         if let Answer::Addrs(list) = ans {
             for ip in list {
                 if ip.is_ipv6() {
@@ -548,7 +601,7 @@ pub async fn run(
         }
     }
     let all: Vec<IpAddr> = v6.iter().chain(v4.iter()).copied().collect();
-    let mut check = Check::new(Probe::Dns, target, status, code, summary)
+    let mut check = Check::new(Probe::Dns, target, f.status, f.code, f.summary)
         .took(elapsed)
         .with(
             "addresses",
@@ -556,13 +609,13 @@ pub async fn run(
         )
         .with("resolve_ms", crate::model::ms(elapsed))
         .with("resolver", server_label)
-        .with("a", a.label())
+        .with("a", f.a.label())
         .with("aaaa", aaaa.label())
-        .with("cname_chain", cnames);
-    for (k, v) in extra {
+        .with("cname_chain", f.cnames);
+    for (k, v) in f.extra {
         check = check.with(k, v);
     }
-    let usable = (status == Status::Pass).then_some(all);
+    let usable = (f.status == Status::Pass).then_some(all);
     (check, usable)
 }
 
