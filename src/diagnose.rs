@@ -146,29 +146,7 @@ pub fn diagnose(checks: &[Check], endpoints: &[EndpointInfo], kb: &Knowledge) ->
         if by_code.is_empty() {
             continue;
         }
-        let mut score = 0;
-        let mut evidence = Vec::new();
-        let mut strongest: Vec<(u32, String)> = Vec::new();
-        for (code, (weight, matched)) in &by_code {
-            let extra = (matched.len() as u32).saturating_sub(1).min(3);
-            score += weight + extra;
-            let targets: Vec<&str> = matched.iter().filter_map(|c| c.target.as_deref()).collect();
-            let same = matched.iter().all(|c| c.summary == matched[0].summary);
-            if targets.is_empty() {
-                strongest.push((*weight, format!("{code}: {}", matched[0].summary)));
-            } else if same {
-                let line = format!("{code} on {}: {}", targets.join(", "), matched[0].summary);
-                strongest.push((*weight, line));
-            } else {
-                // Each endpoint's own finding: one endpoint's summary is not another's.
-                for c in matched {
-                    let on = c.target.as_deref().unwrap_or("this device");
-                    strongest.push((*weight, format!("{code} on {on}: {}", c.summary)));
-                }
-            }
-        }
-        strongest.sort_by_key(|s| std::cmp::Reverse(s.0));
-        evidence.extend(strongest.into_iter().map(|(_, l)| l));
+        let (score, evidence) = weigh(&by_code);
         scored.push((
             score,
             Suspect {
@@ -202,23 +180,56 @@ pub fn diagnose(checks: &[Check], endpoints: &[EndpointInfo], kb: &Knowledge) ->
         } else {
             "every network check passed; a network probe cannot test this"
         };
-        let listed: Vec<String> = suspects.iter().map(|s| s.id.clone()).collect();
-        suspects.extend(
-            kb.suspect
-                .iter()
-                .filter(|d| d.kind == Kind::Untestable && !listed.contains(&d.id))
-                .map(|d| Suspect {
-                    id: d.id.clone(),
-                    title: d.title.clone(),
-                    symptom: d.symptom.clone(),
-                    difficulty: d.difficulty,
-                    confidence: Confidence::Low,
-                    evidence: vec![note.to_owned()],
-                    steps: d.steps.clone(),
-                }),
-        );
+        untestable(&mut suspects, kb, note);
     }
     suspects
+}
+
+/// A suspect's score and its evidence lines, strongest first, from the rules that matched.
+fn weigh(by_code: &BTreeMap<&str, (u32, Vec<&Check>)>) -> (u32, Vec<String>) {
+    let mut score = 0;
+    let mut evidence = Vec::new();
+    let mut strongest: Vec<(u32, String)> = Vec::new();
+    for (code, (weight, matched)) in by_code {
+        let extra = (matched.len() as u32).saturating_sub(1).min(3);
+        score += weight + extra;
+        let targets: Vec<&str> = matched.iter().filter_map(|c| c.target.as_deref()).collect();
+        let same = matched.iter().all(|c| c.summary == matched[0].summary);
+        if targets.is_empty() {
+            strongest.push((*weight, format!("{code}: {}", matched[0].summary)));
+        } else if same {
+            let line = format!("{code} on {}: {}", targets.join(", "), matched[0].summary);
+            strongest.push((*weight, line));
+        } else {
+            // Each endpoint's own finding: one endpoint's summary is not another's.
+            for c in matched {
+                let on = c.target.as_deref().unwrap_or("this device");
+                strongest.push((*weight, format!("{code} on {on}: {}", c.summary)));
+            }
+        }
+    }
+    strongest.sort_by_key(|s| std::cmp::Reverse(s.0));
+    evidence.extend(strongest.into_iter().map(|(_, l)| l));
+    (score, evidence)
+}
+
+/// The causes a network probe cannot test, at low confidence, after what the run found.
+fn untestable(suspects: &mut Vec<Suspect>, kb: &Knowledge, note: &str) {
+    let listed: Vec<String> = suspects.iter().map(|s| s.id.clone()).collect();
+    suspects.extend(
+        kb.suspect
+            .iter()
+            .filter(|d| d.kind == Kind::Untestable && !listed.contains(&d.id))
+            .map(|d| Suspect {
+                id: d.id.clone(),
+                title: d.title.clone(),
+                symptom: d.symptom.clone(),
+                difficulty: d.difficulty,
+                confidence: Confidence::Low,
+                evidence: vec![note.to_owned()],
+                steps: d.steps.clone(),
+            }),
+    );
 }
 
 #[cfg(test)]

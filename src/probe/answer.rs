@@ -85,50 +85,12 @@ pub fn read(
         data.insert("reading".into(), reading.as_str().into());
     }
     let (status, code, mut meaning) = if rate_limited {
-        let (why, reason) = match (reading, cu) {
-            (Reading::Probe, Some("CU-429")) => (
-                "CarData's rate limit (CU-429) answered this check's own request, which carries no \
-                 token: it concerns this check's client identity, not your integration's daily calls"
-                    .to_owned(),
-                PROBE_IDENTITY,
-            ),
-            (Reading::Probe, _) => (
-                "a quota or rate limit on this check's own requests: BMW counts them per client \
-                 identity, and this check is not your app, so it says nothing about your app"
-                    .to_owned(),
-                PROBE_IDENTITY,
-            ),
-            (Reading::General, Some("CU-429")) => (
-                "the service's rate limit is reached (CarData CU-429: API rate limit reached)"
-                    .to_owned(),
-                "cardata_quota",
-            ),
-            (Reading::General, _) => (
-                "the service limits requests from this client or network".to_owned(),
-                if facts.quota { "quota" } else { "rate_limit" },
-            ),
-        };
+        let (why, reason) = rate_limit_reading(reading, cu, facts.quota);
         data.insert("reason".into(), reason.into());
         (Status::Warn, "http.rate_limited", why)
     } else if reading == Reading::Probe && !expected && matches!(answer.status, 401 | 403 | 489) {
         data.insert("reason".into(), "refused_without_credentials".into());
-        let why = match answer.status {
-            401 => {
-                "the service answers with an auth refusal, as it does to any request without \
-                    its own client's credentials (this check never sends them): DNS, TCP, TLS and \
-                    HTTP work end to end"
-            }
-            489 => {
-                "the service answers \"Blocked\", as BMW does to every client that is not its \
-                    app (this check sends no app attestation): DNS, TCP, TLS and HTTP work end to \
-                    end, and this says nothing about your app"
-            }
-            _ => {
-                "the service answers and refuses this check's request, which carries no app \
-                  credentials: DNS, TCP, TLS and HTTP work end to end, and this says nothing about \
-                  your app"
-            }
-        };
+        let why = refusal_reading(answer.status);
         (Status::Pass, "http.ok", why.to_owned())
     } else {
         if g_code == "http.blocked" && cu.is_some_and(|c| meaning_of(c).is_some()) {
@@ -169,6 +131,54 @@ pub fn read(
         code,
         meaning,
         data,
+    }
+}
+
+/// What a rate limit means in each reading, and its reason for the data.
+fn rate_limit_reading(reading: Reading, cu: Option<&str>, quota: bool) -> (String, &'static str) {
+    match (reading, cu) {
+        (Reading::Probe, Some("CU-429")) => (
+            "CarData's rate limit (CU-429) answered this check's own request, which carries no \
+             token: it concerns this check's client identity, not your integration's daily calls"
+                .to_owned(),
+            PROBE_IDENTITY,
+        ),
+        (Reading::Probe, _) => (
+            "a quota or rate limit on this check's own requests: BMW counts them per client \
+             identity, and this check is not your app, so it says nothing about your app"
+                .to_owned(),
+            PROBE_IDENTITY,
+        ),
+        (Reading::General, Some("CU-429")) => (
+            "the service's rate limit is reached (CarData CU-429: API rate limit reached)"
+                .to_owned(),
+            "cardata_quota",
+        ),
+        (Reading::General, _) => (
+            "the service limits requests from this client or network".to_owned(),
+            if quota { "quota" } else { "rate_limit" },
+        ),
+    }
+}
+
+/// What an auth refusal means in the probe reading: the path works end to end.
+fn refusal_reading(status: u16) -> &'static str {
+    match status {
+        401 => {
+            "the service answers with an auth refusal, as it does to any request without \
+                its own client's credentials (this check never sends them): DNS, TCP, TLS and \
+                HTTP work end to end"
+        }
+        489 => {
+            "the service answers \"Blocked\", as BMW does to every client that is not its \
+                app (this check sends no app attestation): DNS, TCP, TLS and HTTP work end to \
+                end, and this says nothing about your app"
+        }
+        _ => {
+            "the service answers and refuses this check's request, which carries no app \
+              credentials: DNS, TCP, TLS and HTTP work end to end, and this says nothing about \
+              your app"
+        }
     }
 }
 

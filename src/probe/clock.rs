@@ -87,19 +87,7 @@ pub fn run(checks: &[Check], t: &Thresholds) -> Check {
         .with("offset_s", serde_json::Value::Null);
     }
     samples.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let groups = agreeing_groups(&samples, t.clock_skew_warn_s.max(2.0));
-    // The largest group; among equals, the one nearest this device's clock (benefit of the doubt).
-    let best = groups
-        .iter()
-        .max_by(|a, b| {
-            a.len().cmp(&b.len()).then_with(|| {
-                median_of(&samples[(*b).clone()])
-                    .abs()
-                    .total_cmp(&median_of(&samples[(*a).clone()]).abs())
-            })
-        })
-        .cloned()
-        .unwrap_or(0..samples.len());
+    let best = largest_agreeing(&samples, t);
     let outliers: Vec<String> = samples
         .iter()
         .enumerate()
@@ -155,6 +143,23 @@ pub fn run(checks: &[Check], t: &Thresholds) -> Check {
     Check::new(Probe::Clock, None, status, code, summary)
         .with("offset_s", (median * 10.0).round() / 10.0)
         .with("sources", sources)
+}
+
+/// The largest group of servers that agree with each other; among equals, the one nearest this
+/// device's clock (benefit of the doubt). `samples` are sorted by offset.
+fn largest_agreeing(samples: &[(String, f64)], t: &Thresholds) -> std::ops::Range<usize> {
+    let groups = agreeing_groups(samples, t.clock_skew_warn_s.max(2.0));
+    groups
+        .iter()
+        .max_by(|a, b| {
+            a.len().cmp(&b.len()).then_with(|| {
+                median_of(&samples[(*b).clone()])
+                    .abs()
+                    .total_cmp(&median_of(&samples[(*a).clone()]).abs())
+            })
+        })
+        .cloned()
+        .unwrap_or(0..samples.len())
 }
 
 /// Index ranges of `sorted` (by offset) whose neighbours lie within `tolerance` of each other.

@@ -378,33 +378,7 @@ pub async fn check(
             .took(started.elapsed());
     }
     let Some(session) = session else {
-        if tls_check.code == "tls.intercepted" {
-            // The tunnel's certificate is an interceptor's the tls probe named: say that, on
-            // the app's path, rather than a bare proxy error.
-            return intercepted_on_proxy_path(tls_check, None, &shown).took(started.elapsed());
-        }
-        let interceptor = tls_check
-            .data_str("issuer")
-            .filter(|i| i.to_ascii_lowercase().contains("mitmproxy"))
-            .map(|_| "; in the way: mitmproxy, which intercepts TLS")
-            .unwrap_or("");
-        return Check::new(
-            Probe::Http,
-            Some(&ep.name),
-            Status::Fail,
-            "http.proxy_error",
-            format!(
-                "through the proxy {shown}: the tunnel to {authority} opened, but TLS failed: {}{interceptor}",
-                tls_check.summary
-            ),
-        )
-        .took(started.elapsed())
-        .with("status_code", serde_json::Value::Null)
-        .with("ttfb_ms", serde_json::Value::Null)
-        .with("via_proxy", shown)
-        .with("path", "proxy")
-        .with("tls_code", tls_check.code.clone())
-        .with("issuer", tls_check.data.get("issuer").cloned());
+        return tls_failed_in_tunnel(tls_check, ep, &shown, &authority, started);
     };
     let host_header = if ep.port == 443 {
         ep.host.clone()
@@ -432,6 +406,44 @@ pub async fn check(
         .with("tls_version", tls_check.data.get("version").cloned())
         .with("tls_handshake_ms", tls_ms.map(|v| json!(v)))
         .with("proxy_total_ms", ms(started.elapsed()))
+}
+
+/// The tunnel opened but no TLS session came through it: the interceptor the tls probe named,
+/// or the proxy path's failure with what TLS said.
+fn tls_failed_in_tunnel(
+    tls_check: Check,
+    ep: &Endpoint,
+    shown: &str,
+    authority: &str,
+    started: Instant,
+) -> Check {
+    if tls_check.code == "tls.intercepted" {
+        // The tunnel's certificate is an interceptor's the tls probe named: say that, on
+        // the app's path, rather than a bare proxy error.
+        return intercepted_on_proxy_path(tls_check, None, shown).took(started.elapsed());
+    }
+    let interceptor = tls_check
+        .data_str("issuer")
+        .filter(|i| i.to_ascii_lowercase().contains("mitmproxy"))
+        .map(|_| "; in the way: mitmproxy, which intercepts TLS")
+        .unwrap_or("");
+    Check::new(
+        Probe::Http,
+        Some(&ep.name),
+        Status::Fail,
+        "http.proxy_error",
+        format!(
+            "through the proxy {shown}: the tunnel to {authority} opened, but TLS failed: {}{interceptor}",
+            tls_check.summary
+        ),
+    )
+    .took(started.elapsed())
+    .with("status_code", serde_json::Value::Null)
+    .with("ttfb_ms", serde_json::Value::Null)
+    .with("via_proxy", shown)
+    .with("path", "proxy")
+    .with("tls_code", tls_check.code.clone())
+    .with("issuer", tls_check.data.get("issuer").cloned())
 }
 
 /// The app's path through the proxy meets an interceptor (the proxy's own ssl-bump, or a
