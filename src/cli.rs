@@ -1,6 +1,7 @@
 //! The command line, as the contract defines it. Parsing only: no I/O happens here.
 
 use crate::model::Probe;
+use crate::report::Format;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -98,8 +99,8 @@ pub struct ShowArgs {
     #[arg(long, value_name = "REPORT_ID")]
     pub run: Option<String>,
     /// Output format
-    #[arg(long, value_enum, value_name = "F", default_value_t = OutputFormat::Human)]
-    pub format: OutputFormat,
+    #[arg(long, value_enum, value_name = "F", default_value_t = Format::Human)]
+    pub format: Format,
     /// Write to FILE (atomically) instead of stdout
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -131,28 +132,6 @@ pub struct HistoryArgs {
 pub enum ExplainFormat {
     Human,
     Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum OutputFormat {
-    #[default]
-    Human,
-    Json,
-    /// For a support ticket: redacted, readable when pasted
-    Markdown,
-    /// Text exposition for node_exporter's textfile collector
-    Prometheus,
-    /// Monitoring-plugin output: a status line with performance data (Nagios, Icinga, Sensu)
-    Nagios,
-}
-
-impl OutputFormat {
-    /// The value as `--format` spells it.
-    pub fn name(self) -> String {
-        self.to_possible_value()
-            .map(|v| v.get_name().to_owned())
-            .unwrap_or_default()
-    }
 }
 
 /// Which built-in endpoint set a run checks.
@@ -189,8 +168,8 @@ pub struct RunArgs {
     pub service: Option<Service>,
 
     /// Report format
-    #[arg(long, value_enum, value_name = "F", default_value_t = OutputFormat::Human)]
-    pub format: OutputFormat,
+    #[arg(long, value_enum, value_name = "F", default_value_t = Format::Human)]
+    pub format: Format,
 
     /// Write the report to FILE (atomically) instead of stdout
     #[arg(short = 'o', long, value_name = "FILE")]

@@ -75,7 +75,7 @@ pub fn execute(
         .map_err(|e| AppError::Internal(format!("cannot start the async runtime: {e}")))?;
 
     let progress = crate::progress::Progress::new(
-        progress && crate::progress::wanted(args.format == crate::cli::OutputFormat::Human),
+        progress && crate::progress::wanted(args.format == crate::report::Format::Human),
         prepared
             .profile
             .endpoints

@@ -9,7 +9,7 @@ use crate::model::{
     Check, Confidence, Device, EndpointInfo, Probe, Report, SCHEMA_VERSION, Status, Suspect, Tool,
 };
 use crate::probe::registry;
-use crate::report::{self, Format};
+use crate::report::{self, Format, RenderOptions};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
@@ -219,12 +219,12 @@ proptest! {
 
     #[test]
     fn every_format_renders_any_report(r in any_report()) {
-        for format in [Format::Human, Format::Json, Format::Markdown { personal_redacted: true }, Format::Prometheus, Format::Nagios] {
-            let bytes = report::render(&r, format);
+        for format in [Format::Human, Format::Json, Format::Markdown, Format::Prometheus, Format::Nagios] {
+            let bytes = report::render(&r, format, RenderOptions { personal_redacted: true });
             prop_assert!(!bytes.is_empty());
             prop_assert!(std::str::from_utf8(&bytes).is_ok());
         }
-        let json = report::render(&r, Format::Json);
+        let json = report::render(&r, Format::Json, RenderOptions::default());
         let back: Value = serde_json::from_slice(&json).expect("JSON output parses");
         prop_assert_eq!(back["schema_version"].as_u64(), Some(1));
         prop_assert_eq!(back["checks"].as_array().map(Vec::len), Some(r.checks.len()));
@@ -235,8 +235,8 @@ proptest! {
     /// human format's own colour codes), and the Markdown renders no HTML, link or image.
     #[test]
     fn no_format_carries_outside_controls_or_markup(r in any_report()) {
-        for format in [Format::Human, Format::Json, Format::Markdown { personal_redacted: true }, Format::Prometheus, Format::Nagios] {
-            let out = String::from_utf8(report::render(&r, format)).expect("utf-8");
+        for format in [Format::Human, Format::Json, Format::Markdown, Format::Prometheus, Format::Nagios] {
+            let out = String::from_utf8(report::render(&r, format, RenderOptions { personal_redacted: true })).expect("utf-8");
             let text = if format == Format::Human { strip_sgr(&out) } else { out.clone() };
             let bad = text.chars().find(|c| *c != '\n' && crate::sanitize::is_hazard(*c));
             prop_assert!(bad.is_none(), "{:?} carries {:?}:\n{}", format, bad, out);
@@ -248,7 +248,7 @@ proptest! {
                     prop_assert!(!s.chars().any(crate::sanitize::is_hazard), "JSON string {:?}", s);
                 }
             }
-            if let Format::Markdown { .. } = format {
+            if format == Format::Markdown {
                 use pulldown_cmark::{Event, Parser, Tag};
                 for event in Parser::new(&out) {
                     let markup = matches!(
@@ -284,8 +284,8 @@ proptest! {
             uplinks: Vec::new(),
         };
         crate::redact::credentials(&mut r);
-        for format in [Format::Human, Format::Json, Format::Markdown { personal_redacted: false }, Format::Prometheus, Format::Nagios] {
-            let out = String::from_utf8(report::render(&r, format)).expect("utf-8");
+        for format in [Format::Human, Format::Json, Format::Markdown, Format::Prometheus, Format::Nagios] {
+            let out = String::from_utf8(report::render(&r, format, RenderOptions { personal_redacted: false })).expect("utf-8");
             prop_assert!(!out.contains(&secret), "{:?} leaks", format);
         }
         prop_assert!(!crate::probe::proxy::redact_url(&url).contains(&secret));

@@ -4,11 +4,12 @@
 //! results, which `list` has none of: they are refused (exit 3), never answered with another
 //! format.
 
-use crate::cli::{OutputFormat, RunArgs};
+use crate::cli::RunArgs;
 use crate::error::{AppError, exit};
 use crate::model::Probe;
 use crate::plan::{load_profile, selection};
 use crate::profile::{self, Profile};
+use crate::report::Format;
 use crate::runner::{self, Selection};
 use crate::term::decide_color;
 use schemars::JsonSchema;
@@ -283,13 +284,13 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
     let sel = selection(args);
     decide_color(args.color, false);
     let text = match args.format {
-        OutputFormat::Json => format!(
+        Format::Json => format!(
             "{}\n",
             serde_json::to_string_pretty(&as_json(&profile, &sel, args)).unwrap_or_default()
         ),
-        OutputFormat::Human => human(&profile, &sel, args),
-        OutputFormat::Markdown => markdown(&profile, &sel, args),
-        OutputFormat::Prometheus | OutputFormat::Nagios => {
+        Format::Human => human(&profile, &sel, args),
+        Format::Markdown => markdown(&profile, &sel, args),
+        Format::Prometheus | Format::Nagios => {
             return Err(AppError::usage(format!(
                 "list --format {}: list prints human, json or markdown (a run's results are what {} describes)",
                 args.format.name(),

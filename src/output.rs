@@ -5,13 +5,13 @@
 //! that cannot be written never costs the user the report (it only earns a warning on stderr;
 //! the exit code stays the verdict's, since history is a side record and not the output).
 
-use crate::cli::{OutputFormat, RunArgs};
+use crate::cli::RunArgs;
 use crate::error::AppError;
 use crate::files;
 use crate::history;
 use crate::model::{Report, Status};
 use crate::redact;
-use crate::report::{self, Format};
+use crate::report::{self, Format, RenderOptions};
 
 /// Redacts, renders and writes the report as the flags ask, then appends it to the history.
 pub fn deliver(report: &Report, args: &RunArgs) -> Result<(), AppError> {
@@ -36,25 +36,16 @@ pub fn deliver(report: &Report, args: &RunArgs) -> Result<(), AppError> {
 
 /// Renders a report whose credentials are already gone in `format`; Markdown also loses the
 /// personal details unless `no_redact`. Shared by `run`, `show` and `watch`.
-pub fn rendered(clean: &Report, format: OutputFormat, no_redact: bool) -> Vec<u8> {
-    match format {
-        OutputFormat::Human => report::render(clean, Format::Human),
-        OutputFormat::Json => report::render(clean, Format::Json),
-        OutputFormat::Prometheus => report::render(clean, Format::Prometheus),
-        OutputFormat::Nagios => report::render(clean, Format::Nagios),
-        OutputFormat::Markdown => {
-            let mut shown = clean.clone();
-            if !no_redact {
-                redact::personal(&mut shown);
-            }
-            report::render(
-                &shown,
-                Format::Markdown {
-                    personal_redacted: !no_redact,
-                },
-            )
-        }
+pub fn rendered(clean: &Report, format: Format, no_redact: bool) -> Vec<u8> {
+    let options = RenderOptions {
+        personal_redacted: !no_redact,
+    };
+    if format == Format::Markdown && !no_redact {
+        let mut shown = clean.clone();
+        redact::personal(&mut shown);
+        return report::render(&shown, format, options);
     }
+    report::render(clean, format, options)
 }
 
 /// Appends the run to the history log; a failure is a warning, never the run's failure.

@@ -18,7 +18,7 @@
 //! of `/probe` carries `instance="<id>"` (`--instance`, or the device's derived id), so with
 //! `honor_labels: true` the series of a scraped device are named as those of a pushing one.
 
-use crate::cli::{OutputFormat, RunArgs, ServeArgs};
+use crate::cli::{RunArgs, ServeArgs};
 use crate::engine::{self as run, Prepared};
 use crate::error::{AppError, exit};
 use crate::model::{Report, Status};
@@ -76,7 +76,7 @@ fn refuse_inapplicable(args: &RunArgs) -> Result<(), AppError> {
         Some("--jitter")
     } else if args.lock {
         Some("--lock")
-    } else if args.format != OutputFormat::Human {
+    } else if args.format != Format::Human {
         Some("--format")
     } else {
         None
@@ -224,7 +224,12 @@ impl Exporter {
     fn finished(&self, mut report: Report, took: Duration) -> Finished {
         redact::credentials(&mut report);
         let metrics = with_instance(&report::prometheus::render(&report), &self.instance);
-        let human = String::from_utf8_lossy(&report::render(&report, Format::Human)).into_owned();
+        let human = String::from_utf8_lossy(&report::render(
+            &report,
+            Format::Human,
+            report::RenderOptions::default(),
+        ))
+        .into_owned();
         {
             let mut s = lock(&self.stats);
             s.running = s.running.saturating_sub(1);
@@ -601,6 +606,6 @@ mod tests {
         assert!(with(&|a| a.output = Some("x".into())).contains("--output"));
         assert!(with(&|a| a.push = Some("http://gw".into())).contains("--push"));
         assert!(with(&|a| a.lock = true).contains("--lock"));
-        assert!(with(&|a| a.format = OutputFormat::Json).contains("--format"));
+        assert!(with(&|a| a.format = Format::Json).contains("--format"));
     }
 }

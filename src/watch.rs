@@ -11,9 +11,10 @@
 //! (whatever a run allocates leaves with it), the sparkline keeps a bounded ring of the newest
 //! [`RING`] samples per endpoint, and the summary only counters per check.
 
-use crate::cli::{OutputFormat, RunArgs, WatchArgs};
+use crate::cli::{RunArgs, WatchArgs};
 use crate::error::{AppError, exit};
 use crate::model::{Check, Probe, Report, Status};
+use crate::report::Format;
 use crate::term::paint;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{IsTerminal, Write};
@@ -417,8 +418,8 @@ fn watch_signals(stop: Arc<Stop>) -> Result<(), AppError> {
 pub fn run(args: &WatchArgs) -> Result<i32, AppError> {
     let mut run_args = args.run.clone();
     let json = match run_args.format {
-        OutputFormat::Human => false,
-        OutputFormat::Json => true,
+        Format::Human => false,
+        Format::Json => true,
         other => {
             return Err(AppError::usage(format!(
                 "watch prints a live view or a line per run; --format {} is for single runs (use human or json)",

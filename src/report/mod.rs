@@ -12,30 +12,47 @@ pub mod markdown;
 pub mod nagios;
 pub mod prometheus;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The formats a report is rendered in: one enum for the renderers and for `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum Format {
+    #[default]
     Human,
     Json,
-    /// `personal_redacted`: host name, user names and private addresses were removed.
-    Markdown {
-        personal_redacted: bool,
-    },
+    /// For a support ticket: redacted, readable when pasted
+    Markdown,
+    /// Text exposition for node_exporter's textfile collector
     Prometheus,
+    /// Monitoring-plugin output: a status line with performance data (Nagios, Icinga, Sensu)
     Nagios,
+}
+
+impl Format {
+    /// The value as `--format` spells it.
+    pub fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// How a report is rendered beyond its format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RenderOptions {
+    /// Markdown: host name, user names and private addresses were removed (the report says
+    /// which). The caller redacts; the renderer only tells the reader.
+    pub personal_redacted: bool,
 }
 
 /// Renders `report` in `format`. Every format renders the report after [`crate::sanitize::report`]
 /// has made each of its strings plain, visible text, whatever produced it (a probe, a saved file).
-pub fn render(report: &Report, format: Format) -> Vec<u8> {
+pub fn render(report: &Report, format: Format, options: RenderOptions) -> Vec<u8> {
     let mut clean = report.clone();
     crate::sanitize::report(&mut clean);
     let report = &clean;
     match format {
         Format::Human => human::render(report).into_bytes(),
         Format::Json => json::render(report),
-        Format::Markdown { personal_redacted } => {
-            markdown::render(report, personal_redacted).into_bytes()
-        }
+        Format::Markdown => markdown::render(report, options.personal_redacted).into_bytes(),
         Format::Prometheus => prometheus::render(report).into_bytes(),
         Format::Nagios => nagios::render(report).into_bytes(),
     }
