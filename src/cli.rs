@@ -2,6 +2,7 @@
 
 use crate::model::Probe;
 use crate::report::Format;
+pub use crate::term::ColorWhen;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -142,14 +143,6 @@ pub enum Service {
     App,
     /// BMW CarData's sign-in, REST API and stream (EU markets only)
     Cardata,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum ColorWhen {
-    #[default]
-    Auto,
-    Always,
-    Never,
 }
 
 #[derive(Debug, Clone, Args, Default)]

@@ -8,8 +8,9 @@
 //! network shows nothing, the causes a network probe cannot test are listed, at low confidence.
 
 use crate::knowledge::{Kind, Knowledge, RoleFilter, When};
+use crate::model::Role;
 use crate::model::{Check, Confidence, EndpointInfo, Probe, Status, Suspect};
-use crate::profile::{Endpoint, Role};
+use crate::profile::Endpoint;
 use std::collections::{BTreeMap, HashMap};
 
 /// The verdict's first rule: hosts the app merely also contacts (analytics, `role = "info"`)
@@ -43,7 +44,7 @@ impl Context {
     pub fn of(checks: &[Check], endpoints: &[EndpointInfo]) -> Context {
         let baselines: Vec<&str> = endpoints
             .iter()
-            .filter(|e| e.role == "baseline")
+            .filter(|e| e.role == Role::Baseline)
             .map(|e| e.name.as_str())
             .collect();
         let reached = |name: &str| {
@@ -82,12 +83,12 @@ impl Context {
     }
 }
 
-fn role_matches(filter: RoleFilter, role: Option<&str>) -> bool {
+fn role_matches(filter: RoleFilter, role: Option<Role>) -> bool {
     match filter {
         RoleFilter::Any => true,
-        RoleFilter::Service => role == Some("service"),
-        RoleFilter::Baseline => role == Some("baseline"),
-        RoleFilter::Info => role == Some("info"),
+        RoleFilter::Service => role == Some(Role::Service),
+        RoleFilter::Baseline => role == Some(Role::Baseline),
+        RoleFilter::Info => role == Some(Role::Info),
     }
 }
 
@@ -102,9 +103,9 @@ fn confidence(score: u32) -> Confidence {
 /// Ranks the suspects for a run, most likely first.
 pub fn diagnose(checks: &[Check], endpoints: &[EndpointInfo], kb: &Knowledge) -> Vec<Suspect> {
     let ctx = Context::of(checks, endpoints);
-    let roles: HashMap<&str, &str> = endpoints
+    let roles: HashMap<&str, Role> = endpoints
         .iter()
-        .map(|e| (e.name.as_str(), e.role.as_str()))
+        .map(|e| (e.name.as_str(), e.role))
         .collect();
     let mut scored: Vec<(u32, Suspect)> = Vec::new();
     for def in &kb.suspect {
@@ -245,7 +246,11 @@ mod tests {
             name: name.into(),
             host: format!("{name}.example"),
             port: 443,
-            role: role.into(),
+            role: match role {
+                "baseline" => Role::Baseline,
+                "info" => Role::Info,
+                _ => Role::Service,
+            },
         }
     }
 

@@ -163,7 +163,7 @@ pub async fn check(
             name: e.name.clone(),
             host: e.host.clone(),
             port: e.port,
-            role: e.role.as_str().to_owned(),
+            role: e.role,
         })
         .collect();
     let suspects = diagnose(&checks, &endpoints, kb);

@@ -108,7 +108,7 @@ fn any_report() -> impl Strategy<Value = Report> {
                 name: n.clone(),
                 host: format!("{n}.example"),
                 port: 443,
-                role: "service".into(),
+                role: crate::model::Role::Service,
             })
             .collect();
         (

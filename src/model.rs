@@ -264,12 +264,34 @@ impl Uplink {
     }
 }
 
+/// What an endpoint is to the diagnosis. In the report (`endpoints[].role`) as in the profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A BMW host the app needs.
+    Service,
+    /// A neutral host: tells "BMW is down" from "the network is down".
+    Baseline,
+    /// A host the app also contacts (analytics); its failure is informational.
+    Info,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Service => "service",
+            Role::Baseline => "baseline",
+            Role::Info => "info",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EndpointInfo {
     pub name: String,
     pub host: String,
     pub port: u16,
-    pub role: String,
+    pub role: Role,
 }
 
 impl Report {

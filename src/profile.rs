@@ -79,26 +79,7 @@ impl MinTls {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// A BMW host the app needs.
-    Service,
-    /// A neutral host: tells "BMW is down" from "the network is down".
-    Baseline,
-    /// A host the app also contacts (analytics); its failure is informational.
-    Info,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Service => "service",
-            Role::Baseline => "baseline",
-            Role::Info => "info",
-        }
-    }
-}
+pub use crate::model::Role;
 
 /// What the endpoint speaks on top of TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

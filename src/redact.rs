@@ -734,7 +734,7 @@ mod tests {
                 name: "local".into(),
                 host: "192.168.0.10".into(),
                 port: 443,
-                role: "service".into(),
+                role: crate::model::Role::Service,
             }],
             device: Some(Device {
                 os: "Linux".into(),

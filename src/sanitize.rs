@@ -93,7 +93,6 @@ pub fn report(r: &mut Report) {
     for e in &mut r.endpoints {
         fix(&mut e.name);
         fix(&mut e.host);
-        fix(&mut e.role);
     }
     if let Some(d) = r.device.as_mut() {
         fix(&mut d.os);

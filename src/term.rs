@@ -4,10 +4,18 @@
 //! override), so the renderers stay pure functions of the report; the mark and the colour of a
 //! status are defined here once for every renderer and command.
 
-use crate::cli::ColorWhen;
 use crate::model::Status;
 use colored::Colorize;
 use std::io::IsTerminal;
+
+/// `--color`: when to use colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum ColorWhen {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
 
 /// Decides colour once, from the flag, `NO_COLOR` and whether stdout is a terminal.
 pub fn decide_color(when: ColorWhen, to_file: bool) -> bool {

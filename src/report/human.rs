@@ -4,7 +4,7 @@
 //! line that says what happened, and the time it took. Colour is decided once by the caller
 //! (`colored`'s global override), so this stays a pure function of the report.
 
-use crate::model::{Check, Report, Status};
+use crate::model::{Check, Report, Role, Status};
 use crate::term::paint;
 use colored::Colorize;
 use std::fmt::Write;
@@ -146,10 +146,10 @@ fn endpoint_groups(out: &mut String, r: &Report, over: Option<&str>) {
         if checks.is_empty() {
             continue;
         }
-        let role = match ep.role.as_str() {
-            "baseline" => "  (baseline: not BMW)",
-            "info" => "  (informational)",
-            _ => "",
+        let role = match ep.role {
+            Role::Baseline => "  (baseline: not BMW)",
+            Role::Info => "  (informational)",
+            Role::Service => "",
         };
         let _ = writeln!(
             out,

@@ -196,7 +196,7 @@ fn endpoints_and_uplinks(out: &mut String, r: &Report) {
                 escape(&e.name),
                 escape(&e.host),
                 e.port,
-                escape(&e.role)
+                e.role.as_str()
             );
         }
     }
@@ -395,7 +395,7 @@ pub(crate) mod tests {
                 name: "api".into(),
                 host: "cocoapi.example.com".into(),
                 port: 443,
-                role: "service".into(),
+                role: crate::model::Role::Service,
             }],
             device: Some(Device {
                 os: "Debian 13".into(),
