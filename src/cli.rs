@@ -148,7 +148,7 @@ pub enum Service {
 #[derive(Debug, Clone, Args, Default)]
 pub struct RunArgs {
     /// Which endpoint set to check: rest_of_world, north_america or china
-    #[arg(long, value_name = "R", default_value = "rest_of_world", value_parser = ["rest_of_world", "north_america", "china"])]
+    #[arg(long, value_name = "R", default_value = crate::profile::REGIONS[0].0, value_parser = clap::builder::PossibleValuesParser::new(crate::profile::REGIONS.map(|(name, _)| name)))]
     pub region: String,
 
     /// A profile TOML used instead of the built-in one

@@ -13,6 +13,7 @@ use std::path::Path;
 /// Largest profile we accept; a real one is a few hundred bytes.
 const MAX_PROFILE_BYTES: u64 = 1024 * 1024;
 
+/// The built-in regions, the default first: `--region`'s values come from this list.
 pub const REGIONS: [(&str, &str); 3] = [
     (
         "rest_of_world",
