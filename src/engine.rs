@@ -11,7 +11,7 @@ use crate::error::AppError;
 use crate::knowledge::Knowledge;
 use crate::model::Device;
 use crate::model::{Check, EndpointInfo, Probe, Report, SCHEMA_VERSION, Status, Tool};
-use crate::plan::{load_profile, selection};
+use crate::plan::{Probing, Start, load_profile, selection};
 use crate::probe::proxy::ProxyEnv;
 use crate::probe::registry::Kind;
 use crate::probe::{captive, clock, dns, ipv6, storage, tcp, tls, vpn};
@@ -30,6 +30,7 @@ pub struct Prepared {
     proxy: ProxyEnv,
     kb: Knowledge,
     storage_paths: Vec<std::path::PathBuf>,
+    probing: Probing,
 }
 
 /// Reads and checks every input of a run; a mistake is exit 3 before any probe.
@@ -48,6 +49,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
         proxy,
         kb,
         storage_paths,
+        probing: Probing::of(args),
     })
 }
 
@@ -65,7 +67,7 @@ pub fn execute(
     }
     decide_color(args.color, args.output.is_some());
     // Before the clock starts: neither waiting for the lock nor the jitter counts against --deadline.
-    let _lock = crate::lock::acquire_if(args)?;
+    let _lock = crate::lock::acquire_if(&Start::of(args))?;
     crate::lock::jitter(args.jitter);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -83,13 +85,7 @@ pub fn execute(
             .map(|e| e.name.clone())
             .collect(),
     );
-    let report = runtime.block_on(check(
-        &prepared,
-        args,
-        deadline,
-        Some(&progress),
-        interrupted(),
-    ));
+    let report = runtime.block_on(check(&prepared, deadline, Some(&progress), interrupted()));
     progress.finish();
     // Background work (a resolver retry, a late socket) must not hold the exit past the deadline.
     runtime.shutdown_background();
@@ -100,7 +96,6 @@ pub fn execute(
 /// `serve` calls it on its own runtime for every scrape.
 pub async fn check(
     prepared: &Prepared,
-    args: &RunArgs,
     deadline: std::time::Duration,
     progress: Option<&crate::progress::Progress>,
     interrupt: runner::Interrupt,
@@ -112,21 +107,22 @@ pub async fn check(
         proxy,
         kb,
         storage_paths,
+        probing,
     } = prepared;
     let started = Instant::now();
     let started_at = SystemTime::now();
     let checks = {
-        let resolver_label = args
+        let resolver_label = probing
             .resolver
             .map_or_else(|| "system".to_owned(), |a| a.to_string());
         let env = Arc::new(Env {
-            timeout: args.timeout,
+            timeout: probing.timeout,
             deadline,
-            samples: args.samples,
+            samples: probing.samples,
             thresholds: profile.thresholds.clone(),
-            resolver: dns::resolver(args.resolver, args.timeout),
+            resolver: dns::resolver(probing.resolver, probing.timeout),
             resolver_label,
-            resolver_servers: dns::servers(args.resolver),
+            resolver_servers: dns::servers(probing.resolver),
             tls: tls.clone(),
             selection: sel.clone(),
             proxy: proxy.clone(),

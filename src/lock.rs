@@ -10,8 +10,8 @@
 //! process: a killed run never leaves a stale lock behind. The file itself stays (removing it
 //! would race with a run that has just opened it) and holds the holder's pid for the message.
 
-use crate::cli::RunArgs;
 use crate::error::AppError;
+use crate::plan::Start;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -27,8 +27,8 @@ pub struct RunLock {
 /// separate histories are separate instances) when that directory is the user's own and nobody
 /// else may write there, else in the state directory. Never in a shared directory such as the
 /// temp directory: there anyone could plant the file (or a link) before a root cron run opens it.
-pub fn lock_path(args: &RunArgs) -> Result<PathBuf, AppError> {
-    if let Some(h) = &args.history {
+pub fn lock_path(history: Option<&Path>) -> Result<PathBuf, AppError> {
+    if let Some(h) = history {
         let mut name = h.file_name().unwrap_or_default().to_os_string();
         name.push(".run.lock");
         let dir = match h.parent() {
@@ -50,11 +50,11 @@ pub fn lock_path(args: &RunArgs) -> Result<PathBuf, AppError> {
 }
 
 /// Takes the single-instance lock when `--lock` is given; `None` otherwise.
-pub fn acquire_if(args: &RunArgs) -> Result<Option<RunLock>, AppError> {
-    if !args.lock {
+pub fn acquire_if(start: &Start) -> Result<Option<RunLock>, AppError> {
+    if !start.lock {
         return Ok(None);
     }
-    let path = lock_path(args)?;
+    let path = lock_path(start.history.as_deref())?;
     // The state directory is ours to create; a directory beside --history exists already.
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -141,23 +141,23 @@ mod tests {
     #[test]
     fn lock_sits_beside_an_explicit_history_file_in_a_private_directory() {
         let dir = tempfile::tempdir().unwrap();
-        let args = RunArgs {
+        let args = Start {
             history: Some(dir.path().join("h.jsonl")),
-            ..RunArgs::default()
+            ..Start::default()
         };
         assert_eq!(
-            lock_path(&args).unwrap(),
+            lock_path(args.history.as_deref()).unwrap(),
             dir.path().join("h.jsonl.run.lock")
         );
     }
 
     #[test]
     fn lock_never_sits_in_a_shared_directory() {
-        let args = RunArgs {
+        let args = Start {
             history: Some(PathBuf::from("/tmp/h.jsonl")),
-            ..RunArgs::default()
+            ..Start::default()
         };
-        if let Ok(p) = lock_path(&args) {
+        if let Ok(p) = lock_path(args.history.as_deref()) {
             assert!(!p.starts_with("/tmp/h"), "{}", p.display());
         }
     }

@@ -5,32 +5,32 @@
 //! that cannot be written never costs the user the report (it only earns a warning on stderr;
 //! the exit code stays the verdict's, since history is a side record and not the output).
 
-use crate::cli::RunArgs;
 use crate::error::AppError;
 use crate::files;
 use crate::history;
 use crate::model::{Report, Status};
+use crate::plan::{Delivery, Record};
 use crate::redact;
 use crate::report::{self, Format, RenderOptions};
 
 /// Redacts, renders and writes the report as the flags ask, then appends it to the history.
-pub fn deliver(report: &Report, args: &RunArgs) -> Result<(), AppError> {
+pub fn deliver(report: &Report, plan: &Delivery) -> Result<(), AppError> {
     // Credentials go from every format and from the history line, whatever the flags say.
     let mut clean = report.clone();
     redact::credentials(&mut clean);
-    let bytes = rendered(&clean, args.format, args.no_redact);
+    let bytes = rendered(&clean, plan.format, plan.no_redact);
     let shown = &clean;
-    let delivered = match &args.output {
+    let delivered = match &plan.output {
         Some(path) => files::write_atomically(path, &bytes),
         // --quiet: nothing on stdout when all is well (cron mails only problems). A file named
         // with -o is still written: a textfile collector must see the good runs too.
-        None if args.quiet && shown.status == Status::Pass => Ok(()),
+        None if plan.quiet && shown.status == Status::Pass => Ok(()),
         None => {
             files::write_stdout(&bytes);
             Ok(())
         }
     };
-    record(&clean, args);
+    record(&clean, &plan.record);
     delivered
 }
 
@@ -49,8 +49,8 @@ pub fn rendered(clean: &Report, format: Format, no_redact: bool) -> Vec<u8> {
 }
 
 /// Appends the run to the history log; a failure is a warning, never the run's failure.
-pub fn record(report: &Report, args: &RunArgs) {
-    let path = match history::target(args.history.as_deref(), args.no_history) {
+pub fn record(report: &Report, plan: &Record) {
+    let path = match history::target(plan.history.as_deref(), plan.disabled) {
         Ok(Some(p)) => p,
         Ok(None) => return,
         Err(e) => {
@@ -58,7 +58,7 @@ pub fn record(report: &Report, args: &RunArgs) {
             return;
         }
     };
-    match history::append(&path, report, args.history.is_none()) {
+    match history::append(&path, report, plan.history.is_none()) {
         Ok(()) => {}
         Err(history::AppendError::NotRecorded(e)) => eprintln!(
             "bmw-netcheck: warning: this run was not recorded in the history: {} (the report above is complete; --no-history silences this)",

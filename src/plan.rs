@@ -1,10 +1,93 @@
-//! What the command line asks for, resolved before anything runs: the profile and the probes
-//! selected.
+//! What the command line asks for, resolved once before anything runs: the profile and the
+//! probes selected, how the probes are set ([`Probing`]), how a run starts ([`Start`]), and
+//! where its report goes ([`Delivery`], [`Record`]). The parts below take these plans, never
+//! clap's `RunArgs`, so none of them needs to know the command line.
 
 use crate::cli::RunArgs;
 use crate::error::AppError;
 use crate::profile::{self, Profile};
+use crate::report::Format;
 use crate::runner::Selection;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the probes are set: the step timeout, the latency samples, the resolver asked.
+#[derive(Debug, Clone)]
+pub struct Probing {
+    pub timeout: Duration,
+    pub samples: u32,
+    pub resolver: Option<SocketAddr>,
+}
+
+impl Probing {
+    pub fn of(args: &RunArgs) -> Probing {
+        Probing {
+            timeout: args.timeout,
+            samples: args.samples,
+            resolver: args.resolver,
+        }
+    }
+}
+
+/// How a scheduled run starts: the single-instance lock (beside `--history` when that is
+/// given) and the start jitter.
+#[derive(Debug, Clone, Default)]
+pub struct Start {
+    pub lock: bool,
+    pub history: Option<PathBuf>,
+    pub jitter: Option<Duration>,
+}
+
+impl Start {
+    pub fn of(args: &RunArgs) -> Start {
+        Start {
+            lock: args.lock,
+            history: args.history.clone(),
+            jitter: args.jitter,
+        }
+    }
+}
+
+/// Where a finished run is recorded: the history log named, the default one, or none.
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    pub history: Option<PathBuf>,
+    pub disabled: bool,
+}
+
+impl Record {
+    pub fn of(args: &RunArgs) -> Record {
+        Record {
+            history: args.history.clone(),
+            disabled: args.no_history,
+        }
+    }
+}
+
+/// Where and how a finished report goes.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub format: Format,
+    pub output: Option<PathBuf>,
+    /// Nothing on stdout when every check passed (`--quiet`).
+    pub quiet: bool,
+    /// Markdown keeps host names, user names and private addresses (`--no-redact`).
+    pub no_redact: bool,
+    pub record: Record,
+}
+
+impl Delivery {
+    pub fn of(args: &RunArgs) -> Delivery {
+        Delivery {
+            format: args.format,
+            output: args.output.clone(),
+            quiet: args.quiet,
+            no_redact: args.no_redact,
+            record: Record::of(args),
+        }
+    }
+}
 
 /// The profile of this run: the file of `--profile`, or the built-in set of `--region` and
 /// `--service`. `--service` names a built-in set, so it cannot be combined with `--profile`

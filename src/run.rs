@@ -7,6 +7,7 @@ use crate::error::{AppError, exit};
 use crate::knowledge::Knowledge;
 use crate::model::Report;
 use crate::output;
+use crate::plan::{Delivery, Start};
 use crate::probe::tls;
 use crate::term::decide_color;
 
@@ -25,7 +26,7 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
         .as_ref()
         .map_or(args.deadline, |p| args.deadline.saturating_sub(p.budget()));
     let report = report(args, true, probe_deadline)?;
-    let delivered = output::deliver(&report, args);
+    let delivered = output::deliver(&report, &Delivery::of(args));
     if let Some(push) = push {
         let took = std::time::Duration::from_secs_f64(report.duration_ms.max(0.0) / 1000.0);
         let left = args.deadline.saturating_sub(took);
@@ -53,7 +54,7 @@ pub fn report(
             crate::files::check_writable(out)?;
         }
         decide_color(args.color, args.output.is_some());
-        let _lock = crate::lock::acquire_if(args)?;
+        let _lock = crate::lock::acquire_if(&Start::of(args))?;
         crate::lock::jitter(args.jitter);
         return crate::uplinks::execute(args, &kb);
     }

@@ -204,15 +204,15 @@ impl Exporter {
         tokio::spawn(async move {
             let started = Instant::now();
             let never = Box::pin(std::future::pending::<()>());
-            let report = run::check(&me.prepared, &me.args, bound, None, never).await;
+            let report = run::check(&me.prepared, bound, None, never).await;
             let done = Arc::new(me.finished(report, started.elapsed()));
             // Cleared before the answer is published: a scrape after this one starts afresh.
             *lock(&me.inflight) = None;
             let _ = tx.send(Some(done.clone()));
             if !me.args.no_history {
-                let args = me.args.clone();
+                let record = crate::plan::Record::of(&me.args);
                 let _ = tokio::task::spawn_blocking(move || {
-                    crate::output::record(&done.report, &args);
+                    crate::output::record(&done.report, &record);
                 })
                 .await;
             }
