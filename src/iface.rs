@@ -287,9 +287,8 @@ pub fn default_route_interfaces(v4: &str, v6: &str) -> Vec<String> {
 /// The uplinks `--via all` runs over: interfaces that are up, not loopback, not a tunnel, and
 /// carry a default route (a link the device could reach BMW through).
 pub fn uplinks() -> Vec<Interface> {
-    let v4 = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
-    let v6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
-    let routed = default_route_interfaces(&v4, &v6);
+    let tables = crate::platform::routes::tables();
+    let routed = default_route_interfaces(&tables.v4, &tables.v6);
     interfaces()
         .into_iter()
         .filter(|i| i.up && !i.loopback && i.kind != Kind::Tunnel && routed.contains(&i.name))

@@ -35,6 +35,7 @@ pub mod lock;
 pub mod model;
 pub mod output;
 pub mod plan;
+pub mod platform;
 pub mod probe;
 pub mod profile;
 pub mod progress;

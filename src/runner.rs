@@ -30,24 +30,6 @@ use tokio::task::JoinSet;
 /// family, a late family's socket, a latency sample.
 const FDS_PER_PIPELINE: u64 = 6;
 
-/// Raises this process's soft limit on open files to its hard limit (capped at 2^20), where the
-/// system allows it. Returns the soft limit in effect afterwards.
-pub fn raise_fd_limit() -> u64 {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let cap = 1 << 20;
-    let now = getrlimit(Resource::Nofile);
-    let soft = now.current.unwrap_or(cap);
-    let hard = now.maximum.unwrap_or(cap).min(cap);
-    if soft < hard {
-        let mut raised = now;
-        raised.current = Some(hard);
-        if setrlimit(Resource::Nofile, raised).is_ok() {
-            return hard;
-        }
-    }
-    soft
-}
-
 /// How many endpoint pipelines may run at once under a soft limit of `nofile` descriptors:
 /// a reserve for the runtime, stdio, files and device probes, the rest shared by pipelines.
 pub fn pipelines_in_flight(nofile: u64) -> usize {
@@ -206,7 +188,7 @@ pub async fn run_endpoints(
 /// One task per endpoint, queued behind the descriptor budget ([`pipelines_in_flight`]).
 fn spawn_pipelines(set: &mut JoinSet<()>, profile: &Profile, env: &Arc<Env>, slots: &[Shared]) {
     let permits = Arc::new(tokio::sync::Semaphore::new(pipelines_in_flight(
-        raise_fd_limit(),
+        crate::platform::limits::raise_fd_limit(),
     )));
     for (ep, slot) in profile.endpoints.iter().zip(slots) {
         let (ep, env, slot) = (ep.clone(), env.clone(), slot.clone());

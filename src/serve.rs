@@ -360,7 +360,7 @@ async fn own_metrics(State(x): State<Arc<Exporter>>) -> Response {
         let _ = writeln!(out, "bmw_netcheck_exporter_last_run_timestamp_seconds {t}");
     }
     drop(s);
-    if let Some(rss) = resident_bytes() {
+    if let Some(rss) = crate::platform::memory::resident_bytes() {
         family(
             &mut out,
             "process_resident_memory_bytes",
@@ -542,13 +542,6 @@ pub fn with_instance(text: &str, instance: &str) -> String {
 fn unix(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// This process's resident memory, where the system says (Linux: `/proc/self/statm`).
-fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 use crate::model::{Check, Probe, Status, ms};
 use crate::probe::registry::{Definition, Kind};
 use crate::profile::Thresholds;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// The storage probe as the registry ([`crate::probe::registry`]) lists it.
@@ -38,30 +38,6 @@ pub fn default_paths() -> Vec<PathBuf> {
     }
     paths.push(std::env::temp_dir());
     paths
-}
-
-/// Free and total bytes of the filesystem holding `path`, and an id to tell filesystems apart.
-#[cfg(unix)]
-fn space(path: &Path) -> std::io::Result<(u64, u64, u64)> {
-    let st = rustix::fs::statvfs(path).map_err(std::io::Error::from)?;
-    let frsize = if st.f_frsize > 0 {
-        st.f_frsize
-    } else {
-        st.f_bsize
-    };
-    Ok((
-        st.f_bavail.saturating_mul(frsize),
-        st.f_blocks.saturating_mul(frsize),
-        st.f_fsid,
-    ))
-}
-
-#[cfg(not(unix))]
-fn space(path: &Path) -> std::io::Result<(u64, u64, u64)> {
-    let _ = path;
-    Err(std::io::Error::other(
-        "free space is only measured on Unix-like systems",
-    ))
 }
 
 pub fn human_bytes(b: u64) -> String {
@@ -99,7 +75,7 @@ pub fn run(paths: &[PathBuf], t: &Thresholds) -> Vec<Check> {
         let started = Instant::now();
         // A path from the command line or the environment: outside text like any other.
         let shown = crate::sanitize::outside(&path.display().to_string());
-        match space(path) {
+        match crate::platform::fs::space(path) {
             Ok((free, total, fsid)) => {
                 if seen.contains(&(fsid, total)) {
                     continue;

@@ -69,52 +69,19 @@ pub struct Tunnel {
     pub name: String,
 }
 
-#[cfg(target_os = "linux")]
 fn tunnels_up() -> Vec<Tunnel> {
-    let Ok(dir) = std::fs::read_dir("/sys/class/net") else {
-        return Vec::new();
-    };
-    let mut found = Vec::new();
-    for entry in dir.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let read = |f: &str| std::fs::read_to_string(entry.path().join(f)).ok();
-        let arp_type = read("type").and_then(|t| t.trim().parse().ok());
-        let up = read("flags")
-            .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok())
-            .is_some_and(|f| f & 0x1 != 0);
-        if up && name != "lo" && looks_like_tunnel(&name, arp_type) {
-            found.push(Tunnel { name });
-        }
-    }
-    found.sort_by(|a, b| a.name.cmp(&b.name));
-    found
-}
-
-#[cfg(not(target_os = "linux"))]
-fn tunnels_up() -> Vec<Tunnel> {
-    let nets = sysinfo::Networks::new_with_refreshed_list();
-    let mut found: Vec<Tunnel> = nets
-        .iter()
-        .map(|(name, _)| name.clone())
-        // macOS always has a few utun devices (iCloud, Back to My Mac): only higher ones hint at a VPN.
-        .filter(|n| {
-            looks_like_tunnel(n, None)
-                && !matches!(n.as_str(), "utun0" | "utun1" | "utun2" | "utun3")
-        })
-        .map(|name| Tunnel { name })
+    let mut found: Vec<Tunnel> = crate::platform::links::up()
+        .into_iter()
+        .filter(|l| l.name != "lo" && looks_like_tunnel(&l.name, l.arp_type))
+        .map(|l| Tunnel { name: l.name })
         .collect();
     found.sort_by(|a, b| a.name.cmp(&b.name));
     found
 }
 
 fn default_routes() -> (Option<String>, Option<String>) {
-    let v4 = std::fs::read_to_string("/proc/net/route")
-        .ok()
-        .and_then(|t| default_route_v4(&t));
-    let v6 = std::fs::read_to_string("/proc/net/ipv6_route")
-        .ok()
-        .and_then(|t| default_route_v6(&t));
-    (v4, v6)
+    let tables = crate::platform::routes::tables();
+    (default_route_v4(&tables.v4), default_route_v6(&tables.v6))
 }
 
 pub fn run() -> Check {

@@ -1,0 +1,29 @@
+//! Free and total space of the filesystem holding a path: statvfs on Unix-like systems (the
+//! disk list of sysinfo hides tmpfs and network mounts, which are exactly what a path may be
+//! on); elsewhere an error the storage probe reports as not measured.
+
+use std::path::Path;
+
+/// Free and total bytes of the filesystem holding `path`, and an id to tell filesystems apart.
+#[cfg(unix)]
+pub fn space(path: &Path) -> std::io::Result<(u64, u64, u64)> {
+    let st = rustix::fs::statvfs(path).map_err(std::io::Error::from)?;
+    let frsize = if st.f_frsize > 0 {
+        st.f_frsize
+    } else {
+        st.f_bsize
+    };
+    Ok((
+        st.f_bavail.saturating_mul(frsize),
+        st.f_blocks.saturating_mul(frsize),
+        st.f_fsid,
+    ))
+}
+
+#[cfg(not(unix))]
+pub fn space(path: &Path) -> std::io::Result<(u64, u64, u64)> {
+    let _ = path;
+    Err(std::io::Error::other(
+        "free space is only measured on Unix-like systems",
+    ))
+}
