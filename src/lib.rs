@@ -6,12 +6,13 @@
 //! the same constants and fixtures the tool uses instead of copies of them.
 //!
 //! The layers, from the ground up (a module uses only those below it; `tests/all/layers.rs`
-//! fails on an import circle):
-//! - [`model`], [`error`], [`sanitize`], [`redact`], [`files`], [`term`]: the shared vocabulary
-//!   and the tool's own utilities;
-//! - [`profile`], [`knowledge`], [`probe`] with its [`registry`]: what is checked and how;
-//! - [`runner`], [`crosscheck`], [`diagnose`]: one run, and what it means;
-//! - [`report`]: the formats a report is rendered in;
+//! fails on an import circle and on a command importing another):
+//! - [`model`], [`error`], [`sanitize`], [`redact`], [`files`], [`term`], [`platform`]: the
+//!   shared vocabulary, the tool's own utilities and what only the OS can tell;
+//! - [`profile`], [`knowledge`], [`probe`] with its [`probe::registry`]: what is checked and how;
+//! - [`plan`]: the command line resolved once into what each part needs;
+//! - [`runner`], [`crosscheck`], [`diagnose`], [`engine`]: one run, and what it means;
+//! - [`report`], [`output`]: the formats a report is rendered in, and its delivery;
 //! - the commands ([`run`], [`list`], [`explain`], [`history`], [`serve`], [`watch`], [`show`],
 //!   [`schema`], [`docs`]), each of which stands alone.
 

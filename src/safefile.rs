@@ -1,5 +1,9 @@
 //! Opening files safely: what the tool reads and writes on a machine it does not control.
 //!
+//! Kept exemplary on purpose: the atomic replace of a report ([`write_report`]) — a temporary
+//! file beside the target, the target's mode and owner kept, then a rename — means a reader
+//! sees the old report or the new one, never half of one.
+//!
 //! The tool runs as root from cron, with paths from flags, profiles and the environment. A
 //! planted symbolic link would make it append to or truncate another file; a FIFO would make it
 //! block past its deadline; `/dev/zero` as a profile would make it allocate until it dies; a

@@ -4,6 +4,10 @@
 //! looks at *what* came back: blocklists (Pi-hole, AdGuard, AdAway) answer BMW hosts with `0.0.0.0`
 //! or `::`, and filtering resolvers with loopback or private addresses. Such an answer resolves, yet
 //! the app cannot connect — so it is `dns.sinkholed`, a finding of its own.
+//!
+//! Kept exemplary on purpose: the verdict on the two answers is a pure function ([`classify`])
+//! with a table of cases in its tests; the network steps around it (the second look, block
+//! pages, who is in the way) only gather what it and they judge.
 
 use crate::iface::Resolver;
 use crate::model::{Check, Probe, Status};

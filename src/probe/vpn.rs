@@ -2,9 +2,12 @@
 //!
 //! VPNs and tunnels are a classic cause of "works at home, not at work" and of TLS handshakes
 //! that die half-way. A tunnel that is merely up (split tunnelling) matters less than one that
-//! carries the default route, so both facts are reported. On Linux the kernel's own tables are
-//! read (/sys/class/net, /proc/net/route, /proc/net/ipv6_route); elsewhere interface names are
-//! the only clue.
+//! carries the default route, so both facts are reported. The kernel's tables come from
+//! `crate::platform` (on Linux /sys/class/net, /proc/net/route, /proc/net/ipv6_route; elsewhere
+//! interface names are the only clue).
+//!
+//! Kept exemplary on purpose: the verdict is the pure [`judge`], tested with made-up tables; the
+//! reading of the system is a thin layer in front of it.
 
 use crate::model::{Check, Probe, Status};
 use crate::probe::registry::{Definition, Kind};

@@ -4,6 +4,8 @@
 //!
 //! Nothing here talks to any address the tests did not bind. Every server runs on a shared
 //! background tokio runtime and stops — with every connection it holds — when its handle drops.
+//! Kept so on purpose: a test states its scenario with these fixtures and real programs, and
+//! the benchmarks (`bench/`) include the same files, so what is measured is what is tested.
 
 // Fixtures (and their re-exports below) are shared by several test modules; not every module
 // uses every knob.
