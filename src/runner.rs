@@ -9,9 +9,8 @@
 //! The tool's own resources are bounded too: the soft limit on open files is raised to the hard
 //! one where the system allows ([`crate::platform::limits::raise_fd_limit`]), and the pipelines
 //! in flight are capped to what that limit can hold ([`pipelines_in_flight`]), so a profile of
-//! thousands of endpoints
-//! queues instead of failing with "Too many open files" — a failure that is this device's
-//! limit, and that would otherwise read as a bad network.
+//! thousands of endpoints queues instead of failing with "Too many open files" — a failure
+//! that is this device's limit, and that would otherwise read as a bad network.
 
 use crate::iface::Resolver;
 use crate::model::{Check, Probe, Status};
