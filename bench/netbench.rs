@@ -66,11 +66,18 @@ const DEADLINE_MS: u64 = 2000;
 const DEADLINE_TIMEOUT: &str = "10s";
 /// Any benchmarked process running longer than this is killed (a hang).
 const HANG: Duration = Duration::from_secs(120);
-const PROBES: &str = "dns,tcp,tls,http,latency";
 /// Where OpenSSL-style tools (and rustls-native-certs) look for roots when told to. Removed, so
 /// the tool loads the system's roots the way it does on a stock install, whoever runs this.
 const CERT_VARS: [&str; 3] = ["SSL_CERT_FILE", "SSL_CERT_DIR", "NIX_SSL_CERT_FILE"];
 use bmw_netcheck::probe::proxy::VARS as PROXY_VARS;
+
+/// The endpoint stages, from the tool's registry: device probes depend on the machine.
+fn engine_probes() -> String {
+    let stages: Vec<&str> = bmw_netcheck::probe::registry::endpoint_stages()
+        .map(|p| p.name())
+        .collect();
+    stages.join(",")
+}
 
 fn addr(net: u8, host: u8) -> Ipv4Addr {
     Ipv4Addr::new(10, 214, net, host)
@@ -465,7 +472,7 @@ impl Setup {
             os("--ca-file"),
             os(self.pki.ca_file()),
             os("--only"),
-            os(PROBES),
+            os(engine_probes()),
             os("--format"),
             os("json"),
             os("--no-history"),

@@ -34,6 +34,20 @@ fn url(e: &profile::Endpoint) -> String {
     }
 }
 
+/// The stages a run would report for an endpoint, by name, in pipeline order.
+fn stages(e: &profile::Endpoint, sel: &Selection) -> Vec<&'static str> {
+    runner::planned_stages(e, sel)
+        .iter()
+        .map(|p| p.name())
+        .collect()
+}
+
+/// ` (TLS 1.3 or later)` for an endpoint with a `min_tls`; empty otherwise.
+fn min_tls(e: &profile::Endpoint) -> String {
+    e.min_tls
+        .map_or_else(String::new, |v| format!(" (TLS {} or later)", v.as_str()))
+}
+
 /// What the profile's reading of HTTP answers means, in a line.
 fn reading(profile: &Profile) -> String {
     match profile.reading {
@@ -61,13 +75,12 @@ fn human(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
     }
     let _ = writeln!(out, "\nendpoints:");
     for e in &profile.endpoints {
-        let stages: Vec<&str> = runner::planned_stages(e, sel)
-            .iter()
-            .map(|p| p.name())
-            .collect();
-        let min = e
-            .min_tls
-            .map_or_else(String::new, |v| format!("  (TLS {} or later)", v.as_str()));
+        let (stages, min) = (stages(e, sel), min_tls(e));
+        let min = if min.is_empty() {
+            min
+        } else {
+            format!(" {min}")
+        };
         let _ = writeln!(
             out,
             "  {:<16} {:<8} {}   [{}]{min}",
@@ -125,13 +138,7 @@ fn markdown(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
         "\n### Endpoints\n\n| endpoint | role | URL | stages |\n| --- | --- | --- | --- |"
     );
     for e in &profile.endpoints {
-        let stages: Vec<&str> = runner::planned_stages(e, sel)
-            .iter()
-            .map(|p| p.name())
-            .collect();
-        let min = e
-            .min_tls
-            .map_or_else(String::new, |v| format!(" (TLS {} or later)", v.as_str()));
+        let (stages, min) = (stages(e, sel), min_tls(e));
         let _ = writeln!(
             out,
             "| {} | {} | {}{} | {} |",

@@ -15,7 +15,7 @@
 use crate::iface::Resolver;
 use crate::model::{Check, Probe, Status};
 use crate::probe::proxy::ProxyEnv;
-use crate::probe::registry::Kind;
+use crate::probe::registry;
 use crate::probe::tcp::Attempt;
 use crate::probe::{dns, http, latency, tcp, tls, tunnel};
 use crate::profile::{Endpoint, Profile, Protocol, Thresholds};
@@ -315,10 +315,7 @@ fn attempts_winner_ms(slot: &Shared, address: std::net::SocketAddr) -> Option<f6
 
 /// The endpoint stages this run reports for an endpoint, in pipeline order.
 pub fn planned_stages(ep: &Endpoint, sel: &Selection) -> Vec<Probe> {
-    Probe::all()
-        .iter()
-        .copied()
-        .filter(|p| p.kind() == Kind::Endpoint)
+    registry::endpoint_stages()
         .filter(|p| sel.reported(*p))
         .filter(|p| !(*p == Probe::Http && ep.protocol == Protocol::Tls))
         .collect()
@@ -326,10 +323,7 @@ pub fn planned_stages(ep: &Endpoint, sel: &Selection) -> Vec<Probe> {
 
 /// The endpoint stages that need `probe` before them (the registry's `needs`), in pipeline order.
 fn dependents(probe: Probe) -> impl Iterator<Item = Probe> {
-    Probe::all()
-        .iter()
-        .copied()
-        .filter(move |p| p.kind() == Kind::Endpoint && p.needs().contains(&probe))
+    registry::endpoint_stages().filter(move |p| p.needs().contains(&probe))
 }
 
 /// How long a stage may run.

@@ -67,6 +67,14 @@ pub fn definition(probe: Probe) -> &'static Definition {
     }
 }
 
+/// The endpoint stages, in pipeline order.
+pub fn endpoint_stages() -> impl Iterator<Item = Probe> {
+    Probe::all()
+        .iter()
+        .copied()
+        .filter(|p| p.kind() == Kind::Endpoint)
+}
+
 /// Every code the tool can emit, probe by probe in pipeline order.
 pub fn all_codes() -> impl Iterator<Item = &'static str> {
     Probe::all()

@@ -17,7 +17,12 @@ const HANG: Duration = Duration::from_secs(60);
 pub use bmw_netcheck::probe::proxy::VARS as PROXY_VARS;
 
 /// Endpoint stages only: device probes (storage, proxy, ...) depend on the machine.
-pub const ENGINE_PROBES: &str = "dns,tcp,tls,http,latency";
+pub fn engine_probes() -> String {
+    let stages: Vec<&str> = bmw_netcheck::probe::registry::endpoint_stages()
+        .map(|p| p.name())
+        .collect();
+    stages.join(",")
+}
 
 /// A state directory for this test process, so default-history runs stay out of the user's.
 fn scratch_state_dir() -> &'static Path {
@@ -62,7 +67,7 @@ impl Netcheck {
             profile: Some(profile.path().into()),
             format: Some("json".into()),
             timeout: Some("1s".into()),
-            only: Some(ENGINE_PROBES.into()),
+            only: Some(engine_probes()),
             samples: Some(3),
             no_history: true,
             ..Netcheck::default()
