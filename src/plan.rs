@@ -110,3 +110,24 @@ pub fn selection(args: &RunArgs) -> Selection {
         skip: args.skip.iter().copied().collect(),
     }
 }
+
+/// Where a finished run's metrics are pushed (`--push`), as which instance, and the times the
+/// push's share of the deadline is taken from.
+#[derive(Debug, Clone)]
+pub struct PushTo {
+    pub base: Option<String>,
+    pub instance: Option<String>,
+    pub timeout: Duration,
+    pub deadline: Duration,
+}
+
+impl PushTo {
+    pub fn of(args: &RunArgs) -> PushTo {
+        PushTo {
+            base: args.push.clone(),
+            instance: args.instance.clone(),
+            timeout: args.timeout,
+            deadline: args.deadline,
+        }
+    }
+}

@@ -11,9 +11,9 @@
 //! auth comes from the URL (`https://user:pass@gateway`); `https` trusts the system's roots and
 //! `--ca-file`, like the probes.
 
-use crate::cli::RunArgs;
 use crate::error::AppError;
 use crate::model::Report;
+use crate::plan::PushTo;
 use crate::probe::tls::TlsSetup;
 use crate::redact;
 use crate::sanitize;
@@ -36,11 +36,11 @@ pub struct Push {
 
 impl Push {
     /// `None` without `--push`; exit 3 for a URL that cannot be a Pushgateway's base URL.
-    pub fn from_args(args: &RunArgs, tls: &TlsSetup) -> Result<Option<Push>, AppError> {
-        let Some(base) = args.push.as_deref() else {
+    pub fn new(to: &PushTo, tls: &TlsSetup) -> Result<Option<Push>, AppError> {
+        let Some(base) = to.base.as_deref() else {
             return Ok(None);
         };
-        let instance = crate::instance::of(args.instance.as_deref())?;
+        let instance = crate::instance::of(to.instance.as_deref())?;
         let url = group_url(base, &instance)?;
         let tls = tls
             .client_config(&[b"http/1.1"], Arc::new(Mutex::new(None)))
@@ -48,7 +48,7 @@ impl Push {
         Ok(Some(Push {
             shown: shown(url.as_str()),
             url,
-            budget: budget(args.timeout, args.deadline),
+            budget: budget(to.timeout, to.deadline),
             tls,
         }))
     }

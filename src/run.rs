@@ -17,7 +17,7 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
     let push = match &args.push {
         Some(_) => {
             let tls = tls::TlsSetup::load(args.ca_file.as_deref())?;
-            crate::push::Push::from_args(args, &tls)?
+            crate::push::Push::new(&crate::plan::PushTo::of(args), &tls)?
         }
         None => None,
     };
