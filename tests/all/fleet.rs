@@ -321,6 +321,7 @@ impl Serve {
             .args(run.args())
             .env("XDG_STATE_HOME", state)
             .env_remove("NO_COLOR")
+            .env_remove("GLIBC_TUNABLES")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -646,6 +647,38 @@ fn concurrent_scrapes_share_one_run() {
             promtool_check_metrics(&text, path);
         }
     }
+}
+
+/// serve restarts itself with glibc's allocator told to keep one arena and no per-thread cache
+/// (what keeps its memory flat over many scrapes; BENCHMARKS.md), and serves as before.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn serve_runs_with_the_allocator_settings_that_keep_its_memory_flat() {
+    let lab = Lab::new();
+    let state = tempfile::tempdir().expect("temporary directory");
+    let run = Netcheck::engine(&lab.healthy)
+        .resolver(&lab.dns)
+        .ca_file(&lab.pki)
+        .format("human");
+    let serve = Serve::start(&run, state.path());
+    let pid = serve.child.as_ref().expect("running").id();
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+    let tunables = environ
+        .split(|b| *b == 0)
+        .find_map(|v| v.strip_prefix(b"GLIBC_TUNABLES="))
+        .map(|v| String::from_utf8_lossy(v).into_owned());
+    say(&format!(
+        "fleet: serve runs with GLIBC_TUNABLES={tunables:?}"
+    ));
+    assert!(
+        tunables
+            .as_deref()
+            .is_some_and(|t| t.contains("glibc.malloc.tcache_count=0")),
+        "{tunables:?}"
+    );
+    let (code, body) = get(&serve.url("/probe"), &[]).expect("GET /probe");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("bmw_netcheck_run_status{"), "{body}");
 }
 
 /// `promtool check metrics` on an exposition: no problems reported.
