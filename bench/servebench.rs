@@ -178,7 +178,7 @@ fn main() {
         "\nScrapes whose run did not pass: {failed_runs} of {scrapes}.\n"
     ));
     out.push_str(&format!(
-        "Exporter's allocator settings (GLIBC_TUNABLES as glibc applied it): {tunables}.\n"
+        "Exporter's allocator settings (GLIBC_TUNABLES): {tunables}.\n"
     ));
     let runs = own
         .lines()
@@ -204,18 +204,31 @@ fn listening_address(child: &mut Child) -> String {
         .to_owned()
 }
 
-/// `GLIBC_TUNABLES` in a process's environment (serve sets it for itself), or "none".
+/// `GLIBC_TUNABLES` in a process's environment (serve sets it for itself), or "none". glibc
+/// splits the value in place at its `:` when it reads it, so the tunables after the first show
+/// as entries of their own.
 fn allocator_tunables(pid: u32) -> String {
-    std::fs::read(format!("/proc/{pid}/environ"))
-        .ok()
-        .and_then(|env| {
-            env.split(|b| *b == 0)
-                .find_map(|v| v.strip_prefix(b"GLIBC_TUNABLES=").map(<[u8]>::to_vec))
-        })
-        .map_or_else(
-            || "none".to_owned(),
-            |v| String::from_utf8_lossy(&v).into_owned(),
-        )
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return "unknown".to_owned();
+    };
+    let entries: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+    let Some(at) = entries
+        .iter()
+        .position(|e| e.starts_with(b"GLIBC_TUNABLES="))
+    else {
+        return "none".to_owned();
+    };
+    let mut parts = vec![&entries[at]["GLIBC_TUNABLES=".len()..]];
+    parts.extend(
+        entries[at + 1..]
+            .iter()
+            .take_while(|e| e.starts_with(b"glibc.")),
+    );
+    parts
+        .iter()
+        .map(|p| String::from_utf8_lossy(p))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// `VmRSS` of a process, in KiB.
