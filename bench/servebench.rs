@@ -6,8 +6,10 @@
 //! it, and scrapes `/probe` 10,000 times in a row over one keep-alive connection, as Prometheus
 //! does, with its scrape-timeout header. Every scrape is a full run of the endpoint stages (dns,
 //! tcp, tls, http, latency with the default 5 samples). The resident memory of the exporter
-//! (`VmRSS` of `/proc/<pid>/status`) is read after scrapes 100, 1,000, 5,000 and 10,000; the time
-//! of each scrape (request sent to body received) is recorded. Loopback only; no root needed.
+//! (`VmRSS` of `/proc/<pid>/status`, with its anonymous and file parts) is read after scrapes
+//! 100, 1,000, 5,000 and 10,000 (and 20,000 and 30,000 when asked for); the time of each scrape
+//! (request sent to body received) is recorded, and the allocator settings the exporter runs with
+//! (`GLIBC_TUNABLES` of its environment) are reported. Loopback only; no root needed.
 //!
 //! Run: `bench/serve.sh` (builds the release binary and this example). The Markdown report goes
 //! to stdout, progress to stderr. `SERVEBENCH_SCRAPES` (default 10000) and `SERVEBENCH_TOOL`
@@ -97,8 +99,12 @@ fn main() {
 
     let mut times = Vec::with_capacity(scrapes);
     let mut rss: Vec<(usize, u64)> = Vec::new();
+    // The same checkpoints, split: anonymous memory (heap, stacks) and pages of files (code).
+    let mut split: Vec<(u64, u64)> = Vec::new();
     let mut failed_runs = 0usize;
     let rss_before = resident_kib(pid);
+    let split_before = (status_kib(pid, "RssAnon:"), status_kib(pid, "RssFile:"));
+    let tunables = allocator_tunables(pid);
     let started = Instant::now();
     for n in 1..=scrapes {
         let t = Instant::now();
@@ -119,6 +125,7 @@ fn main() {
         if CHECKPOINTS.contains(&n) || n == scrapes {
             let kib = resident_kib(pid);
             rss.push((n, kib));
+            split.push((status_kib(pid, "RssAnon:"), status_kib(pid, "RssFile:")));
             eprintln!("servebench: after {n} scrapes: RSS {kib} KiB");
         }
     }
@@ -142,10 +149,15 @@ fn main() {
         ms(times[i])
     };
     let mut out = String::new();
-    out.push_str("| scrapes done | exporter RSS |\n| ---: | ---: |\n");
-    out.push_str(&format!("| 0 (started, idle) | {rss_before} KiB |\n"));
-    for (n, kib) in &rss {
-        out.push_str(&format!("| {n} | {kib} KiB |\n"));
+    out.push_str(
+        "| scrapes done | exporter RSS | of it anonymous | of it files |\n| ---: | ---: | ---: | ---: |\n",
+    );
+    out.push_str(&format!(
+        "| 0 (started, idle) | {rss_before} KiB | {} KiB | {} KiB |\n",
+        split_before.0, split_before.1
+    ));
+    for ((n, kib), (anon, file)) in rss.iter().zip(&split) {
+        out.push_str(&format!("| {n} | {kib} KiB | {anon} KiB | {file} KiB |\n"));
     }
     let first = rss.iter().find(|(n, _)| *n == 100).map(|r| r.1);
     let last = rss.last().map(|r| r.1);
@@ -167,6 +179,9 @@ fn main() {
     ));
     out.push_str(&format!(
         "\nScrapes whose run did not pass: {failed_runs} of {scrapes}.\n"
+    ));
+    out.push_str(&format!(
+        "Exporter's allocator settings (GLIBC_TUNABLES): {tunables}.\n"
     ));
     let runs = own
         .lines()
@@ -192,13 +207,45 @@ fn listening_address(child: &mut Child) -> String {
         .to_owned()
 }
 
+/// `GLIBC_TUNABLES` in a process's environment (serve sets it for itself), or "none". glibc
+/// splits the value in place at its `:` when it reads it, so the tunables after the first show
+/// as entries of their own.
+fn allocator_tunables(pid: u32) -> String {
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return "unknown".to_owned();
+    };
+    let entries: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+    let Some(at) = entries
+        .iter()
+        .position(|e| e.starts_with(b"GLIBC_TUNABLES="))
+    else {
+        return "none".to_owned();
+    };
+    let mut parts = vec![&entries[at]["GLIBC_TUNABLES=".len()..]];
+    parts.extend(
+        entries[at + 1..]
+            .iter()
+            .take_while(|e| e.starts_with(b"glibc.")),
+    );
+    parts
+        .iter()
+        .map(|p| String::from_utf8_lossy(p))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 /// `VmRSS` of a process, in KiB.
 fn resident_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A field of `/proc/<pid>/status` given in KiB (`VmRSS:`, `RssAnon:`, `RssFile:`).
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse().ok())
         })

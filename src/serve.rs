@@ -17,6 +17,9 @@
 //! plain page for a person: the latest runs with their human reports, HTML-escaped. Every sample
 //! of `/probe` carries `instance="<id>"` (`--instance`, or the device's derived id), so with
 //! `honor_labels: true` the series of a scraped device are named as those of a pushing one.
+//!
+//! An exporter runs for months: on glibc it restarts itself once at start with allocator
+//! settings under which its resident memory stays what is live (see [`settle_allocator`]).
 
 use crate::cli::{RunArgs, ServeArgs};
 use crate::engine::{self as run, Prepared};
@@ -52,6 +55,7 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Runs the exporter until SIGTERM or Ctrl-C; exit 0 after a clean stop.
 pub fn command(args: &ServeArgs) -> Result<i32, AppError> {
     refuse_inapplicable(&args.run)?;
+    settle_allocator();
     let prepared = run::prepare(&args.run)?;
     let instance = crate::instance::of(args.run.instance.as_deref())?;
     // The page shows the human reports as plain text: never terminal colour codes.
@@ -64,6 +68,63 @@ pub fn command(args: &ServeArgs) -> Result<i32, AppError> {
     let code = runtime.block_on(serve(args, prepared, instance));
     runtime.shutdown_background();
     code
+}
+
+/// What glibc's allocator is told for a long-running exporter: no per-thread cache of freed
+/// blocks, one arena for every thread.
+const ALLOCATOR_TUNABLES: &str = "glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1";
+
+/// Restarts the exporter (the same process, by `exec`) with [`ALLOCATOR_TUNABLES`], which glibc
+/// reads only when a program starts, so that its resident memory stays what is live.
+///
+/// Measured with `bench/serve.sh`: the live heap is flat from scrape to scrape (heaptrack), yet
+/// with glibc's defaults the resident size crept up by about 400 KiB between scrape 100 and 10,000.
+/// Two per-thread features of the allocator did it: each thread's cache of freed blocks (up to 7
+/// per size class, counted by the allocator as in use) fills slowly as rare sizes come by, and
+/// each worker thread's arena grows to its own high-water mark as the runs' tasks move between
+/// the threads. Without both, the resident size is the same after 100 scrapes as after 10,000.
+/// A user's own setting of either tunable is left alone; if the restart fails, the exporter
+/// serves on with the defaults.
+fn settle_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::process::CommandExt;
+        let current = match std::env::var_os("GLIBC_TUNABLES") {
+            None => None,
+            Some(v) => match v.into_string() {
+                Ok(v) => Some(v),
+                Err(_) => return,
+            },
+        };
+        let Some(tunables) = allocator_tunables(current.as_deref()) else {
+            return;
+        };
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        let mut argv = std::env::args_os();
+        let mut again = std::process::Command::new(exe);
+        if let Some(arg0) = argv.next() {
+            again.arg0(arg0);
+        }
+        // Returns only if the exec failed.
+        let _ = again.args(argv).env("GLIBC_TUNABLES", tunables).exec();
+    }
+}
+
+/// `GLIBC_TUNABLES` for the exporter, given the one it was started with; `None` when it already
+/// says how the allocator's caches or arenas are to be (the user's choice, or after the restart).
+#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
+fn allocator_tunables(current: Option<&str>) -> Option<String> {
+    match current.map(str::trim).filter(|c| !c.is_empty()) {
+        None => Some(ALLOCATOR_TUNABLES.to_owned()),
+        Some(c)
+            if c.contains("glibc.malloc.tcache_count") || c.contains("glibc.malloc.arena_max") =>
+        {
+            None
+        }
+        Some(c) => Some(format!("{c}:{ALLOCATOR_TUNABLES}")),
+    }
 }
 
 /// Options of `run` that have no meaning for an exporter: a mistake to pass, not to ignore.
@@ -577,6 +638,29 @@ mod tests {
             with_instance(text, "bmw-1"),
             "# HELP a_b x\n# TYPE a_b gauge\na_b{instance=\"bmw-1\"} 1\nc{instance=\"bmw-1\",probe=\"dns\",target=\"a b\"} 2\nd{instance=\"bmw-1\"} 3\n"
         );
+    }
+
+    #[test]
+    fn the_allocator_tunables_are_added_once_and_a_users_choice_is_kept() {
+        assert_eq!(
+            allocator_tunables(None).as_deref(),
+            Some(ALLOCATOR_TUNABLES)
+        );
+        assert_eq!(
+            allocator_tunables(Some("")).as_deref(),
+            Some(ALLOCATOR_TUNABLES)
+        );
+        assert_eq!(
+            allocator_tunables(Some("glibc.malloc.check=3")),
+            Some(format!("glibc.malloc.check=3:{ALLOCATOR_TUNABLES}"))
+        );
+        // After the restart, and when the user chose.
+        assert_eq!(
+            allocator_tunables(Some("glibc.malloc.tcache_count=0")),
+            None
+        );
+        assert_eq!(allocator_tunables(Some("glibc.malloc.arena_max=4")), None);
+        assert_eq!(allocator_tunables(Some(ALLOCATOR_TUNABLES)), None);
     }
 
     #[test]

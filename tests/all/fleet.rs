@@ -316,17 +316,24 @@ pub struct Serve {
 impl Serve {
     /// `serve --listen 127.0.0.1:0` with these run options; waits for its address on stderr.
     pub fn start(run: &Netcheck, state: &Path) -> Serve {
+        Serve::start_with(run, state, &[])
+    }
+
+    /// As [`Serve::start`], with these variables added to its environment.
+    pub fn start_with(run: &Netcheck, state: &Path, env: &[(&str, &str)]) -> Serve {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("bmw-netcheck"));
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .args(run.args())
             .env("XDG_STATE_HOME", state)
             .env_remove("NO_COLOR")
+            .env_remove("GLIBC_TUNABLES")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for var in crate::support::netcheck::PROXY_VARS {
             cmd.env_remove(var);
         }
+        cmd.envs(env.iter().copied());
         let mut child = cmd.spawn().expect("start serve");
         let mut lines = BufReader::new(child.stderr.take().expect("stderr"));
         let mut first = String::new();
@@ -646,6 +653,65 @@ fn concurrent_scrapes_share_one_run() {
             promtool_check_metrics(&text, path);
         }
     }
+}
+
+/// serve restarts itself with glibc's allocator told to keep one arena and no per-thread cache
+/// (what keeps its memory flat over many scrapes; BENCHMARKS.md), once, and serves as before; a
+/// user's own setting of either is left alone.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn serve_runs_with_the_allocator_settings_that_keep_its_memory_flat() {
+    let lab = Lab::new();
+    let state = tempfile::tempdir().expect("temporary directory");
+    let run = Netcheck::engine(&lab.healthy)
+        .resolver(&lab.dns)
+        .ca_file(&lab.pki)
+        .format("human");
+    for (given, expected) in [
+        (None, "glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1"),
+        (
+            Some("glibc.malloc.perturb=0"),
+            "glibc.malloc.perturb=0:glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1",
+        ),
+        (Some("glibc.malloc.arena_max=2"), "glibc.malloc.arena_max=2"),
+    ] {
+        let env: Vec<(&str, &str)> = given.map(|g| ("GLIBC_TUNABLES", g)).into_iter().collect();
+        let serve = Serve::start_with(&run, state.path(), &env);
+        let pid = serve.child.as_ref().expect("running").id();
+        let tunables = tunables_of(pid);
+        say(&format!(
+            "fleet: serve started with GLIBC_TUNABLES={given:?} runs with {tunables:?}"
+        ));
+        assert_eq!(
+            tunables.as_deref(),
+            Some(expected),
+            "started with {given:?}"
+        );
+        // Restarted once, not over and over: it answers.
+        let (code, body) = get(&serve.url("/probe"), &[]).expect("GET /probe");
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains("bmw_netcheck_run_status{"), "{body}");
+    }
+}
+
+/// `GLIBC_TUNABLES` of a process as it was exec'd. glibc splits the value in place at its `:`
+/// when it reads it, so the tunables after the first show as entries of their own.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tunables_of(pid: u32) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+    let entries: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+    let at = entries
+        .iter()
+        .position(|e| e.starts_with(b"GLIBC_TUNABLES="))?;
+    let mut parts =
+        vec![String::from_utf8_lossy(&entries[at]["GLIBC_TUNABLES=".len()..]).into_owned()];
+    parts.extend(
+        entries[at + 1..]
+            .iter()
+            .take_while(|e| e.starts_with(b"glibc."))
+            .map(|e| String::from_utf8_lossy(e).into_owned()),
+    );
+    Some(parts.join(":"))
 }
 
 /// `promtool check metrics` on an exposition: no problems reported.
