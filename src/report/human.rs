@@ -187,7 +187,7 @@ fn suspects(out: &mut String, r: &Report) {
             );
             let _ = writeln!(out, "    {} {}", "You see:".dimmed(), s.symptom);
             if !s.evidence.is_empty() {
-                let _ = writeln!(out, "    {} {}", "Because:".dimmed(), s.evidence.join("; "));
+                let _ = writeln!(out, "    {} {}", "Because:".dimmed(), because(&s.evidence));
             }
             for (n, step) in s.steps.iter().enumerate() {
                 let _ = writeln!(out, "    {}. {}", n + 1, step);
@@ -198,5 +198,37 @@ fn suspects(out: &mut String, r: &Report) {
                 format!("More: bmw-netcheck explain {}", s.id).dimmed()
             );
         }
+    }
+}
+
+/// The evidence of a suspect for a person: the first few findings, then how many more there are
+/// (each of them is among the checks above, and all are in the JSON report).
+fn because(evidence: &[String]) -> String {
+    const EVIDENCE_SHOWN: usize = 3;
+    let mut text = evidence
+        .iter()
+        .take(EVIDENCE_SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("; ");
+    match evidence.len().saturating_sub(EVIDENCE_SHOWN) {
+        0 => {}
+        1 => text.push_str("; and 1 more finding above"),
+        more => text.push_str(&format!("; and {more} more findings above")),
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::because;
+
+    #[test]
+    fn evidence_is_cut_to_three_findings_with_a_count_of_the_rest() {
+        let e = |n: usize| (1..=n).map(|i| format!("f{i}")).collect::<Vec<_>>();
+        assert_eq!(because(&e(1)), "f1");
+        assert_eq!(because(&e(3)), "f1; f2; f3");
+        assert_eq!(because(&e(4)), "f1; f2; f3; and 1 more finding above");
+        assert_eq!(because(&e(8)), "f1; f2; f3; and 5 more findings above");
     }
 }
