@@ -107,15 +107,7 @@ pub fn open_append(path: &Path) -> std::io::Result<File> {
         ))
         .open(path)
         .map_err(|e| nofollow_error(path, e))?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other(format!(
-            "{} is {}, not a regular file",
-            path.display(),
-            kind(&meta)
-        )));
-    }
-    Ok(file)
+    regular_only(file, path)
 }
 
 /// Opens (creating it) a lock file: no symbolic link followed, no blocking, regular files only.
@@ -131,6 +123,12 @@ pub fn open_lock(path: &Path) -> std::io::Result<File> {
         ))
         .open(path)
         .map_err(|e| nofollow_error(path, e))?;
+    regular_only(file, path)
+}
+
+/// The file just opened, if it is a regular file (checked on the open file, not the path, so
+/// nothing can be swapped in between).
+fn regular_only(file: File, path: &Path) -> std::io::Result<File> {
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(std::io::Error::other(format!(
