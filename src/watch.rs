@@ -423,7 +423,9 @@ pub fn run(args: &WatchArgs) -> Result<i32, AppError> {
         other => {
             return Err(AppError::usage(format!(
                 "watch prints a live view or a line per run; --format {} is for single runs (use human or json)",
-                format!("{other:?}").to_lowercase()
+                clap::ValueEnum::to_possible_value(&other)
+                    .map(|v| v.get_name().to_owned())
+                    .unwrap_or_default()
             )));
         }
     };

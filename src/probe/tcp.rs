@@ -150,7 +150,7 @@ async fn try_family(addrs: Vec<SocketAddr>, timeout: Duration) -> (Attempt, Opti
             Err(_) => (
                 Outcome::Timeout,
                 None,
-                format!("no answer within {timeout:?}"),
+                format!("no answer within {}", humantime::format_duration(timeout)),
             ),
         };
         let attempt = Attempt {
@@ -312,8 +312,9 @@ fn failed(
             primary.address
         ),
         Outcome::Timeout => format!(
-            "no answer from {} within {timeout:?} (packets dropped on the way, or the host is down)",
-            primary.address
+            "no answer from {} within {} (packets dropped on the way, or the host is down)",
+            primary.address,
+            humantime::format_duration(timeout)
         ),
         Outcome::Unreachable => {
             format!("no route to {} ({})", primary.address, primary.detail)
