@@ -403,36 +403,11 @@ pub fn name_only_in_cn(leaf: &[u8], host: &str) -> bool {
     !has_san && cn_is_host
 }
 
-/// Does `s` show a library's debug formatting rather than a sentence? Struct braces, the
-/// `Context` and `Other(` of rustls' enums, or a CamelCase identifier right after a parenthesis
-/// (`(BadSignature)`); "(Ctrl-C)", "(TLS 1.0)" and "(IPv4)" are words, not identifiers.
-#[cfg(test)]
-pub fn looks_like_debug(s: &str) -> bool {
-    if s.contains("{ ") || s.contains("Context") || s.contains("Other(") {
-        return true;
-    }
-    let b = s.as_bytes();
-    (0..b.len()).any(|i| {
-        if b[i] != b'(' {
-            return false;
-        }
-        let rest = &b[i + 1..];
-        let lower = rest
-            .iter()
-            .skip(1)
-            .take_while(|c| c.is_ascii_lowercase())
-            .count();
-        rest.first().is_some_and(u8::is_ascii_uppercase)
-            && lower > 0
-            && rest.get(1 + lower).is_some_and(u8::is_ascii_uppercase)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    use super::looks_like_debug;
+    use crate::sanitize::looks_like_debug;
 
     #[test]
     fn every_alert_is_words() {

@@ -342,39 +342,8 @@ impl Outcome {
     }
 }
 
-/// Does `s` show a library's debug formatting rather than a sentence: struct braces, rustls'
-/// `Context` and `Other(` variants, or a CamelCase identifier right after a parenthesis
-/// (`(BadSignature)`)? "(Ctrl-C)", "(TLS 1.0)" and "(IPv4)" are words.
-pub fn looks_like_debug(s: &str) -> bool {
-    if s.contains("{ ") || s.contains("Context") || s.contains("Other(") {
-        return true;
-    }
-    // `(BadSignature)`, `(HandshakePayloadTooLarge(…`: an enum variant's name in parentheses,
-    // CamelCase with at least two humps, directly followed by `)` or `(`. A product name in
-    // prose, "(CarData CU-429: …)", is followed by a space and is not one.
-    let b = s.as_bytes();
-    (0..b.len()).any(|i| {
-        if b[i] != b'(' {
-            return false;
-        }
-        let word: Vec<u8> = b[i + 1..]
-            .iter()
-            .copied()
-            .take_while(u8::is_ascii_alphanumeric)
-            .collect();
-        let humps = word.iter().filter(|c| c.is_ascii_uppercase()).count();
-        // Variant names are CamelCase word by word; "(OpenDNS)" has an acronym in it.
-        let acronym = word
-            .windows(2)
-            .any(|w| w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase());
-        let after = b.get(i + 1 + word.len());
-        word.first().is_some_and(u8::is_ascii_uppercase)
-            && humps >= 2
-            && !acronym
-            && word.iter().any(u8::is_ascii_lowercase)
-            && matches!(after, Some(b')') | Some(b'('))
-    })
-}
+/// The one detector of a library's debug text, the library's own.
+pub use bmw_netcheck::sanitize::looks_like_debug;
 
 #[test]
 fn the_debug_text_detector_sees_library_text() {
