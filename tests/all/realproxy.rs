@@ -341,7 +341,7 @@ fn tinyproxy_refusing_the_port_is_named_too() {
 fn mitmproxy_intercepting_the_tunnel_is_named() {
     let pki = Pki::new();
     let api = HttpsServer::start(&pki.identity("127.0.0.1"), HttpBehaviour::status(401));
-    let mitm = match crate::support::mitmdump::Mitmproxy::start() {
+    let mitm = match crate::support::mitmproxy::Mitmproxy::explicit() {
         Ok(m) => m,
         // A PyPI tool, installed with the Python venvs: said, not required.
         Err(why) => return say(&format!("realproxy: SKIP mitmproxy: {why}")),
@@ -349,7 +349,7 @@ fn mitmproxy_intercepting_the_tunnel_is_named() {
     let profile = ProfileFile::new(&[EndpointSpec::new("api", "127.0.0.1", api.port())]);
     let out = Netcheck::engine(&profile)
         .ca_file(&pki)
-        .env("HTTPS_PROXY", &format!("http://{}", mitm.addr))
+        .env("HTTPS_PROXY", &format!("http://{}", mitm.addr()))
         .env("NO_PROXY", "")
         .run();
     out.assert_exit(2);

@@ -61,6 +61,21 @@ impl Mitmproxy {
         panic!("mitmdump did not listen within 30 s");
     }
 
+    /// An explicit proxy, or why it cannot run here (mitmproxy not installed): the proxy-path
+    /// tests say so and skip.
+    pub fn explicit() -> Result<Mitmproxy, String> {
+        if mitmdump().is_none() {
+            return Err(format!(
+                "mitmdump is not installed (PyPI mitmproxy, in {VENVS}/mitmproxy)"
+            ));
+        }
+        Ok(Mitmproxy::start("regular"))
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -16,7 +16,6 @@ pub mod dns;
 pub mod dnsmasq;
 pub mod hellorelay;
 pub mod https;
-pub mod mitmdump;
 pub mod mitmproxy;
 // The runner of the real binary needs `CARGO_BIN_EXE_*`, which Cargo sets for tests only; the
 // benchmark (an example) includes this module without it.

@@ -23,12 +23,7 @@ pub struct Nginx {
 }
 
 /// A free loopback port (bound and released: nginx binds it right after).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
+pub use super::daemon::free_port;
 
 impl Nginx {
     /// Serves TLS on a loopback port with `cert` (chain PEM) and `key`; `server_extra` is added
