@@ -96,3 +96,17 @@ pub fn say(line: &str) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{line}");
 }
+
+/// The variable that turns every skip into a failure. `.ci/run` sets it: CI installs every
+/// program, is root and can make namespaces, so a skip there would hide a gap.
+pub const REQUIRE: &str = "BMW_NETCHECK_TEST_REQUIRE";
+
+/// The suite's one way to skip a test: prints the reason on stderr (which the harness shows
+/// with `--nocapture` and keeps for a failing test), or panics with it when
+/// `BMW_NETCHECK_TEST_REQUIRE=1`. The caller returns right after.
+pub fn skip(reason: &str) {
+    if std::env::var(REQUIRE).is_ok_and(|v| v == "1") {
+        panic!("{REQUIRE}=1 and this test would skip: {reason}");
+    }
+    say(&format!("SKIP: {reason}"));
+}
