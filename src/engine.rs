@@ -67,14 +67,9 @@ pub fn execute(
     }
     decide_color(args.color, args.output.is_some());
     // Before the clock starts: neither waiting for the lock nor the jitter counts against --deadline.
-    let _lock = crate::lock::acquire_if(&Start::of(args))?;
-    crate::lock::jitter(args.jitter);
+    let _lock = crate::lock::start(&Start::of(args))?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| AppError::Internal(format!("cannot start the async runtime: {e}")))?;
+    let runtime = crate::runtime::build(crate::runtime::Threads::Workers(2), "probes")?;
 
     let progress = crate::progress::Progress::new(
         progress && crate::progress::wanted(args.format == crate::report::Format::Human),

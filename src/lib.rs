@@ -16,6 +16,7 @@
 //! - the commands ([`run`], [`list`], [`explain`], [`history`], [`serve`], [`watch`], [`show`],
 //!   [`schema`], [`docs`]), each of which stands alone.
 
+pub mod child;
 pub mod cli;
 pub mod crosscheck;
 pub mod diagnose;
@@ -45,6 +46,7 @@ pub mod redact;
 pub mod report;
 pub mod run;
 pub mod runner;
+pub mod runtime;
 pub mod safefile;
 pub mod sanitize;
 pub mod schema;

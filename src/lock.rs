@@ -49,12 +49,22 @@ pub fn lock_path(history: Option<&Path>) -> Result<PathBuf, AppError> {
         })
 }
 
-/// Takes the single-instance lock when `--lock` is given; `None` otherwise.
-pub fn acquire_if(start: &Start) -> Result<Option<RunLock>, AppError> {
-    if !start.lock {
+/// Starts a scheduled run: takes the single-instance lock when `--lock` is given (`None`
+/// otherwise), then waits the `--jitter`. Both come before the run's clock starts, so neither
+/// counts against `--deadline`; the lock comes first, so a run that may not start says so at
+/// once instead of after its jitter.
+pub fn start(start: &Start) -> Result<Option<RunLock>, AppError> {
+    let lock = acquire_if(start.lock, start.history.as_deref())?;
+    jitter(start.jitter);
+    Ok(lock)
+}
+
+/// Takes the single-instance lock when `wanted`; `None` otherwise.
+fn acquire_if(wanted: bool, history: Option<&Path>) -> Result<Option<RunLock>, AppError> {
+    if !wanted {
         return Ok(None);
     }
-    let path = lock_path(start.history.as_deref())?;
+    let path = lock_path(history)?;
     // The state directory is ours to create; a directory beside --history exists already.
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -112,7 +122,7 @@ pub fn jitter_delay(max: Duration) -> Duration {
 
 /// Sleeps for `--jitter`, before the run's clock starts: the wait never counts against
 /// `--deadline`.
-pub fn jitter(max: Option<Duration>) {
+fn jitter(max: Option<Duration>) {
     if let Some(max) = max {
         std::thread::sleep(jitter_delay(max));
     }

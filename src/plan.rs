@@ -131,3 +131,68 @@ impl PushTo {
         }
     }
 }
+
+/// What a run checks: the built-in set of `--region` and `--service` or the `--profile` file,
+/// the extra roots of `--ca-file` and the paths the storage probe looks at.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub region: String,
+    pub profile: Option<PathBuf>,
+    pub service: Option<crate::cli::Service>,
+    pub ca_file: Option<PathBuf>,
+    pub storage_paths: Vec<PathBuf>,
+}
+
+impl Scope {
+    pub fn of(args: &RunArgs) -> Scope {
+        Scope {
+            region: args.region.clone(),
+            profile: args.profile.clone(),
+            service: args.service,
+            ca_file: args.ca_file.clone(),
+            storage_paths: args.storage_path.clone(),
+        }
+    }
+}
+
+/// The links a run goes over: the system's routing (none named), the interfaces of
+/// `--interface`, or every uplink that is up (`--via all`).
+#[derive(Debug, Clone, Default)]
+pub struct Links {
+    pub interfaces: Vec<String>,
+    pub every_uplink: bool,
+}
+
+impl Links {
+    pub fn of(args: &RunArgs) -> Links {
+        Links {
+            interfaces: args.interface.clone(),
+            every_uplink: args.via.is_some(),
+        }
+    }
+}
+
+/// All that a run started as a child of this binary is told (`crate::child`): what it checks,
+/// how, within which deadline, over which links, and where it is recorded.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub scope: Scope,
+    pub selection: Selection,
+    pub probing: Probing,
+    pub deadline: Duration,
+    pub links: Links,
+    pub record: Record,
+}
+
+impl Plan {
+    pub fn of(args: &RunArgs) -> Plan {
+        Plan {
+            scope: Scope::of(args),
+            selection: selection(args),
+            probing: Probing::of(args),
+            deadline: args.deadline,
+            links: Links::of(args),
+            record: Record::of(args),
+        }
+    }
+}

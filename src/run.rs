@@ -7,7 +7,7 @@ use crate::error::{AppError, exit};
 use crate::knowledge::Knowledge;
 use crate::model::Report;
 use crate::output;
-use crate::plan::{Delivery, Start};
+use crate::plan::{Delivery, Plan, Start};
 use crate::probe::tls;
 use crate::term::decide_color;
 
@@ -30,10 +30,7 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
     if let Some(push) = push {
         let took = std::time::Duration::from_secs_f64(report.duration_ms.max(0.0) / 1000.0);
         let left = args.deadline.saturating_sub(took);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| AppError::Internal(format!("cannot start the async runtime: {e}")))?;
+        let runtime = crate::runtime::build(crate::runtime::Threads::Current, "push")?;
         runtime.block_on(push.send(&report, left));
         runtime.shutdown_background();
     }
@@ -48,18 +45,20 @@ pub fn report(
     progress: bool,
     deadline: std::time::Duration,
 ) -> Result<Report, AppError> {
-    if crate::uplinks::wanted(args) {
+    let plan = Plan::of(args);
+    if crate::uplinks::wanted(&plan.links) {
         let kb = Knowledge::builtin().map_err(AppError::Internal)?;
+        // Every input is checked here, once, before any child starts.
+        crate::plan::load_profile(args)?;
         if let Some(out) = &args.output {
             crate::files::check_writable(out)?;
         }
         decide_color(args.color, args.output.is_some());
-        let _lock = crate::lock::acquire_if(&Start::of(args))?;
-        crate::lock::jitter(args.jitter);
-        return crate::uplinks::execute(args, &kb);
+        let _lock = crate::lock::start(&Start::of(args))?;
+        return crate::uplinks::execute(&plan, &kb);
     }
-    if !args.interface.is_empty() {
-        let i = crate::uplinks::chosen(args)?
+    if !plan.links.interfaces.is_empty() {
+        let i = crate::uplinks::chosen(&plan.links)?
             .into_iter()
             .next()
             .ok_or_else(|| AppError::usage("--interface needs an interface name"))?;

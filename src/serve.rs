@@ -60,11 +60,7 @@ pub fn command(args: &ServeArgs) -> Result<i32, AppError> {
     let instance = crate::instance::of(args.run.instance.as_deref())?;
     // The page shows the human reports as plain text: never terminal colour codes.
     colored::control::set_override(false);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| AppError::Internal(format!("cannot start the async runtime: {e}")))?;
+    let runtime = crate::runtime::build(crate::runtime::Threads::Workers(2), "serve")?;
     let code = runtime.block_on(serve(args, prepared, instance));
     runtime.shutdown_background();
     code

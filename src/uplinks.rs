@@ -2,36 +2,34 @@
 //! compares them.
 //!
 //! A socket is bound to an interface for the life of a process (`crate::iface`), so each uplink
-//! gets a child process of this binary — `run --interface IFACE --format json` — all started at
+//! gets a child process of this binary (`crate::child`) — `run --interface IFACE --format json` — all started at
 //! once and each bounded by the same `--deadline`, so the whole run still ends within it. Their
 //! reports are merged: every check keeps its interface label, the device probes that do not
 //! depend on the link (storage, proxy, vpn) are kept once, each uplink gets its verdict, and the
 //! diagnosis compares them: "BMW works over wwan0 (cellular) but not over wlan0 (Wi-Fi): a DNS
 //! filter or blocklist hides BMW's servers".
 
-use crate::cli::RunArgs;
+use crate::child;
 use crate::error::AppError;
 use crate::iface::{self, Interface};
 use crate::knowledge::Knowledge;
 use crate::model::{Check, Confidence, Probe, Report, Status, Suspect, Uplink};
-use std::ffi::OsString;
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use crate::plan::{Links, Plan, Record};
+use std::time::{Instant, SystemTime};
 
 /// Is this a run over several uplinks?
-pub fn wanted(args: &RunArgs) -> bool {
-    args.via.is_some() || args.interface.len() > 1
+pub fn wanted(links: &Links) -> bool {
+    links.every_uplink || links.interfaces.len() > 1
 }
 
 /// The interfaces a bound run goes over: those named (they must exist), or every uplink.
-pub fn chosen(args: &RunArgs) -> Result<Vec<Interface>, AppError> {
+pub fn chosen(links: &Links) -> Result<Vec<Interface>, AppError> {
     if !iface::SUPPORTED {
         return Err(AppError::usage(
             "--interface and --via need SO_BINDTODEVICE, which only Linux offers in this release",
         ));
     }
-    if args.via.is_some() {
+    if links.every_uplink {
         let up = iface::uplinks();
         if up.is_empty() {
             return Err(AppError::Input(
@@ -41,7 +39,7 @@ pub fn chosen(args: &RunArgs) -> Result<Vec<Interface>, AppError> {
         return Ok(up);
     }
     let mut out: Vec<Interface> = Vec::new();
-    for name in &args.interface {
+    for name in &links.interfaces {
         let i = iface::find(name).ok_or_else(|| {
             AppError::Input(format!(
                 "--interface {name}: this device has no such interface (known: {})",
@@ -87,252 +85,45 @@ fn link_independent(c: &Check) -> bool {
     c.target.is_none() && matches!(c.probe, Probe::Storage | Probe::Proxy | Probe::Vpn)
 }
 
-/// The options of `run` that choose what a child run checks and how: region or profile,
-/// resolver, CA file, limits, probes and storage paths, as a JSON report without colour.
-/// (Output, history, lock and jitter stay with the process that started it.)
-pub fn run_options(args: &RunArgs) -> Vec<OsString> {
-    let mut a: Vec<OsString> = vec!["run".into(), "--region".into(), args.region.clone().into()];
-    let mut pair = |k: &str, v: OsString| {
-        a.push(k.into());
-        a.push(v);
-    };
-    if let Some(p) = &args.profile {
-        pair("--profile", p.clone().into());
-    }
-    if let Some(r) = &args.resolver {
-        pair("--resolver", r.to_string().into());
-    }
-    if let Some(c) = &args.ca_file {
-        pair("--ca-file", c.clone().into());
-    }
-    pair(
-        "--timeout",
-        humantime::format_duration(args.timeout).to_string().into(),
-    );
-    pair(
-        "--deadline",
-        humantime::format_duration(args.deadline).to_string().into(),
-    );
-    let names = |ps: &[Probe]| ps.iter().map(|p| p.name()).collect::<Vec<_>>().join(",");
-    if !args.only.is_empty() {
-        pair("--only", names(&args.only).into());
-    }
-    if !args.skip.is_empty() {
-        pair("--skip", names(&args.skip).into());
-    }
-    pair("--samples", args.samples.to_string().into());
-    for p in &args.storage_path {
-        pair("--storage-path", p.clone().into());
-    }
-    pair("--format", "json".into());
-    pair("--color", "never".into());
-    a
-}
-
-/// This program, to start child runs with. On Linux `/proc/self/exe`, which still works when the
-/// binary was replaced (an upgrade) during a long watch.
-pub fn self_exe() -> Result<std::path::PathBuf, AppError> {
-    if cfg!(target_os = "linux") && std::path::Path::new("/proc/self/exe").exists() {
-        return Ok("/proc/self/exe".into());
-    }
-    std::env::current_exe()
-        .map_err(|e| AppError::Internal(format!("cannot find this program's binary: {e}")))
-}
-
-/// The command line of one uplink's child run.
-fn child_args(args: &RunArgs, name: &str) -> Vec<OsString> {
-    let mut a = run_options(args);
-    a.push("--interface".into());
-    a.push(name.into());
-    a.push("--no-history".into());
-    a
-}
-
-/// One uplink's child, running.
-struct Child {
-    iface: Interface,
-    child: std::process::Child,
-    stdout: std::thread::JoinHandle<Vec<u8>>,
-    stderr: std::thread::JoinHandle<Vec<u8>>,
-}
-
-fn reader(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut all = Vec::new();
-        let _ = r.read_to_end(&mut all);
-        all
-    })
-}
-
-/// Runs every uplink at once and merges the reports.
-pub fn execute(args: &RunArgs, kb: &Knowledge) -> Result<Report, AppError> {
-    let chosen = chosen(args)?;
-    crate::plan::load_profile(args)?;
-    let exe = self_exe()?;
+/// Runs every uplink at once, each as a child run over its interface, and merges the reports.
+/// The children keep the deadline themselves, so the whole run still ends within it.
+pub fn execute(plan: &Plan, kb: &Knowledge) -> Result<Report, AppError> {
+    let chosen = chosen(&plan.links)?;
+    let exe = child::self_exe()?;
+    let signals = child::Signals::catch()?;
     let started = Instant::now();
     let started_at = SystemTime::now();
-    let mut children = Vec::new();
+    let mut running = Vec::new();
     for i in chosen {
-        let mut child = Command::new(&exe)
-            .args(child_args(args, &i.name))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                AppError::Internal(format!("cannot start the run over {}: {e}", i.name))
-            })?;
-        let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
-            return Err(AppError::Internal("no pipe to a child run".into()));
+        let over = Plan {
+            links: Links {
+                interfaces: vec![i.name.clone()],
+                every_uplink: false,
+            },
+            // The merged report is recorded, once, by this process.
+            record: Record {
+                history: None,
+                disabled: true,
+            },
+            ..plan.clone()
         };
-        children.push(Child {
-            iface: i,
-            child,
-            stdout: reader(out),
-            stderr: reader(err),
-        });
+        let label = format!("over {}", i.name);
+        let argv = child::command_line(&over);
+        running.push((
+            i,
+            child::Running::start(&exe, &argv, &label, plan.deadline, &signals)?,
+        ));
     }
-    // The children keep the deadline themselves; this bound only guards against a stuck one.
-    let limit = started + args.deadline + Duration::from_secs(5);
-    let pids: Vec<u32> = children.iter().map(|c| c.child.id()).collect();
-    let mut signals = Signals::new()?;
+    // Every child is waited for, so none outlives this process, even when one of them fails.
+    let read: Vec<(Interface, Result<Report, AppError>)> = running
+        .into_iter()
+        .map(|(i, run)| (i, run.report(&signals)))
+        .collect();
     let mut parts = Vec::new();
-    for mut c in children {
-        let status = loop {
-            match c.child.try_wait() {
-                Ok(Some(s)) => break Some(s),
-                Ok(None) if Instant::now() >= limit => {
-                    let _ = c.child.kill();
-                    let _ = c.child.wait();
-                    break None;
-                }
-                Ok(None) => {
-                    if let Some(sig) = signals.wait(Duration::from_millis(10)) {
-                        // Pass it on, so each child reports what it finished, as a single run
-                        // does. (Ctrl-C at a terminal reaches them already; a second one is
-                        // harmless to a run that is already wrapping up.)
-                        forward(&pids, sig);
-                    }
-                }
-                Err(_) => break None,
-            }
-        };
-        let stdout = c.stdout.join().unwrap_or_default();
-        let stderr = c.stderr.join().unwrap_or_default();
-        let name = &c.iface.name;
-        let report: Option<Report> = serde_json::from_slice(&stdout).ok();
-        match (status, report) {
-            (Some(_), Some(r)) => parts.push((c.iface, r)),
-            (None, _) => {
-                return Err(AppError::Internal(format!(
-                    "the run over {name} did not end within its deadline"
-                )));
-            }
-            (Some(_), None) => {
-                let text = String::from_utf8_lossy(&stderr);
-                let line = text
-                    .lines()
-                    .rev()
-                    .find(|l| l.contains("error:"))
-                    .unwrap_or("it printed no report")
-                    .trim_start_matches("bmw-netcheck: error: ")
-                    .to_owned();
-                return Err(AppError::Input(format!("over {name}: {line}")));
-            }
-        }
+    for (i, report) in read {
+        parts.push((i, report?));
     }
     Ok(merge(parts, kb, started, started_at))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sig {
-    Int,
-    Term,
-}
-
-/// Ctrl-C and SIGTERM, caught while the children run: this process must live to merge what
-/// they report.
-struct Signals {
-    rt: tokio::runtime::Runtime,
-    #[cfg(unix)]
-    int: Option<tokio::signal::unix::Signal>,
-    #[cfg(unix)]
-    term: Option<tokio::signal::unix::Signal>,
-}
-
-impl Signals {
-    fn new() -> Result<Signals, AppError> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| AppError::Internal(format!("cannot start the signal watcher: {e}")))?;
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let _entered = rt.enter();
-            let int = signal(SignalKind::interrupt()).ok();
-            let term = signal(SignalKind::terminate()).ok();
-            drop(_entered);
-            Ok(Signals { rt, int, term })
-        }
-        #[cfg(not(unix))]
-        Ok(Signals { rt })
-    }
-
-    /// Waits up to `d` for a signal.
-    fn wait(&mut self, d: Duration) -> Option<Sig> {
-        #[cfg(unix)]
-        {
-            let (int, term) = (&mut self.int, &mut self.term);
-            self.rt.block_on(async {
-                let int = async {
-                    match int {
-                        Some(s) => s.recv().await.map(|_| Sig::Int),
-                        None => std::future::pending().await,
-                    }
-                };
-                let term = async {
-                    match term {
-                        Some(s) => s.recv().await.map(|_| Sig::Term),
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::time::timeout(d, async {
-                    tokio::select! {
-                        s = int => s,
-                        s = term => s,
-                    }
-                })
-                .await
-                .ok()
-                .flatten()
-            })
-        }
-        #[cfg(not(unix))]
-        {
-            self.rt.block_on(tokio::time::sleep(d));
-            None
-        }
-    }
-}
-
-/// Sends the signal to the children that may still run.
-fn forward(pids: &[u32], sig: Sig) {
-    #[cfg(unix)]
-    for pid in pids {
-        let signal = match sig {
-            Sig::Int => rustix::process::Signal::INT,
-            Sig::Term => rustix::process::Signal::TERM,
-        };
-        if let Some(p) = i32::try_from(*pid)
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-        {
-            let _ = rustix::process::kill_process(p, signal);
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (pids, sig);
 }
 
 /// One report from the uplinks' reports.
@@ -647,43 +438,5 @@ mod tests {
             let r = merge(parts, &kb, Instant::now(), SystemTime::now());
             assert!(r.suspects.iter().all(|s| s.id != "uplink_specific"));
         }
-    }
-
-    #[test]
-    fn child_runs_get_the_run_options_and_one_interface() {
-        use clap::Parser;
-        let cli = crate::cli::Cli::parse_from([
-            "bmw-netcheck",
-            "--via",
-            "all",
-            "--only",
-            "dns,tcp",
-            "--resolver",
-            "10.0.0.53",
-            "--deadline",
-            "7s",
-            "-o",
-            "/tmp/x.json",
-        ]);
-        let a: Vec<String> = child_args(&cli.run, "wlan0")
-            .iter()
-            .map(|s| s.to_string_lossy().into_owned())
-            .collect();
-        let joined = a.join(" ");
-        assert!(joined.starts_with("run --region rest_of_world"), "{joined}");
-        for part in [
-            "--only dns,tcp",
-            "--resolver 10.0.0.53:53",
-            "--deadline 7s",
-            "--format json",
-            "--interface wlan0",
-            "--no-history",
-        ] {
-            assert!(joined.contains(part), "{part} missing: {joined}");
-        }
-        assert!(
-            !joined.contains("--via") && !joined.contains("x.json"),
-            "{joined}"
-        );
     }
 }

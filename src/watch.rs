@@ -11,15 +11,15 @@
 //! (whatever a run allocates leaves with it), the sparkline keeps a bounded ring of the newest
 //! [`RING`] samples per endpoint, and the summary only counters per check.
 
-use crate::cli::{RunArgs, WatchArgs};
+use crate::child::{Running, Signals};
+use crate::cli::WatchArgs;
 use crate::error::{AppError, exit};
 use crate::model::{Check, Probe, Report, Status};
+use crate::plan::Plan;
 use crate::report::Format;
 use crate::term::paint;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// Samples kept per endpoint for the sparkline: the newest runs, a screen's width.
@@ -318,105 +318,9 @@ fn line(n: u64, report: &Report) -> String {
     l
 }
 
-/// Set on Ctrl-C or SIGTERM; wakes the wait between runs.
-#[derive(Default)]
-struct Stop {
-    flag: AtomicBool,
-    lock: Mutex<()>,
-    cv: Condvar,
-    /// The run under way (a child process), 0 between runs: a signal is passed on to it.
-    child: AtomicU32,
-}
-
-impl Stop {
-    fn stopped(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
-    }
-
-    /// Waits `d` or until stopped; true when stopped.
-    fn wait(&self, d: Duration) -> bool {
-        let until = Instant::now() + d;
-        let mut guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        while !self.stopped() {
-            let now = Instant::now();
-            if now >= until {
-                break;
-            }
-            guard = self
-                .cv
-                .wait_timeout(guard, until - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
-        }
-        self.stopped()
-    }
-
-    fn set(&self) {
-        self.flag.store(true, Ordering::SeqCst);
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.cv.notify_all();
-    }
-}
-
-/// Watches for Ctrl-C and SIGTERM on a thread of its own for the whole watch. (Each run also
-/// listens and reports what it finished; a signal reaches every listener.)
-fn watch_signals(stop: Arc<Stop>) -> Result<(), AppError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| AppError::Internal(format!("cannot start the signal watcher: {e}")))?;
-    // Registered here, before the first run starts, so no signal is missed.
-    #[cfg(unix)]
-    let signals = rt.block_on(async {
-        use tokio::signal::unix::{SignalKind, signal};
-        (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        )
-    });
-    std::thread::spawn(move || {
-        rt.block_on(async {
-            #[cfg(unix)]
-            {
-                let (int, term) = signals;
-                let wait = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
-                    match s {
-                        Ok(mut s) => {
-                            s.recv().await;
-                        }
-                        Err(_) => std::future::pending::<()>().await,
-                    }
-                };
-                let sig = tokio::select! {
-                    _ = wait(int) => rustix::process::Signal::INT,
-                    _ = wait(term) => rustix::process::Signal::TERM,
-                };
-                stop.set();
-                // Ctrl-C at a terminal reaches the run already (a second one is harmless); a
-                // signal for this process alone is passed on, so the run reports what it has.
-                let pid = stop.child.load(Ordering::SeqCst);
-                if let Some(p) = i32::try_from(pid)
-                    .ok()
-                    .and_then(rustix::process::Pid::from_raw)
-                {
-                    let _ = rustix::process::kill_process(p, sig);
-                }
-            }
-            #[cfg(not(unix))]
-            {
-                if tokio::signal::ctrl_c().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-        });
-        stop.set();
-    });
-    Ok(())
-}
-
 /// Runs `watch`.
 pub fn run(args: &WatchArgs) -> Result<i32, AppError> {
-    let mut run_args = args.run.clone();
+    let run_args = &args.run;
     let json = match run_args.format {
         Format::Human => false,
         Format::Json => true,
@@ -434,20 +338,21 @@ pub fn run(args: &WatchArgs) -> Result<i32, AppError> {
             "watch writes to stdout; -o/--output is for single runs",
         ));
     }
-    // Each run goes to the history as it would from `run`; the view is watch's own.
-    run_args.quiet = false;
     let color = crate::term::decide_color(run_args.color, false);
     let live = !json && std::io::stdout().is_terminal();
-    let stop = Arc::new(Stop::default());
-    watch_signals(stop.clone())?;
-    let exe = crate::uplinks::self_exe()?;
+    // Caught before the first run starts; passed on to the run under way, which reports what
+    // it finished, and then the watch ends with its summary.
+    let signals = Signals::catch()?;
+    let exe = crate::child::self_exe()?;
+    // Each run goes to the history as it would from `run`; the view is watch's own.
+    let plan = Plan::of(run_args);
 
     let started = Instant::now();
     let mut state = State::default();
     let mut drawn_lines: u16 = 0;
     loop {
         let run_started = Instant::now();
-        let mut clean = run_once(&exe, &run_args, &stop)?;
+        let mut clean = run_once(&exe, &plan, &signals)?;
         crate::redact::credentials(&mut clean);
         state.add(&clean);
         if live {
@@ -458,10 +363,10 @@ pub fn run(args: &WatchArgs) -> Result<i32, AppError> {
         } else {
             crate::files::write_stdout(line(state.runs, &clean).as_bytes());
         }
-        if stop.stopped() || args.count.is_some_and(|c| state.runs >= c) {
+        if signals.caught() || args.count.is_some_and(|c| state.runs >= c) {
             break;
         }
-        if stop.wait(args.every.saturating_sub(run_started.elapsed())) {
+        if signals.sleep(args.every.saturating_sub(run_started.elapsed())) {
             break;
         }
     }
@@ -479,51 +384,9 @@ pub fn run(args: &WatchArgs) -> Result<i32, AppError> {
 /// One run, as a child process of this binary (`run --format json`), which also appends it to
 /// the history. Whatever a run allocates leaves with its process, so the watch itself holds only
 /// its bounded state, however long it watches.
-fn run_once(exe: &std::path::Path, args: &RunArgs, stop: &Stop) -> Result<Report, AppError> {
-    let mut argv = crate::uplinks::run_options(args);
-    for i in &args.interface {
-        argv.push("--interface".into());
-        argv.push(i.into());
-    }
-    if args.via.is_some() {
-        argv.push("--via".into());
-        argv.push("all".into());
-    }
-    match (&args.history, args.no_history) {
-        (Some(path), _) => {
-            argv.push("--history".into());
-            argv.push(path.into());
-        }
-        (None, true) => argv.push("--no-history".into()),
-        (None, false) => {}
-    }
-    let child = std::process::Command::new(exe)
-        .args(argv)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| AppError::Internal(format!("cannot start a run: {e}")))?;
-    stop.child.store(child.id(), Ordering::SeqCst);
-    let out = child.wait_with_output();
-    stop.child.store(0, Ordering::SeqCst);
-    let out = out.map_err(|e| AppError::Internal(format!("a run could not be read: {e}")))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    match serde_json::from_slice::<Report>(&out.stdout) {
-        Ok(r) => {
-            // Warnings of the run (e.g. a history that could not be written) are still said.
-            eprint!("{stderr}");
-            Ok(r)
-        }
-        Err(_) => {
-            let line = stderr
-                .lines()
-                .find_map(|l| l.strip_prefix("bmw-netcheck: error: "))
-                .unwrap_or("the run printed no report")
-                .to_owned();
-            Err(AppError::Input(line))
-        }
-    }
+fn run_once(exe: &std::path::Path, plan: &Plan, signals: &Signals) -> Result<Report, AppError> {
+    let argv = crate::child::command_line(plan);
+    Running::start(exe, &argv, "", plan.deadline, signals)?.report(signals)
 }
 
 /// Redraws the view in place: back to the top of the previous drawing, clear below, print.
