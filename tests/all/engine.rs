@@ -278,7 +278,9 @@ fn ip_literal_host_needs_no_dns() {
 #[test]
 fn ipv6_only_answer_connects_over_ipv6() {
     if !ipv6_loopback() {
-        eprintln!("skipped: cannot bind [::1] here (no IPv6 loopback)");
+        skip(
+            "engine::ipv6_only_answer_connects_over_ipv6: cannot bind [::1] here (no IPv6 loopback)",
+        );
         return;
     }
     let pki = Pki::new();

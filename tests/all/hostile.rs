@@ -16,7 +16,7 @@
 //!    unbalanced `[::1`.
 //!
 //! Every test prints `hostile: <class>: N cases tried, N passed` to the test log. Root-only
-//! cases (device nodes, tmpfs, owners) skip with a printed reason elsewhere.
+//! cases (device nodes, tmpfs, owners) skip through `support::skip` elsewhere.
 
 use crate::support::{
     EndpointSpec, HttpBehaviour, HttpReply, HttpsServer, Netcheck, Outcome, Pki, ProfileFile,
@@ -122,6 +122,9 @@ fn assert_promtool_accepts(text: &str) {
             .map(|d| d.join("promtool"))
             .find(|p| p.is_file())
     }) else {
+        crate::support::skip(
+            "hostile: promtool is not installed (Debian package `prometheus`), the exposition text is not checked",
+        );
         return;
     };
     let mut child = std::process::Command::new(promtool)
@@ -238,10 +241,6 @@ fn scratch() -> tempfile::TempDir {
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
-}
-
-fn skip(class: &str, why: &str) {
-    say(&format!("hostile: {class}: some cases skipped: {why}"));
 }
 
 // ---- 1. injection -------------------------------------------------------------------------------
@@ -718,7 +717,7 @@ fn files_replacing_keeps_mode_and_owner_and_spares_devices() {
     );
 
     if !is_root() {
-        skip("files", "device nodes need root (mknod)");
+        crate::support::skip("hostile::files: device nodes need root (mknod)");
         tally.done();
         return;
     }
@@ -825,12 +824,12 @@ impl Drop for Tmpfs {
 fn files_a_full_disk_leaves_no_torn_line_and_honest_warnings() {
     let mut tally = Tally::new("files (full disk)");
     if !is_root() {
-        skip("files (full disk)", "mounting a tmpfs needs root");
+        crate::support::skip("hostile::files (full disk): mounting a tmpfs needs root");
         tally.done();
         return;
     }
     let Some(tiny) = Tmpfs::mount(16 * 1024) else {
-        skip("files (full disk)", "mount -t tmpfs failed here");
+        crate::support::skip("hostile::files (full disk): mount -t tmpfs failed here");
         tally.done();
         return;
     };
@@ -860,7 +859,7 @@ fn files_a_full_disk_leaves_no_torn_line_and_honest_warnings() {
     let page = 4096u64;
     let size = (log.len() as u64 + 2 * line.len() as u64).div_ceil(page) * page + page;
     let Some(snug) = Tmpfs::mount(size) else {
-        skip("files (full disk)", "mount -t tmpfs failed here");
+        crate::support::skip("hostile::files (full disk): mount -t tmpfs failed here");
         tally.done();
         return;
     };

@@ -1,7 +1,7 @@
 //! DNS blockers as users, ISPs and companies run them — real dnsmasq (Pi-hole's blocking modes)
 //! and real unbound (local zones, an RPZ zone, a validating resolver, Extended DNS Errors) —
 //! against the real binary. Each test starts its own instance with a generated configuration on
-//! a loopback port; a machine without the program skips with a printed reason.
+//! a loopback port; a machine without the program skips through `support::skip`.
 //!
 //! | case | resolver | BMW names get | code | top suspect |
 //! | --- | --- | --- | --- | --- |
@@ -21,11 +21,11 @@
 //! | plain SERVFAIL | unbound forwarding to a refusing upstream | SERVFAIL | dns.servfail | not no_connectivity |
 //! | TC, TCP/53 closed | unbound `do-tcp: no`, a large answer | TC, then nothing over TCP | dns.tcp_blocked | vpn_firewall |
 
-use crate::support::daemon::skip;
 use crate::support::dnsmasq::Dnsmasq;
 use crate::support::unbound::Unbound;
 use crate::support::{
-    EndpointSpec, HttpBehaviour, HttpsServer, Leaf, Netcheck, Pki, ProfileFile, code, say, stage,
+    EndpointSpec, HttpBehaviour, HttpsServer, Leaf, Netcheck, Pki, ProfileFile, code, say, skip,
+    stage,
 };
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -126,7 +126,7 @@ fn dnsmasq_or_skip(test: &str, lines: &str) -> Option<Dnsmasq> {
     match Dnsmasq::start(lines) {
         Ok(d) => Some(d),
         Err(why) => {
-            skip(test, &why);
+            skip(&format!("realdns::{test}: {why}"));
             None
         }
     }
@@ -141,7 +141,7 @@ fn unbound_or_skip(
     match Unbound::start_with(server, tail, files) {
         Ok(u) => Some(u),
         Err(why) => {
-            skip(test, &why);
+            skip(&format!("realdns::{test}: {why}"));
             None
         }
     }
@@ -368,7 +368,11 @@ fn a_walled_garden_explains_the_tls_failure_that_follows() {
     // The walled garden: one server on another loopback address, with its own certificate.
     let garden = match std::net::TcpListener::bind("127.0.0.9:0") {
         Ok(l) => l,
-        Err(e) => return skip("walled-garden", &format!("cannot bind 127.0.0.9: {e}")),
+        Err(e) => {
+            return skip(&format!(
+                "realdns::walled-garden: cannot bind 127.0.0.9: {e}"
+            ));
+        }
     };
     let garden = HttpsServer::from_listener(
         garden,
@@ -574,11 +578,11 @@ fn pihole_ip_mode_with_a_public_looking_address_is_a_block_page() {
     use crate::netns::ns::{Netns, unavailable};
     const TEST: &str = "pihole-ip-public";
     if let Some(why) = unavailable() {
-        return skip(TEST, &why);
+        return skip(&format!("realdns::{TEST}: {why}"));
     }
     let program = match crate::support::daemon::find("dnsmasq") {
         Ok(p) => p,
-        Err(why) => return skip(TEST, &why),
+        Err(why) => return skip(&format!("realdns::{TEST}: {why}")),
     };
     let ns = Netns::create("pihole").expect("create a namespace");
     ns.ip(&["addr", "add", "198.51.100.53/32", "dev", "lo"])

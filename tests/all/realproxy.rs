@@ -15,11 +15,10 @@
 //! | tinyproxy, CONNECT only to 443 | tinyproxy `ConnectPort 443` | http.proxy_denied (403 Access violation, tinyproxy named) | vpn_firewall | fail |
 //! | mitmproxy (when installed) | `mitmdump`, its own CA | tls.intercepted on the proxy path, mitmproxy named | debugging_proxy | fail |
 
-use crate::support::daemon::skip;
 use crate::support::dnsmasq::Dnsmasq;
 use crate::support::squid::{Squid, SquidSpec};
 use crate::support::{
-    EndpointSpec, HttpBehaviour, HttpsServer, Netcheck, Pki, ProfileFile, code, say, stage,
+    EndpointSpec, HttpBehaviour, HttpsServer, Netcheck, Pki, ProfileFile, code, say, skip, stage,
 };
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -60,7 +59,7 @@ impl Office {
         let dns = match Dnsmasq::start(&lines) {
             Ok(d) => d,
             Err(why) => {
-                skip(test, &why);
+                skip(&format!("realproxy::{test}: {why}"));
                 return None;
             }
         };
@@ -75,7 +74,7 @@ impl Office {
         let squid = match Squid::start(&spec) {
             Ok(s) => s,
             Err(why) => {
-                skip(test, &why);
+                skip(&format!("realproxy::{test}: {why}"));
                 return None;
             }
         };
@@ -308,7 +307,7 @@ fn tinyproxy_refusing_the_port_is_named_too() {
     };
     let tiny = match crate::support::tinyproxy::Tinyproxy::start(&[443]) {
         Ok(t) => t,
-        Err(why) => return skip("tinyproxy-403", &why),
+        Err(why) => return skip(&format!("realproxy::tinyproxy-403: {why}")),
     };
     let out = Netcheck::engine(&o.profile())
         .resolver_addr(&o.dns.addr.to_string())
@@ -343,8 +342,8 @@ fn mitmproxy_intercepting_the_tunnel_is_named() {
     let api = HttpsServer::start(&pki.identity("127.0.0.1"), HttpBehaviour::status(401));
     let mitm = match crate::support::mitmproxy::Mitmproxy::explicit() {
         Ok(m) => m,
-        // A PyPI tool, installed with the Python venvs: said, not required.
-        Err(why) => return say(&format!("realproxy: SKIP mitmproxy: {why}")),
+        // A PyPI tool, installed with the Python venvs of `.ci/run`.
+        Err(why) => return skip(&format!("realproxy::mitmproxy: {why}")),
     };
     let profile = ProfileFile::new(&[EndpointSpec::new("api", "127.0.0.1", api.port())]);
     let out = Netcheck::engine(&profile)

@@ -1,8 +1,8 @@
 //! Every TLS failure class against real implementations: nginx with Debian's OpenSSL (security
 //! level 0 where it must serve what is broken), certificates made by the openssl command line,
 //! mitmproxy as an explicit proxy and in front of a server, and a middlebox that resets large
-//! ClientHellos. Each case asserts the exact code; a case whose program is missing skips with a
-//! printed reason.
+//! ClientHellos. Each case asserts the exact code; a case whose program is missing skips through
+//! `support::skip` with the reason.
 
 use crate::support::hellorelay::{HelloRelay, OnLarge};
 use crate::support::mitmproxy::{Mitmproxy, mitmdump};
@@ -20,14 +20,14 @@ const LEGACY: &str = "ssl_ciphers \"DEFAULT:@SECLEVEL=0\";";
 /// nginx and openssl are there, or the case skips (saying so in the test log).
 fn can_run(case: &str) -> bool {
     if nginx_binary().is_none() {
-        say(&format!(
-            "realtls::{case}: skipped: nginx is not installed (apt-get install nginx-light)"
+        skip(&format!(
+            "realtls::{case}: nginx is not installed (apt-get install nginx-light)"
         ));
         return false;
     }
     if !openssl_available() {
-        say(&format!(
-            "realtls::{case}: skipped: the openssl command is not installed"
+        skip(&format!(
+            "realtls::{case}: the openssl command is not installed"
         ));
         return false;
     }
@@ -421,8 +421,8 @@ fn an_unknown_root_is_judged_by_who_trusts_it() {
 
 fn can_run_mitmproxy(case: &str) -> bool {
     if mitmdump().is_none() {
-        say(&format!(
-            "realtls::{case}: skipped: mitmproxy is not installed in /opt/bmw-netcheck-venvs/mitmproxy (.ci/run installs it)"
+        skip(&format!(
+            "realtls::{case}: mitmproxy is not installed in /opt/bmw-netcheck-venvs/mitmproxy (.ci/run installs it)"
         ));
         return false;
     }
@@ -560,8 +560,8 @@ fn a_path_that_resets_large_hellos_is_named() {
 #[test]
 fn rc4_3des_and_small_dh_servers_have_no_common_cipher() {
     if tlslite_python().is_none() || !openssl_available() {
-        say(
-            "realtls::rc4_3des_and_small_dh_servers_have_no_common_cipher: skipped: tlslite-ng is not installed in /opt/bmw-netcheck-venvs/tlslite (.ci/run installs it) or openssl is missing",
+        skip(
+            "realtls::rc4_3des_and_small_dh_servers_have_no_common_cipher: tlslite-ng is not installed in /opt/bmw-netcheck-venvs/tlslite (.ci/run installs it) or openssl is missing",
         );
         return;
     }
@@ -585,8 +585,8 @@ fn rc4_3des_and_small_dh_servers_have_no_common_cipher() {
 #[test]
 fn an_ssl_3_0_server_is_an_old_protocol() {
     if tlslite_python().is_none() || !openssl_available() {
-        say(
-            "realtls::an_ssl_3_0_server_is_an_old_protocol: skipped: tlslite-ng is not installed in /opt/bmw-netcheck-venvs/tlslite (.ci/run installs it) or openssl is missing",
+        skip(
+            "realtls::an_ssl_3_0_server_is_an_old_protocol: tlslite-ng is not installed in /opt/bmw-netcheck-venvs/tlslite (.ci/run installs it) or openssl is missing",
         );
         return;
     }

@@ -260,9 +260,7 @@ fn prometheus_file_passes_promtool() {
     assert!((363.0..=366.0).contains(&days), "expiry in {days} days");
 
     let Some(promtool) = promtool() else {
-        eprintln!(
-            "SKIPPED promtool check: promtool is not installed (Debian package `prometheus`)"
-        );
+        skip("reports: promtool is not installed (Debian package `prometheus`)");
         return;
     };
     let check = Command::new(promtool)

@@ -412,7 +412,7 @@ fn no_portal_when_the_known_answer_comes_back() {
 #[test]
 fn broken_ipv6_is_detected_when_ipv4_works() {
     if !ipv6_loopback() {
-        println!("skipped: this machine cannot bind [::1]");
+        skip("scenarios::broken_ipv6_is_detected_when_ipv4_works: this machine cannot bind [::1]");
         return;
     }
     let w = world(

@@ -12,7 +12,7 @@
 //! ```
 //!
 //! The addresses exist only inside these namespaces. Needs root and iproute2 (as the netns
-//! cases); elsewhere the cases print why and pass.
+//! cases); elsewhere the cases skip through `support::skip`.
 
 use crate::netns::ns::{Netns, unavailable};
 use crate::support::*;
@@ -213,11 +213,7 @@ fn uplinks(r: &Value) -> Vec<(String, String, String)> {
 }
 
 fn skip_reason() -> Option<String> {
-    let why = unavailable()?;
-    if std::env::var_os("NETNS_REQUIRED").is_some_and(|v| v == "1") {
-        panic!("NETNS_REQUIRED=1 but the uplink cases cannot run: {why}");
-    }
-    Some(why)
+    unavailable()
 }
 
 /// Each case: uplink A broken this way, B healthy; `--via all` finds both, labels every check,
@@ -225,7 +221,7 @@ fn skip_reason() -> Option<String> {
 #[test]
 fn two_uplinks_one_broken_in_several_ways() {
     if let Some(why) = skip_reason() {
-        say(&format!("uplinks: two-uplink cases skipped: {why}"));
+        skip(&format!("uplinks: two-uplink cases: {why}"));
         return;
     }
     let cases = [
@@ -302,7 +298,7 @@ fn two_uplinks_one_broken_in_several_ways() {
 #[test]
 fn one_interface_binds_every_socket_and_reports_carry_it() {
     if let Some(why) = skip_reason() {
-        say(&format!("uplinks: interface case skipped: {why}"));
+        skip(&format!("uplinks: interface case: {why}"));
         return;
     }
     let pki = Pki::new();
@@ -418,7 +414,7 @@ fn an_unknown_interface_is_exit_3_before_any_probe() {
 #[test]
 fn ctrl_c_over_two_uplinks_reports_what_finished() {
     if let Some(why) = skip_reason() {
-        say(&format!("uplinks: Ctrl-C case skipped: {why}"));
+        skip(&format!("uplinks: Ctrl-C case: {why}"));
         return;
     }
     let pki = Pki::new();
@@ -477,7 +473,7 @@ fn ctrl_c_over_two_uplinks_reports_what_finished() {
 #[test]
 fn a_loopback_resolver_is_asked_unbound() {
     if let Some(why) = skip_reason() {
-        say(&format!("uplinks: loopback-resolver case skipped: {why}"));
+        skip(&format!("uplinks: loopback-resolver case: {why}"));
         return;
     }
     let pki = Pki::new();

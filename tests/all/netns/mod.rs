@@ -8,12 +8,13 @@
 //!
 //! these three depend on nothing else here, for reuse (e.g. by a benchmark: declare the three
 //! files as sibling modules with `#[path]`). `harness` and `cases` are the tests. They need
-//! root, iproute2 and /dev/net/tun; elsewhere they print why and pass.
+//! root, iproute2 and /dev/net/tun; elsewhere they skip through `support::skip` (a failure
+//! under `BMW_NETCHECK_TEST_REQUIRE=1`, as in CI).
 //!
-//! - `NETNS_CASE=<part of a name>`: run only the matching cases;
+//! - `NETNS_CASE=<part of a name>`: run only the matching cases (a filter that matches none is
+//!   a failure, never a pass with nothing tried);
 //! - `NETNS_TRACE=1`: the line prints every packet (time, direction, ports, TCP flags);
-//! - `NETNS_TOOL=<path>`: test another build of the binary (e.g. a release build);
-//! - `NETNS_REQUIRED=1`: a machine that cannot run the cases fails instead of skipping.
+//! - `NETNS_TOOL=<path>`: test another build of the binary (e.g. a release build).
 
 // The plumbing is an API for other users too (a benchmark); not every part is used here.
 #[allow(dead_code)]
@@ -86,15 +87,23 @@ fn run_case(case: &cases::Case) -> (bool, String) {
 #[test]
 fn network_faults() {
     if let Some(why) = skip_reason() {
-        say(&format!("netns: network-fault cases skipped: {why}"));
+        crate::support::skip(&format!("netns: the network-fault cases cannot run: {why}"));
         return;
     }
     let _quiet = crate::support::quiet_machine();
     let filter = std::env::var("NETNS_CASE").unwrap_or_default();
-    let (timing, rest): (Vec<_>, Vec<_>) = cases::all()
+    let all = cases::all();
+    let known: Vec<&str> = all.iter().map(|c| c.name).collect();
+    let chosen: Vec<cases::Case> = all
         .into_iter()
         .filter(|c| c.name.contains(filter.as_str()))
-        .partition(|c| c.timing);
+        .collect();
+    assert!(
+        !chosen.is_empty(),
+        "NETNS_CASE={filter:?} matches no network-fault case; the cases are: {}",
+        known.join(", ")
+    );
+    let (timing, rest): (Vec<_>, Vec<_>) = chosen.into_iter().partition(|c| c.timing);
     let tried = timing.len() + rest.len();
     let started = Instant::now();
     // The cases that compare timings run one at a time; the others share a few threads.

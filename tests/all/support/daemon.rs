@@ -2,8 +2,9 @@
 //! gets a generated configuration in its own temporary directory, runs in the foreground on a
 //! loopback port, and is killed (and reaped) when its handle drops, even when the test panics.
 //!
-//! A machine without the program skips the test with a printed reason; `REALNET_REQUIRED=1`
-//! turns that into a failure (CI installs the programs, so a skip there would hide a gap).
+//! A machine without the program skips the test through `support::skip`, with the reason
+//! [`find`] gives; `BMW_NETCHECK_TEST_REQUIRE=1` turns that into a failure (CI installs the
+//! programs, so a skip there would hide a gap).
 
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -37,14 +38,6 @@ pub fn find(program: &str) -> Result<PathBuf, String> {
             other => other,
         }
     ))
-}
-
-/// Prints why a test is skipped, or panics when `REALNET_REQUIRED=1`.
-pub fn skip(test: &str, why: &str) {
-    if std::env::var("REALNET_REQUIRED").is_ok_and(|v| v == "1") {
-        panic!("{test} cannot run: {why}");
-    }
-    super::say(&format!("realnet: SKIP {test}: {why}"));
 }
 
 /// A loopback port free for both UDP and TCP right now.

@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 /// How long a server may take to become ready.
 const READY: Duration = Duration::from_secs(30);
 
-/// Is `program` on the PATH? If not, prints why the caller skips.
+/// Is `program` on the PATH? If not, says why the caller skips, through `support::skip`.
 pub fn have(program: &str, why: &str) -> bool {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
         .unwrap_or(false);
     if !found {
-        super::say(&format!(
-            "{why}: skipped: `{program}` is not installed (Debian: apt-get install prometheus prometheus-pushgateway; .ci/run does)"
+        super::skip(&format!(
+            "{why}: `{program}` is not installed (Debian: apt-get install prometheus prometheus-pushgateway; .ci/run does)"
         ));
     }
     found
