@@ -7,11 +7,12 @@
 //!
 //! The layers, from the ground up (a module uses only those below it; `tests/all/layers.rs`
 //! fails on an import circle and on a command importing another):
-//! - [`model`], [`error`], [`sanitize`], [`redact`], [`files`], [`term`], [`platform`]: the
-//!   shared vocabulary, the tool's own utilities and what only the OS can tell;
+//! - [`model`], [`error`], [`sanitize`], [`redact`], [`files`], [`term`], [`runtime`],
+//!   [`platform`]: the shared vocabulary, the tool's own utilities and what only the OS can tell;
 //! - [`profile`], [`knowledge`], [`probe`] with its [`probe::registry`]: what is checked and how;
 //! - [`plan`]: the command line resolved once into what each part needs;
 //! - [`runner`], [`crosscheck`], [`diagnose`], [`engine`]: one run, and what it means;
+//!   [`child`]: a run as a child process of this binary (for `watch` and a run per uplink);
 //! - [`report`], [`output`]: the formats a report is rendered in, and its delivery;
 //! - the commands ([`run`], [`list`], [`explain`], [`history`], [`serve`], [`watch`], [`show`],
 //!   [`schema`], [`docs`]), each of which stands alone.
