@@ -205,7 +205,7 @@ fn prefix(label: &str) -> String {
 }
 
 /// Why a run that ended gave no report: its own error line, or how it ended.
-pub fn why_no_report(stderr: &str, status: std::process::ExitStatus) -> String {
+fn why_no_report(stderr: &str, status: std::process::ExitStatus) -> String {
     if let Some(line) = stderr
         .lines()
         .rev()
