@@ -28,15 +28,27 @@ fn children_of(pid: u32) -> Vec<u32> {
         .collect()
 }
 
-/// Waits until `pid` has started a child and it has connected to `server` (which had accepted
-/// `before` connections); the child's pid.
+/// Does `pid` catch SIGTERM (its `SigCgt` mask in `/proc/<pid>/status`)?
+fn catches_sigterm(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0)
+}
+
+/// Waits until `pid` has started a child that has connected to `server` (which had accepted
+/// `before` connections) and catches SIGTERM, so it waits on the silent server with its
+/// handlers in place; the child's pid.
 fn the_child_connected(pid: u32, server: &RawTcpServer, before: usize) -> u32 {
     let until = Instant::now() + APPEAR;
     loop {
-        if let (Some(child), true) = (children_of(pid).first(), server.accepted() > before) {
-            // The run has set itself up (its handlers for Ctrl-C and SIGTERM come before any
-            // probe connects) and now waits on the silent server.
-            return *child;
+        if let Some(&child) = children_of(pid).first()
+            && server.accepted() > before
+            && catches_sigterm(child)
+        {
+            return child;
         }
         assert!(
             Instant::now() < until,
