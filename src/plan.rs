@@ -74,6 +74,10 @@ pub struct Delivery {
     pub quiet: bool,
     /// Markdown keeps host names, user names and private addresses (`--no-redact`).
     pub no_redact: bool,
+    /// The human report's width (a terminal's) and whether it lists every check (`-v`).
+    pub layout: crate::report::human::Layout,
+    /// `--no-redact` / `--redact`: which personal details the report keeps.
+    pub redaction: crate::output::Redaction,
     pub record: Record,
 }
 
@@ -84,6 +88,14 @@ impl Delivery {
             output: args.output.clone(),
             quiet: args.quiet,
             no_redact: args.no_redact,
+            redaction: crate::output::Redaction {
+                no_redact: args.no_redact,
+                redact: args.redact,
+            },
+            layout: crate::report::human::Layout {
+                width: crate::term::width(args.output.is_some()),
+                verbose: args.verbose,
+            },
             record: Record::of(args),
         }
     }
