@@ -483,6 +483,56 @@ mod tests {
     }
 
     #[test]
+    fn a_symptom_the_evidence_contradicts_is_never_ranked_medium() {
+        // Nothing resolves, the neutral host included: "while other apps work" is false.
+        let c: Vec<Check> = ["api", "sign-in", "neutral"]
+            .iter()
+            .map(|n| check(Probe::Dns, Some(n), Status::Fail, "dns.nxdomain"))
+            .collect();
+        let s = diagnose(&c, &eps(), &kb());
+        assert_eq!(s[0].id, "no_connectivity");
+        let filter = s.iter().find(|s| s.id == "dns_filter").expect("listed");
+        assert_eq!(filter.confidence, Confidence::Low);
+        let kb = kb();
+        for s in s.iter().filter(|s| s.confidence >= Confidence::Medium) {
+            let def = kb.get(&s.id).expect("known");
+            assert!(
+                !def.contradicted_when.contains(&When::BaselineFailed),
+                "{}",
+                s.id
+            );
+        }
+        // The same findings give the same order every time.
+        assert_eq!(s, diagnose(&c, &eps(), &kb));
+    }
+
+    #[test]
+    fn steps_follow_the_evidence() {
+        let kb = kb();
+        let vpn = kb.get("vpn_firewall").expect("vpn_firewall");
+        let plain = vec![check(Probe::Vpn, None, Status::Warn, "vpn.active")];
+        let shown = steps_for(vpn, &plain);
+        assert!(
+            shown
+                .iter()
+                .all(|s| !s.contains("407") && !s.contains("tcp_blocked"))
+        );
+        assert!(shown.len() < vpn.steps.len());
+        let mut proxied = plain.clone();
+        proxied.push(check(Probe::Proxy, None, Status::Pass, "proxy.env"));
+        proxied.push(check(
+            Probe::Http,
+            Some("api"),
+            Status::Fail,
+            "http.proxy_auth_required",
+        ));
+        let shown = steps_for(vpn, &proxied);
+        assert!(shown.iter().any(|s| s.contains("407")));
+        assert!(shown.iter().any(|s| s.contains("check its address")));
+        assert!(shown.iter().all(|s| !s.contains("tcp_blocked")));
+    }
+
+    #[test]
     fn device_probes_count_for_any_role() {
         let c = vec![check(Probe::Storage, None, Status::Fail, "storage.low")];
         assert_eq!(top(&c), "low_storage");
