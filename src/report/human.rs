@@ -116,8 +116,10 @@ pub fn render(r: &Report, layout: Layout) -> String {
     para(&mut out, layout, "        ", 8, &tally.dimmed().to_string());
     if layout.verbose {
         every_check(&mut out, r);
-    } else {
+    } else if r.uplinks.is_empty() {
         findings(&mut out, r, layout);
+    } else {
+        per_uplink(&mut out, r, layout);
     }
     suspects(&mut out, r, layout);
     if !layout.verbose && r.status != Status::Pass {
@@ -139,6 +141,38 @@ fn when(rfc3339: &str) -> String {
         format!("{} {} UTC", &rfc3339[..10], &rfc3339[11..16])
     } else {
         rfc3339.to_owned()
+    }
+}
+
+/// A run over several uplinks: the findings of each uplink under its name, then the device's.
+fn per_uplink(out: &mut String, r: &Report, layout: Layout) {
+    let only = |keep: &dyn Fn(&Check) -> bool| Report {
+        checks: r.checks.iter().filter(|c| keep(c)).cloned().collect(),
+        uplinks: Vec::new(),
+        ..r.clone()
+    };
+    for u in &r.uplinks {
+        let _ = writeln!(
+            out,
+            "\n{} {}  {}",
+            "over".bold(),
+            u.who().bold(),
+            paint(u.status.verdict(), u.status)
+        );
+        let mut trimmed = String::new();
+        findings(
+            &mut trimmed,
+            &only(&|c| c.interface.as_deref() == Some(&u.name)),
+            layout,
+        );
+        out.push_str(trimmed.trim_start_matches('\n'));
+    }
+    let device = only(&|c| c.interface.is_none());
+    if !device.checks.is_empty() {
+        let _ = writeln!(out, "\n{}", "this device".bold());
+        let mut trimmed = String::new();
+        findings(&mut trimmed, &device, layout);
+        out.push_str(trimmed.trim_start_matches('\n'));
     }
 }
 
