@@ -46,12 +46,17 @@ fn bin() -> Command {
 
 /// The report rendered by `show` in `format`: (exit code, stdout).
 fn show(dir: &Path, r: &Report, format: &str) -> (Option<i32>, String) {
+    show_with(dir, r, &["--format", format])
+}
+
+fn show_with(dir: &Path, r: &Report, args: &[&str]) -> (Option<i32>, String) {
     let file: PathBuf = dir.join("report.json");
     std::fs::write(&file, serde_json::to_string(r).expect("json")).expect("write");
     let out = bin()
         .arg("show")
         .arg(&file)
-        .args(["--format", format, "--color", "never"])
+        .args(args)
+        .args(["--color", "never"])
         .output()
         .expect("run show");
     (
@@ -78,7 +83,10 @@ fn list_and_explain() {
     for (name, args) in [
         ("list", &["list", "--color", "never"][..]),
         ("explain_all", &["explain"][..]),
-        ("explain_dns_filter", &["explain", "dns_filter"][..]),
+        (
+            "explain_dns_filter",
+            &["explain", "dns_filter", "--color", "never"][..],
+        ),
     ] {
         let out = bin().args(args).output().expect("run");
         assert_eq!(out.status.code(), Some(0), "{name}");
@@ -170,4 +178,32 @@ fn the_ticket_names_the_top_cause_within_25_lines() {
             .unwrap_or(usize::MAX);
         assert!(at < 25, "{run}: top cause at line {at}\n{md}");
     }
+}
+
+/// `--redact` removes from JSON what Markdown removes by default; the result still matches the
+/// schema, and showing it again keeps the fields redacted.
+#[test]
+fn json_is_redacted_on_request_and_stays_valid() {
+    use crate::support::schema::{Doc, assert_valid};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let r = fixture("dnsfilter");
+    let (_, plain) = show(dir.path(), &r, "json");
+    assert!(plain.contains("workstation") && plain.contains("/home/driver"));
+    let (code, redacted) = show_with(dir.path(), &r, &["--format", "json", "--redact"]);
+    assert_eq!(code, Some(2));
+    assert!(!redacted.contains("workstation"), "{redacted}");
+    assert!(!redacted.contains("driver"), "{redacted}");
+    let value: serde_json::Value = serde_json::from_str(&redacted).expect("JSON");
+    assert_valid(Doc::Report, &value);
+    assert!(
+        value["redacted"]
+            .as_array()
+            .is_some_and(|kinds| !kinds.is_empty())
+    );
+    let again: Report = serde_json::from_value(value).expect("a report");
+    let (_, human) = show_with(dir.path(), &again, &["--format", "human", "--no-redact"]);
+    assert!(
+        !human.contains("driver") && !human.contains("workstation"),
+        "{human}"
+    );
 }
