@@ -9,7 +9,7 @@ use crate::error::AppError;
 use crate::files;
 use crate::history;
 use crate::model::{Report, Status};
-use crate::plan::{Delivery, Record};
+use crate::plan::{Delivery, Record, Redaction};
 use crate::redact;
 use crate::report::human::Layout;
 use crate::report::{self, Format, RenderOptions};
@@ -43,15 +43,6 @@ pub fn rendered(clean: &Report, format: Format, no_redact: bool) -> Vec<u8> {
         redact: false,
     };
     rendered_laid_out(clean, format, redaction, Layout::default())
-}
-
-/// Which personal details a rendered report loses beyond credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Redaction {
-    /// `--no-redact`: Markdown keeps them.
-    pub no_redact: bool,
-    /// `--redact`: every format loses them, JSON included.
-    pub redact: bool,
 }
 
 /// [`rendered`], with the redaction asked for and the human report laid out for a terminal.

@@ -77,8 +77,17 @@ pub struct Delivery {
     /// The human report's width (a terminal's) and whether it lists every check (`-v`).
     pub layout: crate::report::human::Layout,
     /// `--no-redact` / `--redact`: which personal details the report keeps.
-    pub redaction: crate::output::Redaction,
+    pub redaction: Redaction,
     pub record: Record,
+}
+
+/// Which personal details a rendered report loses beyond credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Redaction {
+    /// `--no-redact`: Markdown keeps them.
+    pub no_redact: bool,
+    /// `--redact`: every format loses them, JSON included.
+    pub redact: bool,
 }
 
 impl Delivery {
@@ -88,7 +97,7 @@ impl Delivery {
             output: args.output.clone(),
             quiet: args.quiet,
             no_redact: args.no_redact,
-            redaction: crate::output::Redaction {
+            redaction: Redaction {
                 no_redact: args.no_redact,
                 redact: args.redact,
             },

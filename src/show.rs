@@ -37,7 +37,7 @@ pub fn run(args: &ShowArgs) -> Result<i32, AppError> {
         width: crate::term::width(args.output.is_some()),
         verbose: args.verbose,
     };
-    let redaction = output::Redaction {
+    let redaction = crate::plan::Redaction {
         no_redact: args.no_redact,
         redact: args.redact,
     };

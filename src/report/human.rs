@@ -12,33 +12,41 @@ use crate::term::paint;
 use colored::Colorize;
 use std::fmt::Write;
 
-fn line(out: &mut String, c: &Check) {
+/// The column where a check's summary starts in `-v`: mark, probe and code before it.
+const SUMMARY_COLUMN: usize = 36;
+
+fn line(out: &mut String, c: &Check, layout: Layout) {
+    // Wrapped, a time stays whole: a no-break space between the number and its unit.
+    let space = if layout.width.is_some() {
+        '\u{a0}'
+    } else {
+        ' '
+    };
     let took = if c.status == Status::Skip || c.duration_ms == 0.0 {
         String::new()
     } else if c.duration_ms >= 1000.0 {
-        format!("  {:.2} s", c.duration_ms / 1000.0)
+        format!("  {:.2}{space}s", c.duration_ms / 1000.0)
     } else {
-        format!("  {:.1} ms", c.duration_ms)
+        format!("  {:.1}{space}ms", c.duration_ms)
     };
     let summary = if c.status == Status::Skip {
         c.summary.dimmed().to_string()
     } else {
         c.summary.clone()
     };
-    let _ = writeln!(
-        out,
-        "  {} {:<8} {} {}{}",
+    let first = format!(
+        "  {} {:<8} {} ",
         paint(c.status.mark(), c.status),
         c.probe.name(),
         paint(&format!("{:<22}", c.code), c.status),
-        summary,
-        took.dimmed()
     );
+    let text = format!("{summary}{}", took.dimmed());
+    para(out, layout, &first, SUMMARY_COLUMN, &text);
 }
 
 /// Writes the checks of one group; a run of skips with the same reason becomes one line, so a
 /// failed DNS lookup is not followed by four lines saying the same thing.
-fn lines(out: &mut String, checks: &[&Check]) {
+fn lines(out: &mut String, checks: &[&Check], layout: Layout) {
     let mut i = 0;
     while i < checks.len() {
         let c = checks[i];
@@ -53,14 +61,11 @@ fn lines(out: &mut String, checks: &[&Check]) {
         }
         if j - i > 1 {
             let names: Vec<&str> = checks[i..j].iter().map(|c| c.probe.name()).collect();
-            let _ = writeln!(
-                out,
-                "  {} {}",
-                paint(Status::Skip.mark(), Status::Skip),
-                format!("{} skipped: {}", names.join(", "), c.summary).dimmed()
-            );
+            let first = format!("  {} ", paint(Status::Skip.mark(), Status::Skip));
+            let text = format!("{} skipped: {}", names.join(", "), c.summary);
+            para(out, layout, &first, 4, &text.dimmed().to_string());
         } else {
-            line(out, c);
+            line(out, c, layout);
         }
         i = j;
     }
@@ -115,7 +120,7 @@ pub fn render(r: &Report, layout: Layout) -> String {
     let tally = glance::Tally::of(r).line(r.duration_ms / 1000.0);
     para(&mut out, layout, "        ", 8, &tally.dimmed().to_string());
     if layout.verbose {
-        every_check(&mut out, r);
+        every_check(&mut out, r, layout);
     } else if r.uplinks.is_empty() {
         findings(&mut out, r, layout);
     } else {
@@ -275,7 +280,7 @@ fn skipped(r: &Report) -> Vec<(String, String, Vec<String>)> {
 }
 
 /// Every check, grouped by endpoint (and uplink), one line each: `-v`.
-fn every_check(out: &mut String, r: &Report) {
+fn every_check(out: &mut String, r: &Report, layout: Layout) {
     // A per-uplink run is grouped by uplink first; a plain run is one group.
     let groups: Vec<Option<&crate::model::Uplink>> = if r.uplinks.is_empty() {
         vec![None]
@@ -293,7 +298,7 @@ fn every_check(out: &mut String, r: &Report) {
                 paint(u.status.verdict(), u.status)
             );
         }
-        endpoint_groups(out, r, over);
+        endpoint_groups(out, r, over, layout);
         let link_checks: Vec<&Check> = r
             .checks
             .iter()
@@ -301,7 +306,7 @@ fn every_check(out: &mut String, r: &Report) {
             .collect();
         if !link_checks.is_empty() {
             let _ = writeln!(out, "\n{}", "this link".bold());
-            lines(out, &link_checks);
+            lines(out, &link_checks, layout);
         }
     }
     let orphans: Vec<&Check> = r
@@ -314,12 +319,12 @@ fn every_check(out: &mut String, r: &Report) {
         .collect();
     if !orphans.is_empty() {
         let _ = writeln!(out, "\n{}", "this device".bold());
-        lines(out, &orphans);
+        lines(out, &orphans, layout);
     }
 }
 
 /// The endpoints' checks over one uplink (`None`: a run on the system's routing).
-fn endpoint_groups(out: &mut String, r: &Report, over: Option<&str>) {
+fn endpoint_groups(out: &mut String, r: &Report, over: Option<&str>, layout: Layout) {
     for ep in &r.endpoints {
         let checks: Vec<&Check> = r
             .checks
@@ -343,7 +348,7 @@ fn endpoint_groups(out: &mut String, r: &Report, over: Option<&str>) {
             ep.port,
             role.dimmed()
         );
-        lines(out, &checks);
+        lines(out, &checks, layout);
     }
 }
 

@@ -75,6 +75,13 @@ fn every_format_of_every_fixed_run() {
             assert!(matches!(code, Some(0..=2)), "{run} {format}: exit {code:?}");
             insta::assert_snapshot!(format!("{run}_{format}"), text);
         }
+        // -v: every check under its endpoint, wrapped at the summary column.
+        let (_, verbose) = show_with(dir.path(), &r, &["--format", "human", "-v"]);
+        assert!(
+            verbose.lines().all(|l| l.chars().count() <= 80),
+            "{verbose}"
+        );
+        insta::assert_snapshot!(format!("{run}_human_verbose"), verbose);
     }
 }
 
