@@ -42,7 +42,8 @@ pub fn escape(text: &str) -> String {
             out.push(' ');
         }
         let lower = word.to_ascii_lowercase();
-        let linkish = word.contains("://") || lower.contains("www.");
+        // A wildcard name (`*.bmwgroup.com`) reads better as code than as `\*.bmwgroup.com`.
+        let linkish = word.contains("://") || lower.contains("www.") || word.starts_with("*.");
         if linkish && !word.contains('`') {
             out.push_str(&code(word));
         } else {
@@ -596,6 +597,7 @@ pub(crate) mod tests {
             escape("www.wikipedia.org via http://x.example/"),
             "`www.wikipedia.org` via `http://x.example/`"
         );
+        assert_eq!(escape("allow *.bmwgroup.com"), "allow `*.bmwgroup.com`");
     }
 
     #[test]
