@@ -50,6 +50,9 @@ pub enum Command {
         /// Output format
         #[arg(long, value_enum, default_value_t = ExplainFormat::Human)]
         format: ExplainFormat,
+        /// When to use colour
+        #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+        color: ColorWhen,
     },
     /// Past runs from the history log, newest last, with trends per endpoint
     History(HistoryArgs),
@@ -108,9 +111,15 @@ pub struct ShowArgs {
     /// Keep host names, user names and private addresses in Markdown
     #[arg(long)]
     pub no_redact: bool,
+    /// Remove host names, user names and private addresses from every format, JSON included
+    #[arg(long, conflicts_with = "no_redact")]
+    pub redact: bool,
     /// When to use colour
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
     pub color: ColorWhen,
+    /// The human report lists every check, one line each, and every likely cause in full
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -204,6 +213,10 @@ pub struct RunArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// The human report lists every check, one line each, and every likely cause in full
+    #[arg(short, long)]
+    pub verbose: bool,
+
     /// A path whose filesystem the storage probe checks (repeatable; default: home and temp)
     #[arg(long, value_name = "PATH")]
     pub storage_path: Vec<PathBuf>,
@@ -219,6 +232,11 @@ pub struct RunArgs {
     /// Keep host names, user names and private addresses in Markdown reports
     #[arg(long)]
     pub no_redact: bool,
+
+    /// Remove host names, user names and private addresses from every format, JSON included
+    /// (Markdown removes them unless --no-redact)
+    #[arg(long, conflicts_with = "no_redact")]
+    pub redact: bool,
 
     /// Wait a random time up to DUR before starting (spreads a fleet's cron runs)
     #[arg(long, value_name = "DUR", value_parser = parse_jitter, allow_hyphen_values = true)]
@@ -334,9 +352,110 @@ pub fn parse_resolver(s: &str) -> Result<SocketAddr, String> {
         })
 }
 
+/// A usage error as one line that keeps clap's hints: the missing argument named, the valid
+/// values listed, and "did you mean" for a misspelt flag, value or subcommand.
+pub fn usage_line(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let text = e.to_string();
+    let mut parts: Vec<String> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if line.is_empty() || line.starts_with("tip:") {
+            continue;
+        }
+        parts.push(line.trim_start_matches("error: ").to_owned());
+    }
+    let mut out = parts.join(" ");
+    if out.is_empty() {
+        out.push_str("invalid usage");
+    }
+    let suggested: Vec<String> = [
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedSubcommand,
+        ContextKind::SuggestedValue,
+    ]
+    .into_iter()
+    .filter_map(|kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(vec![s.clone()]),
+        Some(ContextValue::Strings(v)) => Some(v.clone()),
+        _ => None,
+    })
+    .flatten()
+    .collect();
+    if !suggested.is_empty() {
+        out.push_str(&format!("; did you mean '{}'?", suggested.join("' or '")));
+    }
+    format!("{out} (see --help)")
+}
+
+/// The known name closest to `wanted` (for "did you mean"), when one is close enough to be a
+/// likely misspelling: an edit distance of at most a third of its length, `_` and `-` aside.
+pub fn closest<'a>(wanted: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let norm = |s: &str| -> Vec<char> {
+        s.chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let w = norm(wanted);
+    known
+        .into_iter()
+        .map(|k| (distance(&w, &norm(k)), k))
+        .filter(|(d, k)| *d <= (k.chars().count() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance between two character strings.
+fn distance(a: &[char], b: &[char]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut row = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            row.push((prev[j] + cost).min(prev[j + 1] + 1).min(row[j] + 1));
+        }
+        prev = row;
+    }
+    prev[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn line(args: &[&str]) -> String {
+        let mut argv = vec!["bmw-netcheck"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv) {
+            Ok(_) => String::new(),
+            Err(e) => usage_line(&e),
+        }
+    }
+
+    #[test]
+    fn usage_errors_keep_their_hints_in_one_line() {
+        let missing = line(&["completions"]);
+        assert!(missing.contains("<SHELL>"), "{missing}");
+        let region = line(&["--region", "europe"]);
+        assert!(region.contains("rest_of_world, north_america"), "{region}");
+        let flag = line(&["--fromat", "json"]);
+        assert!(flag.contains("did you mean '--format'"), "{flag}");
+        for l in [missing, region, flag] {
+            assert!(!l.contains('\n'), "{l}");
+            assert!(l.ends_with("(see --help)"), "{l}");
+        }
+    }
+
+    #[test]
+    fn closest_names_a_likely_misspelling_only() {
+        let ids = ["dns_filter", "device_clock", "server_side"];
+        assert_eq!(closest("dnsfilter", ids), Some("dns_filter"));
+        assert_eq!(closest("server-sied", ids), Some("server_side"));
+        assert_eq!(closest("gremlins", ids), None);
+    }
 
     #[test]
     fn resolver_forms() {

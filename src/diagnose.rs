@@ -7,7 +7,7 @@
 //! never evidence, so a failure is not blamed again on the stages it made impossible. When the
 //! network shows nothing, the causes a network probe cannot test are listed, at low confidence.
 
-use crate::knowledge::{Kind, Knowledge, RoleFilter, When};
+use crate::knowledge::{Fact, Kind, Knowledge, RoleFilter, Step, SuspectDef, When};
 use crate::model::Role;
 use crate::model::{Check, Confidence, EndpointInfo, Probe, Status, Suspect};
 use crate::profile::Endpoint;
@@ -100,6 +100,51 @@ fn confidence(score: u32) -> Confidence {
     }
 }
 
+/// The findings that point to a suspect: code → (weight of the strongest matching rule, the
+/// checks it matched).
+fn matching<'a>(
+    def: &'a SuspectDef,
+    checks: &'a [Check],
+    ctx: Context,
+    roles: &HashMap<&str, Role>,
+) -> BTreeMap<&'a str, (u32, Vec<&'a Check>)> {
+    let mut by_code: BTreeMap<&str, (u32, Vec<&Check>)> = BTreeMap::new();
+    for rule in &def.evidence {
+        if !ctx.holds(rule.when) {
+            continue;
+        }
+        let matched: Vec<&Check> = checks
+            .iter()
+            .filter(|c| c.status != Status::Skip && c.code == rule.code)
+            // A failure another finding explains (a block page, a working proxy) is not
+            // evidence of its own.
+            .filter(|c| !c.data.contains_key("explained_by"))
+            .filter(|c| {
+                let role = c.target.as_deref().and_then(|t| roles.get(t).copied());
+                c.target.is_none() || role_matches(rule.role, role)
+            })
+            .filter(|c| {
+                rule.reason
+                    .as_deref()
+                    .is_none_or(|r| c.data_str("reason") == Some(r))
+            })
+            .filter(|c| {
+                rule.unless_reason
+                    .as_deref()
+                    .is_none_or(|r| c.data_str("reason") != Some(r))
+            })
+            .collect();
+        if matched.is_empty() {
+            continue;
+        }
+        let entry = by_code.entry(rule.code.as_str()).or_insert((0, Vec::new()));
+        if rule.weight > entry.0 {
+            *entry = (rule.weight, matched);
+        }
+    }
+    by_code
+}
+
 /// Ranks the suspects for a run, most likely first.
 pub fn diagnose(checks: &[Check], endpoints: &[EndpointInfo], kb: &Knowledge) -> Vec<Suspect> {
     let ctx = Context::of(checks, endpoints);
@@ -107,57 +152,31 @@ pub fn diagnose(checks: &[Check], endpoints: &[EndpointInfo], kb: &Knowledge) ->
         .iter()
         .map(|e| (e.name.as_str(), e.role))
         .collect();
-    let mut scored: Vec<(u32, Suspect)> = Vec::new();
+    let mut scored: Vec<((bool, u32), Suspect)> = Vec::new();
     for def in &kb.suspect {
-        // code → (weight of the strongest matching rule, the checks it matched)
-        let mut by_code: BTreeMap<&str, (u32, Vec<&Check>)> = BTreeMap::new();
-        for rule in &def.evidence {
-            if !ctx.holds(rule.when) {
-                continue;
-            }
-            let matched: Vec<&Check> = checks
-                .iter()
-                .filter(|c| c.status != Status::Skip && c.code == rule.code)
-                // A failure another finding explains (a block page, a working proxy) is not
-                // evidence of its own.
-                .filter(|c| !c.data.contains_key("explained_by"))
-                .filter(|c| {
-                    let role = c.target.as_deref().and_then(|t| roles.get(t).copied());
-                    c.target.is_none() || role_matches(rule.role, role)
-                })
-                .filter(|c| {
-                    rule.reason
-                        .as_deref()
-                        .is_none_or(|r| c.data_str("reason") == Some(r))
-                })
-                .filter(|c| {
-                    rule.unless_reason
-                        .as_deref()
-                        .is_none_or(|r| c.data_str("reason") != Some(r))
-                })
-                .collect();
-            if matched.is_empty() {
-                continue;
-            }
-            let entry = by_code.entry(rule.code.as_str()).or_insert((0, Vec::new()));
-            if rule.weight > entry.0 {
-                *entry = (rule.weight, matched);
-            }
-        }
+        let by_code = matching(def, checks, ctx, &roles);
         if by_code.is_empty() {
             continue;
         }
         let (score, evidence) = weigh(&by_code);
+        // A suspect whose symptom the run contradicts ("while other apps work" when the neutral
+        // host failed too) stays listed, at low confidence and after every other one.
+        let contradicted = def.contradicted_when.iter().any(|w| ctx.holds(Some(*w)));
+        let confidence = if contradicted {
+            Confidence::Low
+        } else {
+            confidence(score)
+        };
         scored.push((
-            score,
+            (!contradicted, score),
             Suspect {
                 id: def.id.clone(),
                 title: def.title.clone(),
                 symptom: def.symptom.clone(),
                 difficulty: def.difficulty,
-                confidence: confidence(score),
+                confidence,
                 evidence,
-                steps: def.steps.clone(),
+                steps: steps_for(def, checks),
             },
         ));
     }
@@ -184,6 +203,37 @@ pub fn diagnose(checks: &[Check], endpoints: &[EndpointInfo], kb: &Knowledge) ->
         untestable(&mut suspects, kb, note);
     }
     suspects
+}
+
+/// Whether a fact a fix step depends on holds in this run.
+fn fact_holds(fact: Fact, checks: &[Check]) -> bool {
+    match fact {
+        Fact::ProxyConfigured => checks.iter().any(|c| {
+            c.code == "proxy.env"
+                || c.code.starts_with("http.proxy_")
+                || c.code.starts_with("proxy.pac")
+                || c.data_str("path") == Some("proxy")
+        }),
+    }
+}
+
+/// The steps of a suspect that apply to this run: every unconditional one, and a conditional
+/// one only when one of its codes was found (not skipped) or one of its facts holds.
+pub fn steps_for(def: &SuspectDef, checks: &[Check]) -> Vec<String> {
+    def.steps
+        .iter()
+        .filter(|step| match step {
+            Step::Always(_) => true,
+            Step::When { codes, facts, .. } => {
+                codes.iter().any(|code| {
+                    checks
+                        .iter()
+                        .any(|c| c.status != Status::Skip && &c.code == code)
+                }) || facts.iter().any(|f| fact_holds(*f, checks))
+            }
+        })
+        .map(|s| s.text().to_owned())
+        .collect()
 }
 
 /// A suspect's score and its evidence lines, strongest first, from the rules that matched.
@@ -228,7 +278,7 @@ fn untestable(suspects: &mut Vec<Suspect>, kb: &Knowledge, note: &str) {
                 difficulty: d.difficulty,
                 confidence: Confidence::Low,
                 evidence: vec![note.to_owned()],
-                steps: d.steps.clone(),
+                steps: d.step_texts(),
             }),
     );
 }
@@ -430,6 +480,56 @@ mod tests {
         ));
         let s = diagnose(&c, &eps(), &kb());
         assert!(!s.iter().any(|s| s.id == "outdated_software"));
+    }
+
+    #[test]
+    fn a_symptom_the_evidence_contradicts_is_never_ranked_medium() {
+        // Nothing resolves, the neutral host included: "while other apps work" is false.
+        let c: Vec<Check> = ["api", "sign-in", "neutral"]
+            .iter()
+            .map(|n| check(Probe::Dns, Some(n), Status::Fail, "dns.nxdomain"))
+            .collect();
+        let s = diagnose(&c, &eps(), &kb());
+        assert_eq!(s[0].id, "no_connectivity");
+        let filter = s.iter().find(|s| s.id == "dns_filter").expect("listed");
+        assert_eq!(filter.confidence, Confidence::Low);
+        let kb = kb();
+        for s in s.iter().filter(|s| s.confidence >= Confidence::Medium) {
+            let def = kb.get(&s.id).expect("known");
+            assert!(
+                !def.contradicted_when.contains(&When::BaselineFailed),
+                "{}",
+                s.id
+            );
+        }
+        // The same findings give the same order every time.
+        assert_eq!(s, diagnose(&c, &eps(), &kb));
+    }
+
+    #[test]
+    fn steps_follow_the_evidence() {
+        let kb = kb();
+        let vpn = kb.get("vpn_firewall").expect("vpn_firewall");
+        let plain = vec![check(Probe::Vpn, None, Status::Warn, "vpn.active")];
+        let shown = steps_for(vpn, &plain);
+        assert!(
+            shown
+                .iter()
+                .all(|s| !s.contains("407") && !s.contains("tcp_blocked"))
+        );
+        assert!(shown.len() < vpn.steps.len());
+        let mut proxied = plain.clone();
+        proxied.push(check(Probe::Proxy, None, Status::Pass, "proxy.env"));
+        proxied.push(check(
+            Probe::Http,
+            Some("api"),
+            Status::Fail,
+            "http.proxy_auth_required",
+        ));
+        let shown = steps_for(vpn, &proxied);
+        assert!(shown.iter().any(|s| s.contains("407")));
+        assert!(shown.iter().any(|s| s.contains("check its address")));
+        assert!(shown.iter().all(|s| !s.contains("tcp_blocked")));
     }
 
     #[test]

@@ -51,7 +51,7 @@ fn human(s: &SuspectDef) -> String {
     let _ = writeln!(out, "Difficulty:   {difficulty}");
     let _ = writeln!(out, "\nSteps:");
     for (i, step) in s.steps.iter().enumerate() {
-        let _ = writeln!(out, "  {}. {step}", i + 1);
+        let _ = writeln!(out, "  {}. {}", i + 1, step.text());
     }
     if s.evidence.is_empty() {
         let _ = writeln!(
@@ -96,7 +96,7 @@ fn as_json(s: &SuspectDef) -> serde_json::Value {
         symptom: s.symptom.clone(),
         difficulty: s.difficulty,
         testable: s.kind == crate::knowledge::Kind::Network || !s.evidence.is_empty(),
-        steps: s.steps.clone(),
+        steps: s.step_texts(),
         evidence: s
             .evidence
             .iter()
@@ -132,13 +132,13 @@ pub fn run(id: Option<&str>, format: ExplainFormat) -> Result<i32, AppError> {
         }
         (Some(id), format) => {
             let s = kb.get(id).ok_or_else(|| {
+                let ids = kb.suspect.iter().map(|s| s.id.as_str());
+                let hint = crate::cli::closest(id, ids.clone())
+                    .map(|c| format!(" (did you mean '{c}'?)"))
+                    .unwrap_or_default();
                 AppError::usage(format!(
-                    "unknown suspect '{id}'; known: {}",
-                    kb.suspect
-                        .iter()
-                        .map(|s| s.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    "unknown suspect '{id}'{hint}; known: {}",
+                    ids.collect::<Vec<_>>().join(", ")
                 ))
             })?;
             match format {
@@ -166,7 +166,7 @@ mod tests {
         for s in &kb.suspect {
             let text = human(s);
             assert!(text.starts_with(&s.id));
-            assert!(text.contains(&s.steps[0]));
+            assert!(text.contains(s.steps[0].text()));
             let j = as_json(s);
             assert_eq!(j["id"], s.id.as_str());
         }

@@ -75,6 +75,38 @@ pub struct Evidence {
     pub unless_reason: Option<String>,
 }
 
+/// A fact a fix step can depend on, beyond the codes of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fact {
+    /// A proxy is configured (environment, command line, desktop settings, PAC).
+    ProxyConfigured,
+}
+
+/// A fix step: plain text (always shown), or text with the findings it applies to. A run's
+/// report shows a conditional step only when one of its codes or facts occurred, so a step about
+/// a proxy's 407 is not given to a user without a proxy; `explain` shows every step.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Step {
+    Always(String),
+    When {
+        text: String,
+        #[serde(default)]
+        codes: Vec<String>,
+        #[serde(default)]
+        facts: Vec<Fact>,
+    },
+}
+
+impl Step {
+    pub fn text(&self) -> &str {
+        match self {
+            Step::Always(t) | Step::When { text: t, .. } => t,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SuspectDef {
@@ -84,9 +116,20 @@ pub struct SuspectDef {
     pub difficulty: Option<u8>,
     #[serde(default)]
     pub kind: Kind,
-    pub steps: Vec<String>,
+    pub steps: Vec<Step>,
+    /// Facts of the run that contradict the symptom ("while other apps work" when the neutral
+    /// baseline failed too): the suspect is then kept at low confidence, after the others.
+    #[serde(default)]
+    pub contradicted_when: Vec<When>,
     #[serde(default)]
     pub evidence: Vec<Evidence>,
+}
+
+impl SuspectDef {
+    /// Every step's text, as `explain` shows them.
+    pub fn step_texts(&self) -> Vec<String> {
+        self.steps.iter().map(|s| s.text().to_owned()).collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -125,6 +168,16 @@ impl Knowledge {
                 && !(1..=5).contains(&d)
             {
                 return Err(format!("suspect {}: difficulty {d} is not 1-5", s.id));
+            }
+            for step in &s.steps {
+                if let Step::When { codes, facts, .. } = step {
+                    if codes.is_empty() && facts.is_empty() {
+                        return Err(format!("suspect {}: a step names no code or fact", s.id));
+                    }
+                    if let Some(c) = codes.iter().find(|c| !registry::is_known(c)) {
+                        return Err(format!("suspect {}: a step names unknown code {c}", s.id));
+                    }
+                }
             }
             for e in &s.evidence {
                 if !registry::is_known(&e.code) {

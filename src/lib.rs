@@ -66,7 +66,14 @@ pub fn dispatch(cli: cli::Cli) -> Result<i32, AppError> {
         None => run::run(&cli.run),
         Some(cli::Command::Run(args)) => run::run(&args),
         Some(cli::Command::List(args)) => list::run(&args),
-        Some(cli::Command::Explain { suspect, format }) => explain::run(suspect.as_deref(), format),
+        Some(cli::Command::Explain {
+            suspect,
+            format,
+            color,
+        }) => {
+            term::decide_color(color, false);
+            explain::run(suspect.as_deref(), format)
+        }
         Some(cli::Command::History(args)) => history::command(&args),
         Some(cli::Command::Completions { shell }) => docs::completions(shell),
         Some(cli::Command::Man) => docs::man(),

@@ -24,13 +24,7 @@ fn real_main() -> i32 {
                 }
                 _ => {
                     // clap's message spans several lines; the contract wants one.
-                    let text = e.to_string();
-                    let first = text
-                        .lines()
-                        .find(|l| !l.trim().is_empty())
-                        .unwrap_or("invalid usage")
-                        .trim_start_matches("error: ");
-                    eprintln!("bmw-netcheck: error: {} (see --help)", one_line(first));
+                    eprintln!("bmw-netcheck: error: {}", one_line(&cli::usage_line(&e)));
                     exit::TOOL
                 }
             };

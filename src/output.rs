@@ -9,8 +9,9 @@ use crate::error::AppError;
 use crate::files;
 use crate::history;
 use crate::model::{Report, Status};
-use crate::plan::{Delivery, Record};
+use crate::plan::{Delivery, Record, Redaction};
 use crate::redact;
+use crate::report::human::Layout;
 use crate::report::{self, Format, RenderOptions};
 
 /// Redacts, renders and writes the report as the flags ask, then appends it to the history.
@@ -18,7 +19,7 @@ pub fn deliver(report: &Report, plan: &Delivery) -> Result<(), AppError> {
     // Credentials go from every format and from the history line, whatever the flags say.
     let mut clean = report.clone();
     redact::credentials(&mut clean);
-    let bytes = rendered(&clean, plan.format, plan.no_redact);
+    let bytes = rendered_laid_out(&clean, plan.format, plan.redaction, plan.layout);
     let shown = &clean;
     let delivered = match &plan.output {
         Some(path) => files::write_atomically(path, &bytes),
@@ -37,15 +38,30 @@ pub fn deliver(report: &Report, plan: &Delivery) -> Result<(), AppError> {
 /// Renders a report whose credentials are already gone in `format`; Markdown also loses the
 /// personal details unless `no_redact`. Shared by `run`, `show` and `watch`.
 pub fn rendered(clean: &Report, format: Format, no_redact: bool) -> Vec<u8> {
-    let options = RenderOptions {
-        personal_redacted: !no_redact,
+    let redaction = Redaction {
+        no_redact,
+        redact: false,
     };
-    if format == Format::Markdown && !no_redact {
+    rendered_laid_out(clean, format, redaction, Layout::default())
+}
+
+/// [`rendered`], with the redaction asked for and the human report laid out for a terminal.
+pub fn rendered_laid_out(
+    clean: &Report,
+    format: Format,
+    redaction: Redaction,
+    layout: Layout,
+) -> Vec<u8> {
+    let personal = redaction.redact || (format == Format::Markdown && !redaction.no_redact);
+    let options = RenderOptions {
+        personal_redacted: personal,
+    };
+    if personal {
         let mut shown = clean.clone();
         redact::personal(&mut shown);
-        return report::render(&shown, format, options);
+        return report::render_laid_out(&shown, format, options, layout);
     }
-    report::render(clean, format, options)
+    report::render_laid_out(clean, format, options, layout)
 }
 
 /// Appends the run to the history log; a failure is a warning, never the run's failure.

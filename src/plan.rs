@@ -74,7 +74,20 @@ pub struct Delivery {
     pub quiet: bool,
     /// Markdown keeps host names, user names and private addresses (`--no-redact`).
     pub no_redact: bool,
+    /// The human report's width (a terminal's) and whether it lists every check (`-v`).
+    pub layout: crate::report::human::Layout,
+    /// `--no-redact` / `--redact`: which personal details the report keeps.
+    pub redaction: Redaction,
     pub record: Record,
+}
+
+/// Which personal details a rendered report loses beyond credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Redaction {
+    /// `--no-redact`: Markdown keeps them.
+    pub no_redact: bool,
+    /// `--redact`: every format loses them, JSON included.
+    pub redact: bool,
 }
 
 impl Delivery {
@@ -84,6 +97,14 @@ impl Delivery {
             output: args.output.clone(),
             quiet: args.quiet,
             no_redact: args.no_redact,
+            redaction: Redaction {
+                no_redact: args.no_redact,
+                redact: args.redact,
+            },
+            layout: crate::report::human::Layout {
+                width: crate::term::width(args.output.is_some()),
+                verbose: args.verbose,
+            },
             record: Record::of(args),
         }
     }

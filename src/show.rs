@@ -33,7 +33,15 @@ pub fn run(args: &ShowArgs) -> Result<i32, AppError> {
     let mut clean = report;
     redact::credentials(&mut clean);
     crate::term::decide_color(args.color, args.output.is_some());
-    let text = output::rendered(&clean, args.format, args.no_redact);
+    let layout = crate::report::human::Layout {
+        width: crate::term::width(args.output.is_some()),
+        verbose: args.verbose,
+    };
+    let redaction = crate::plan::Redaction {
+        no_redact: args.no_redact,
+        redact: args.redact,
+    };
+    let text = output::rendered_laid_out(&clean, args.format, redaction, layout);
     match &args.output {
         Some(path) => {
             crate::files::check_writable(path)?;

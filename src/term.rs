@@ -32,6 +32,29 @@ pub fn decide_color(when: ColorWhen, to_file: bool) -> bool {
     on
 }
 
+/// The width to wrap the human report to: `COLUMNS` when set (a way to force it), else the
+/// terminal's when stdout is one; `None` (lines kept whole, for tools) when writing to a file or
+/// a pipe.
+pub fn width(to_file: bool) -> Option<usize> {
+    if to_file {
+        return None;
+    }
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| (20..=1000).contains(n))
+    {
+        return Some(n);
+    }
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    crossterm::terminal::size()
+        .ok()
+        .map(|(cols, _)| usize::from(cols))
+        .filter(|n| *n >= 20)
+}
+
 /// `text` in the colour of `status` (when colour is on).
 pub fn paint(text: &str, status: Status) -> String {
     match status {

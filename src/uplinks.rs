@@ -267,7 +267,7 @@ fn compare(parts: &[(Interface, Report)], uplinks: &[Uplink], kb: &Knowledge) ->
         difficulty: def.difficulty,
         confidence: Confidence::High,
         evidence,
-        steps: def.steps.clone(),
+        steps: def.step_texts(),
     })
 }
 

@@ -101,6 +101,30 @@ mod tests {
     }
 
     #[test]
+    fn endpoints_of_different_profiles_never_merge() {
+        // "api" of the built-in region always fails; "api" of a lab profile never does.
+        let runs: Vec<Report> = (0..4)
+            .map(|i| {
+                let mut r = run(i, i % 2 == 0, 5.0);
+                if i % 2 == 1 {
+                    r.region = "lab".into();
+                }
+                r
+            })
+            .collect();
+        let s = summarize(&runs, 10, 0);
+        let names: Vec<&str> = s.endpoints.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["api (rest_of_world)", "api (lab)"]);
+        assert_eq!((s.endpoints[0].failed_runs, s.endpoints[0].runs), (2, 2));
+        assert_eq!((s.endpoints[1].failed_runs, s.endpoints[1].runs), (0, 2));
+        assert_eq!(s.failing_checks.len(), 1);
+        assert_eq!(s.failing_checks[0].pattern, "down");
+        // One region alone keeps the plain names of earlier history files.
+        let plain = summarize(&runs[..1], 10, 0);
+        assert_eq!(plain.endpoints[0].name, "api");
+    }
+
+    #[test]
     fn flapping_dns_is_named_with_its_count() {
         let fails = [
             false, true, false, false, true, false, false, true, false, false,

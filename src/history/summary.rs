@@ -53,7 +53,10 @@ pub struct TopSuspect {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct EndpointTrend {
+    /// The endpoint's name; with its region or profile in brackets when the window mixes them.
     pub name: String,
+    /// The region or profile name of the runs that checked it.
+    pub region: String,
     /// Median latency of each run that measured it, oldest first.
     pub latency_median_ms: Vec<Point>,
     /// Runs in which a check of this endpoint failed.
@@ -173,10 +176,26 @@ fn run_rows(window: &[Report]) -> Vec<RunRow> {
         .collect()
 }
 
-/// A trend per endpoint, in order of first appearance.
+/// Whether the window holds runs of more than one region or profile: its endpoints are then
+/// told apart by it, so two profiles' endpoints of the same name never merge.
+fn mixed_regions(window: &[Report]) -> bool {
+    window.iter().any(|r| r.region != window[0].region)
+}
+
+/// An endpoint as the history shows it: its name, and its region or profile when the window
+/// mixes them.
+fn shown_name(name: &str, region: &str, mixed: bool) -> String {
+    if mixed {
+        format!("{name} ({region})")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// A trend per endpoint, keyed by region (or profile) and name, in order of first appearance.
 fn endpoint_trends(window: &[Report]) -> Vec<EndpointTrend> {
-    // Endpoints in order of first appearance.
-    let mut names: Vec<String> = Vec::new();
+    let mixed = mixed_regions(window);
+    let mut keys: Vec<(String, String)> = Vec::new();
     for r in window {
         let from_checks = r.checks.iter().filter_map(|c| c.target.clone());
         for n in r
@@ -185,23 +204,24 @@ fn endpoint_trends(window: &[Report]) -> Vec<EndpointTrend> {
             .map(|e| e.name.clone())
             .chain(from_checks)
         {
-            if !names.contains(&n) {
-                names.push(n);
+            let key = (r.region.clone(), n);
+            if !keys.contains(&key) {
+                keys.push(key);
             }
         }
     }
-    names
-        .into_iter()
-        .map(|name| {
+    keys.into_iter()
+        .map(|(region, name)| {
             let mut t = EndpointTrend {
-                name: name.clone(),
+                name: shown_name(&name, &region, mixed),
+                region: region.clone(),
                 latency_median_ms: Vec::new(),
                 failed_runs: 0,
                 runs: 0,
                 first_failure: None,
                 last_failure: None,
             };
-            for r in window {
+            for r in window.iter().filter(|r| r.region == region) {
                 let mine: Vec<&Check> = r
                     .checks
                     .iter()
@@ -235,11 +255,16 @@ fn endpoint_trends(window: &[Report]) -> Vec<EndpointTrend> {
 /// The checks that failed in some runs of the window, worst first.
 fn failing_checks(window: &[Report]) -> Vec<CheckTrend> {
     // Per (probe, target): one status per run (the worst, if a probe reported several).
+    let mixed = mixed_regions(window);
     let mut series: BTreeMap<(Probe, Option<String>), Vec<Option<Status>>> = BTreeMap::new();
     for (i, r) in window.iter().enumerate() {
         for c in &r.checks {
+            let target = c
+                .target
+                .as_deref()
+                .map(|t| shown_name(&on_uplink(c, t), &r.region, mixed));
             let s = series
-                .entry((c.probe, c.target.as_deref().map(|t| on_uplink(c, t))))
+                .entry((c.probe, target))
                 .or_insert_with(|| vec![None; window.len()]);
             s[i] = Some(s[i].map_or(c.status, |old| old.max(c.status)));
         }

@@ -1,41 +1,52 @@
-//! Human: a line per check grouped by endpoint, then the verdict and the likely causes.
+//! Human: the verdict first, in words, then what failed (each distinct finding once, with the
+//! endpoints showing it), then the likely causes; `-v` lists every check instead.
 //!
-//! Modelled on `flutter doctor`: a mark you can scan (✓ ! ✗ -), the code for searching, the one
-//! line that says what happened, and the time it took. Colour is decided once by the caller
+//! Modelled on `flutter doctor`: a failing run fits one screen, with a mark you can scan
+//! (✓ ! ✗ -), the code for searching and the one line that says what happened. On a terminal,
+//! text wraps to its width with hanging indents; piped, each line stays whole for tools. Colour is decided once by the caller
 //! (`colored`'s global override), so this stays a pure function of the report.
 
+use super::glance;
 use crate::model::{Check, Report, Role, Status};
 use crate::term::paint;
 use colored::Colorize;
 use std::fmt::Write;
 
-fn line(out: &mut String, c: &Check) {
+/// The column where a check's summary starts in `-v`: mark, probe and code before it.
+const SUMMARY_COLUMN: usize = 36;
+
+fn line(out: &mut String, c: &Check, layout: Layout) {
+    // Wrapped, a time stays whole: a no-break space between the number and its unit.
+    let space = if layout.width.is_some() {
+        '\u{a0}'
+    } else {
+        ' '
+    };
     let took = if c.status == Status::Skip || c.duration_ms == 0.0 {
         String::new()
     } else if c.duration_ms >= 1000.0 {
-        format!("  {:.2} s", c.duration_ms / 1000.0)
+        format!("  {:.2}{space}s", c.duration_ms / 1000.0)
     } else {
-        format!("  {:.1} ms", c.duration_ms)
+        format!("  {:.1}{space}ms", c.duration_ms)
     };
     let summary = if c.status == Status::Skip {
         c.summary.dimmed().to_string()
     } else {
         c.summary.clone()
     };
-    let _ = writeln!(
-        out,
-        "  {} {:<8} {} {}{}",
+    let first = format!(
+        "  {} {:<8} {} ",
         paint(c.status.mark(), c.status),
         c.probe.name(),
         paint(&format!("{:<22}", c.code), c.status),
-        summary,
-        took.dimmed()
     );
+    let text = format!("{summary}{}", took.dimmed());
+    para(out, layout, &first, SUMMARY_COLUMN, &text);
 }
 
 /// Writes the checks of one group; a run of skips with the same reason becomes one line, so a
 /// failed DNS lookup is not followed by four lines saying the same thing.
-fn lines(out: &mut String, checks: &[&Check]) {
+fn lines(out: &mut String, checks: &[&Check], layout: Layout) {
     let mut i = 0;
     while i < checks.len() {
         let c = checks[i];
@@ -50,30 +61,226 @@ fn lines(out: &mut String, checks: &[&Check]) {
         }
         if j - i > 1 {
             let names: Vec<&str> = checks[i..j].iter().map(|c| c.probe.name()).collect();
-            let _ = writeln!(
-                out,
-                "  {} {}",
-                paint(Status::Skip.mark(), Status::Skip),
-                format!("{} skipped: {}", names.join(", "), c.summary).dimmed()
-            );
+            let first = format!("  {} ", paint(Status::Skip.mark(), Status::Skip));
+            let text = format!("{} skipped: {}", names.join(", "), c.summary);
+            para(out, layout, &first, 4, &text.dimmed().to_string());
         } else {
-            line(out, c);
+            line(out, c, layout);
         }
         i = j;
     }
 }
 
-pub fn render(r: &Report) -> String {
+/// How the human report is laid out beyond the report itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Layout {
+    /// Wrap text to this many columns (a terminal); `None` keeps each line whole for tools.
+    pub width: Option<usize>,
+    /// Every check, one line each (`-v`), instead of the findings grouped.
+    pub verbose: bool,
+}
+
+/// Writes `text` after `first`, wrapped to the width with later lines indented by `hang`
+/// columns; unwrapped when there is no width.
+fn para(out: &mut String, layout: Layout, first: &str, hang: usize, text: &str) {
+    match layout.width {
+        None => {
+            let _ = writeln!(out, "{first}{text}");
+        }
+        Some(width) => {
+            let indent = " ".repeat(hang);
+            let options = textwrap::Options::new(width.max(hang + 20))
+                .initial_indent(first)
+                .subsequent_indent(&indent)
+                .word_splitter(textwrap::WordSplitter::NoHyphenation)
+                .break_words(true);
+            let _ = writeln!(out, "{}", textwrap::fill(text, options));
+        }
+    }
+}
+
+pub fn render(r: &Report, layout: Layout) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
+    let header = format!(
         "{} {} · {} · report {} · {}",
         r.tool.name.bold(),
         r.tool.version,
         r.region,
         r.report_id,
-        r.started_at
+        when(&r.started_at)
     );
+    para(&mut out, layout, "", 2, &header);
+    out.push('\n');
+    let mark = format!(
+        "{} {}  ",
+        paint(r.status.mark(), r.status),
+        paint(r.status.verdict(), r.status)
+    );
+    para(&mut out, layout, &mark, 8, &glance::verdict(r));
+    let tally = glance::Tally::of(r).line(r.duration_ms / 1000.0);
+    para(&mut out, layout, "        ", 8, &tally.dimmed().to_string());
+    if layout.verbose {
+        every_check(&mut out, r, layout);
+    } else if r.uplinks.is_empty() {
+        findings(&mut out, r, layout);
+    } else {
+        per_uplink(&mut out, r, layout);
+    }
+    suspects(&mut out, r, layout);
+    if !layout.verbose && r.status != Status::Pass {
+        let _ = writeln!(
+            out,
+            "\n{}",
+            "Every check, one per line: -v (or --format json).".dimmed()
+        );
+    }
+    out
+}
+
+/// The start of the run to the minute (`2026-12-01 09:30 UTC`): the header stays one line at
+/// 80 columns, and the JSON report keeps the exact time.
+fn when(rfc3339: &str) -> String {
+    let b = rfc3339.as_bytes();
+    let shaped = b.len() >= 17 && b[10] == b'T' && rfc3339.is_char_boundary(16);
+    if shaped && rfc3339.ends_with('Z') {
+        format!("{} {} UTC", &rfc3339[..10], &rfc3339[11..16])
+    } else {
+        rfc3339.to_owned()
+    }
+}
+
+/// A run over several uplinks: the findings of each uplink under its name, then the device's.
+fn per_uplink(out: &mut String, r: &Report, layout: Layout) {
+    let only = |keep: &dyn Fn(&Check) -> bool| Report {
+        checks: r.checks.iter().filter(|c| keep(c)).cloned().collect(),
+        uplinks: Vec::new(),
+        ..r.clone()
+    };
+    for u in &r.uplinks {
+        let _ = writeln!(
+            out,
+            "\n{} {}  {}",
+            "over".bold(),
+            u.who().bold(),
+            paint(u.status.verdict(), u.status)
+        );
+        let mut trimmed = String::new();
+        findings(
+            &mut trimmed,
+            &only(&|c| c.interface.as_deref() == Some(&u.name)),
+            layout,
+        );
+        out.push_str(trimmed.trim_start_matches('\n'));
+    }
+    let device = only(&|c| c.interface.is_none());
+    if !device.checks.is_empty() {
+        let _ = writeln!(out, "\n{}", "this device".bold());
+        let mut trimmed = String::new();
+        findings(&mut trimmed, &device, layout);
+        out.push_str(trimmed.trim_start_matches('\n'));
+    }
+}
+
+/// The findings grouped: each distinct problem once with the endpoints that show it, the
+/// skipped stages in a line, and what passed in a line.
+fn findings(out: &mut String, r: &Report, layout: Layout) {
+    let problems = glance::groups(r, |c| matches!(c.status, Status::Fail | Status::Warn));
+    out.push('\n');
+    for g in &problems {
+        let first = format!(
+            "  {} {}  ",
+            paint(g.status.mark(), g.status),
+            paint(&g.code, g.status)
+        );
+        let text = match g.targets.len() {
+            0 => g.summary.clone(),
+            1 => format!("{}: {}", g.targets[0], g.summary),
+            n => format!("{n} endpoints: {}", g.summary),
+        };
+        para(out, layout, &first, 6, &text);
+        if g.targets.len() > 1 {
+            para(out, layout, "      on ", 9, &g.targets.join(", "));
+        }
+    }
+    for (reason, stages, targets) in skipped(r) {
+        let who = match targets.len() {
+            1 => targets[0].clone(),
+            n if n == r.endpoints.len() => format!("all {n} endpoints"),
+            n => format!("{n} endpoints ({})", targets.join(", ")),
+        };
+        let text = format!("{stages} skipped on {who}: {reason}");
+        let first = format!("  {} ", paint(Status::Skip.mark(), Status::Skip));
+        para(out, layout, &first, 4, &text.dimmed().to_string());
+    }
+    let mut passed: Vec<String> = Vec::new();
+    let healthy = glance::healthy_endpoints(r);
+    if !healthy.is_empty() {
+        passed.push(format!(
+            "{} ({})",
+            plural_endpoints(healthy.len()),
+            healthy.join(", ")
+        ));
+    }
+    let device: Vec<&str> = r
+        .checks
+        .iter()
+        .filter(|c| c.target.is_none() && c.status == Status::Pass)
+        .map(|c| c.probe.name())
+        .collect();
+    if !device.is_empty() {
+        passed.push(format!("this device's {}", device.join(", ")));
+    }
+    if !passed.is_empty() {
+        let first = format!("  {} ", paint(Status::Pass.mark(), Status::Pass));
+        para(
+            out,
+            layout,
+            &first,
+            4,
+            &format!("passed: {}", passed.join("; ")),
+        );
+    }
+}
+
+fn plural_endpoints(n: usize) -> String {
+    if n == 1 {
+        "1 endpoint".to_owned()
+    } else {
+        format!("{n} endpoints")
+    }
+}
+
+/// The skipped stages: one entry per reason and set of stages, with the endpoints it covers.
+fn skipped(r: &Report) -> Vec<(String, String, Vec<String>)> {
+    let mut rows: Vec<(String, String, Vec<String>)> = Vec::new();
+    for ep in &r.endpoints {
+        let mine: Vec<&Check> = r
+            .checks
+            .iter()
+            .filter(|c| c.target.as_deref() == Some(ep.name.as_str()))
+            .filter(|c| c.status == Status::Skip)
+            .collect();
+        let Some(first) = mine.first() else { continue };
+        let stages: Vec<&str> = mine.iter().map(|c| c.probe.name()).collect();
+        let stages = stages.join(", ");
+        let reason = if ep.host.is_empty() {
+            first.summary.clone()
+        } else {
+            first.summary.replace(&ep.host, "the name")
+        };
+        match rows
+            .iter_mut()
+            .find(|(r, s, _)| *r == reason && *s == stages)
+        {
+            Some(row) => row.2.push(ep.name.clone()),
+            None => rows.push((reason, stages, vec![ep.name.clone()])),
+        }
+    }
+    rows
+}
+
+/// Every check, grouped by endpoint (and uplink), one line each: `-v`.
+fn every_check(out: &mut String, r: &Report, layout: Layout) {
     // A per-uplink run is grouped by uplink first; a plain run is one group.
     let groups: Vec<Option<&crate::model::Uplink>> = if r.uplinks.is_empty() {
         vec![None]
@@ -91,7 +298,7 @@ pub fn render(r: &Report) -> String {
                 paint(u.status.verdict(), u.status)
             );
         }
-        endpoint_groups(&mut out, r, over);
+        endpoint_groups(out, r, over, layout);
         let link_checks: Vec<&Check> = r
             .checks
             .iter()
@@ -99,7 +306,7 @@ pub fn render(r: &Report) -> String {
             .collect();
         if !link_checks.is_empty() {
             let _ = writeln!(out, "\n{}", "this link".bold());
-            lines(&mut out, &link_checks);
+            lines(out, &link_checks, layout);
         }
     }
     let orphans: Vec<&Check> = r
@@ -112,30 +319,12 @@ pub fn render(r: &Report) -> String {
         .collect();
     if !orphans.is_empty() {
         let _ = writeln!(out, "\n{}", "this device".bold());
-        lines(&mut out, &orphans);
+        lines(out, &orphans, layout);
     }
-
-    let (fail, warn, pass, skip) = (
-        r.count(Status::Fail),
-        r.count(Status::Warn),
-        r.count(Status::Pass),
-        r.count(Status::Skip),
-    );
-    let verdict = r.status.verdict();
-    let _ = writeln!(
-        out,
-        "\n{} {}: {fail} failed, {warn} warning(s), {pass} passed, {skip} skipped in {:.1} s",
-        paint(r.status.mark(), r.status),
-        paint(verdict, r.status),
-        r.duration_ms / 1000.0
-    );
-
-    suspects(&mut out, r);
-    out
 }
 
 /// The endpoints' checks over one uplink (`None`: a run on the system's routing).
-fn endpoint_groups(out: &mut String, r: &Report, over: Option<&str>) {
+fn endpoint_groups(out: &mut String, r: &Report, over: Option<&str>, layout: Layout) {
     for ep in &r.endpoints {
         let checks: Vec<&Check> = r
             .checks
@@ -159,45 +348,89 @@ fn endpoint_groups(out: &mut String, r: &Report, over: Option<&str>) {
             ep.port,
             role.dimmed()
         );
-        lines(out, &checks);
+        lines(out, &checks, layout);
     }
 }
 
-/// The likely causes, the first three with their evidence and steps.
-fn suspects(out: &mut String, r: &Report) {
-    if !r.suspects.is_empty() {
-        let heading = if r.status == Status::Pass {
-            "The network path is fine. What a network check cannot test:"
-        } else {
-            "Most likely causes:"
-        };
-        let _ = writeln!(out, "\n{}", heading.bold());
-        const SHOWN: usize = 3;
-        for (i, s) in r.suspects.iter().take(SHOWN).enumerate() {
-            let difficulty = s
-                .difficulty
-                .map(|d| format!(" · difficulty {d}/5"))
-                .unwrap_or_default();
-            let _ = writeln!(
+/// The likely causes: the first in full (what you see, the evidence that decided, the steps),
+/// the next two in a line each; every cause in full with `-v`. The evidence of a later cause is
+/// shown only where it adds to what decided the first.
+fn suspects(out: &mut String, r: &Report, layout: Layout) {
+    let Some(top) = r.suspects.first() else {
+        return;
+    };
+    let heading = if r.status == Status::Pass {
+        "The network path is fine. What a network check cannot test:"
+    } else {
+        "Most likely cause:"
+    };
+    let _ = writeln!(out, "\n{}", heading.bold());
+    let shown = if layout.verbose { r.suspects.len() } else { 3 };
+    for (i, s) in r.suspects.iter().take(shown).enumerate() {
+        let difficulty = s
+            .difficulty
+            .map(|d| format!(" · difficulty {d}/5"))
+            .unwrap_or_default();
+        let title = format!(
+            "{}  [{} confidence{difficulty}]",
+            s.title.bold(),
+            s.confidence.as_str()
+        );
+        let full = i == 0 || layout.verbose;
+        if i == 1 {
+            let other = if layout.verbose {
+                "Other causes:"
+            } else {
+                "Less likely:"
+            };
+            let _ = writeln!(out, "\n{}", other.bold());
+        }
+        if !full {
+            let more = format!(" (bmw-netcheck explain {})", s.id)
+                .dimmed()
+                .to_string();
+            para(
                 out,
-                "\n {}. {}  [{} confidence{difficulty}]",
-                i + 1,
-                s.title.bold(),
-                s.confidence.as_str()
+                layout,
+                &format!(" {}. ", i + 1),
+                4,
+                &format!("{title}{more}"),
             );
-            let _ = writeln!(out, "    {} {}", "You see:".dimmed(), s.symptom);
-            if !s.evidence.is_empty() {
-                let _ = writeln!(out, "    {} {}", "Because:".dimmed(), because(&s.evidence));
-            }
-            for (n, step) in s.steps.iter().enumerate() {
-                let _ = writeln!(out, "    {}. {}", n + 1, step);
-            }
-            let _ = writeln!(
+            continue;
+        }
+        para(out, layout, &format!(" {}. ", i + 1), 4, &title);
+        para(
+            out,
+            layout,
+            &format!("    {} ", "You see:".dimmed()),
+            6,
+            &s.symptom,
+        );
+        let because = if i == 0 {
+            glance::decisive(r).unwrap_or_else(|| because(&s.evidence))
+        } else {
+            let new: Vec<String> = s
+                .evidence
+                .iter()
+                .filter(|e| !top.evidence.contains(e))
+                .cloned()
+                .collect();
+            because(&new)
+        };
+        if !because.is_empty() {
+            para(
                 out,
-                "    {}",
-                format!("More: bmw-netcheck explain {}", s.id).dimmed()
+                layout,
+                &format!("    {} ", "Because:".dimmed()),
+                6,
+                &because,
             );
         }
+        for (n, step) in s.steps.iter().enumerate() {
+            para(out, layout, &format!("    {}. ", n + 1), 7, step);
+        }
+        let more = format!("More: bmw-netcheck explain {}", s.id);
+        let _ = writeln!(out, "    {}", more.dimmed());
     }
 }
 

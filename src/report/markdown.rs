@@ -1,50 +1,92 @@
 //! Markdown: the report as a support-ticket attachment.
 //!
 //! Written for three destinations at once: rendered by GitHub or Jira, and read raw in an e-mail.
-//! So: a short header table (report id, tool, OS, time, region), one table of checks, then the
-//! likely causes as headed sections with numbered steps, then the measurements. Nothing that only
-//! renders in one of them (no `<details>`, no HTML), and every piece of text from the network is
-//! escaped so a `|` in a summary cannot break the table and a `<` cannot hide text as a tag.
+//! So it opens with what a support agent needs first: the verdict in words, the most likely cause
+//! with the evidence that decided it and its first steps, and a compact table of what failed.
+//! The run's details (OS, time, endpoints), the other causes and the measurements of what failed
+//! follow; every check is there too, folded in one `<details>` block (the report's only HTML,
+//! which a raw reader skips easily), an endpoint's skipped stages in one row.
+//!
+//! Text from the network is escaped only where Markdown would read markup, so a `|` cannot break
+//! a table and a `<` cannot hide text as a tag, while the raw file reads as plain text; words
+//! that would become links are code spans.
 //!
 //! Redaction happens before this function (see `crate::redact`); the report's `redacted` list
 //! is printed at the end so the reader knows what is missing and why.
 
-use crate::model::{Check, Report, Status};
+use super::glance;
+use crate::model::{Check, Report, Status, Suspect};
 use serde_json::Value;
 use std::fmt::Write;
 
 /// Escapes text for Markdown: table pipes, inline HTML, entities, code spans, emphasis,
-/// strike-through, headings, links and images, and the bare URLs (`https://…`, `www.…`) that
-/// GitHub and Jira would turn into links. Line breaks become spaces, since every piece of text
-/// here sits in one cell or one list item. Every escape is a backslash before ASCII punctuation,
-/// which CommonMark renders as the character itself: the reader sees the text, never markup.
+/// strike-through, headings, links and images. A word that GitHub or Jira would turn into a link
+/// (`https://…`, `www.…`) becomes a code span, which reads as itself raw and rendered. Line
+/// breaks become spaces, since every piece of text here sits in one cell or one list item. Every
+/// other escape is a backslash before ASCII punctuation, and only where Markdown would otherwise
+/// read markup, so the raw file stays readable as plain text.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
-    let mut chars = text.chars().peekable();
+    let flat: String = text
+        .chars()
+        .map(|c| {
+            if matches!(c, '\n' | '\r' | '\t') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    for (i, word) in flat.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let lower = word.to_ascii_lowercase();
+        // A wildcard name (`*.bmwgroup.com`) reads better as code than as `\*.bmwgroup.com`.
+        let linkish = word.contains("://") || lower.contains("www.") || word.starts_with("*.");
+        if linkish && !word.contains('`') {
+            out.push_str(&code(word));
+        } else {
+            escape_word(&mut out, word, i == 0);
+        }
+    }
+    out
+}
+
+/// One word of [`escape`]; `first`: it starts the cell or item (where `#`, `>`, `-` … count).
+fn escape_word(out: &mut String, word: &str, first: bool) {
+    let mut chars = word.chars().peekable();
     let mut prev: Option<char> = None;
     while let Some(c) = chars.next() {
-        let word = |c: Option<&char>| c.is_some_and(|c| c.is_alphanumeric());
+        let alnum = |c: Option<&char>| c.is_some_and(|c| c.is_alphanumeric());
+        let next = chars.peek().copied();
         match c {
-            '\\' | '|' | '<' | '`' | '*' | '~' | '[' | ']' | '&' => {
+            '\\' | '|' | '`' | '*' | '~' | '[' | ']' => {
                 out.push('\\');
                 out.push(c);
+            }
+            // A tag or an autolink starts with `<` and a letter, `/`, `!` or `?`.
+            '<' if next.is_some_and(|n| n.is_ascii_alphabetic() || "/!?".contains(n)) => {
+                out.push_str("\\<");
+            }
+            // An entity starts with `&` and a letter or `#`.
+            '&' if next.is_some_and(|n| n.is_ascii_alphanumeric() || n == '#') => {
+                out.push_str("\\&");
             }
             // Inside a word (`rest_of_world`) an underscore is never emphasis.
-            '_' if !(word(prev.as_ref()) && word(chars.peek())) => out.push_str("\\_"),
+            '_' if !(alnum(prev.as_ref()) && alnum(next.as_ref())) => out.push_str("\\_"),
             // A heading, quote or list marker only counts at the start of a cell or an item.
-            '#' | '>' | '+' | '-' | '=' if prev.is_none() => {
+            '#' | '>' | '+' | '-' | '=' if prev.is_none() && first => {
                 out.push('\\');
                 out.push(c);
             }
-            // `scheme://` and `www.` start an autolink in GitHub-flavoured Markdown.
-            ':' if chars.peek() == Some(&'/') => out.push_str("\\:"),
+            // `scheme://` inside a word (`(https://…`) still starts an autolink.
+            ':' if next == Some('/') => out.push_str("\\:"),
             '.' if out.ends_with("www") || out.ends_with("WWW") => out.push_str("\\."),
-            '\n' | '\r' | '\t' => out.push(' '),
             _ => out.push(c),
         }
         prev = Some(c);
     }
-    out
 }
 
 /// A code span for identifiers (`dns.nxdomain`); a backtick inside would end it, so it is
@@ -125,17 +167,20 @@ fn data_value(v: &Value) -> String {
 /// default), or kept on request (`--no-redact`). The report says which.
 pub fn render(r: &Report, personal_redacted: bool) -> String {
     let mut out = String::new();
+    verdict(&mut out, r);
+    top_cause(&mut out, r);
+    what_failed(&mut out, r);
     summary_table(&mut out, r);
     endpoints_and_uplinks(&mut out, r);
+    other_causes(&mut out, r);
     checks(&mut out, r);
-    likely_causes(&mut out, r);
     measurements(&mut out, r);
     redaction(&mut out, r, personal_redacted);
     out
 }
 
-/// The title and the table of what, where and when.
-fn summary_table(out: &mut String, r: &Report) {
+/// The title, the verdict in words and the tally: what a support agent reads first.
+fn verdict(out: &mut String, r: &Report) {
     let verdict = r.status.verdict();
     let _ = writeln!(
         out,
@@ -144,12 +189,94 @@ fn summary_table(out: &mut String, r: &Report) {
         code(&r.report_id),
         r.status.mark()
     );
+    let _ = writeln!(out, "**{}**\n", escape(&glance::verdict(r)));
+    let tally = glance::Tally::of(r).line(r.duration_ms / 1000.0);
+    let _ = writeln!(out, "{}", escape(&tally));
+}
+
+/// The most likely cause, with the evidence that decided it and its first steps.
+fn top_cause(out: &mut String, r: &Report) {
+    let Some(s) = r.suspects.first() else {
+        return;
+    };
+    let heading = if r.status == Status::Pass {
+        "What a network check cannot test"
+    } else {
+        "Most likely cause"
+    };
+    let _ = writeln!(out, "\n### {heading}: {}\n", escape(&s.title));
+    cause_body(out, s, glance::decisive(r), FIRST_STEPS);
+    if s.steps.len() > FIRST_STEPS {
+        let _ = writeln!(
+            out,
+            "All {} steps: {}.\n",
+            s.steps.len(),
+            code(&format!("bmw-netcheck explain {}", s.id))
+        );
+    }
+}
+
+/// Steps of the top cause shown before the tables; the rest are one `explain` away.
+const FIRST_STEPS: usize = 3;
+
+/// A cause's id, confidence, symptom, evidence and the first `steps` steps.
+fn cause_body(out: &mut String, s: &Suspect, because: Option<String>, steps: usize) {
+    let difficulty = s
+        .difficulty
+        .map(|d| format!(" · difficulty {d}/5"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{} · {} confidence{difficulty}\n",
+        code(&s.id),
+        s.confidence.as_str()
+    );
+    let _ = writeln!(out, "**You see:** {}\n", escape(&s.symptom));
+    if let Some(because) = because.filter(|b| !b.is_empty()) {
+        let _ = writeln!(out, "**Because:** {}\n", escape(&because));
+    }
+    if !s.steps.is_empty() {
+        for (n, step) in s.steps.iter().take(steps).enumerate() {
+            let _ = writeln!(out, "{}. {}", n + 1, escape(step));
+        }
+        out.push('\n');
+    }
+}
+
+/// What failed or warned, each distinct finding once with the endpoints showing it.
+fn what_failed(out: &mut String, r: &Report) {
+    let problems = glance::groups(r, |c| matches!(c.status, Status::Fail | Status::Warn));
+    if problems.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n### What failed\n");
+    let _ = writeln!(out, "| | Code | Where | Summary |\n|---|---|---|---|");
+    for g in problems {
+        let whence = match g.targets.len() {
+            0 => "device".to_owned(),
+            1 => escape(&g.targets[0]),
+            n => format!("{n} endpoints: {}", escape(&g.targets.join(", "))),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {whence} | {} |",
+            g.status.mark(),
+            code(&g.code),
+            escape(&g.summary)
+        );
+    }
+}
+
+/// The table of what, where and when.
+fn summary_table(out: &mut String, r: &Report) {
+    let verdict = r.status.verdict();
     let (fail, warn, pass, skip) = (
         r.count(Status::Fail),
         r.count(Status::Warn),
         r.count(Status::Pass),
         r.count(Status::Skip),
     );
+    let _ = writeln!(out, "\n### Run\n");
     let _ = writeln!(out, "| | |\n|---|---|");
     let _ = writeln!(
         out,
@@ -168,7 +295,7 @@ fn summary_table(out: &mut String, r: &Report) {
             let os = if d.os.is_empty() { "unknown" } else { &d.os };
             let _ = writeln!(out, "| OS | {} |", escape(os));
             if !d.hostname.is_empty() {
-                let _ = writeln!(out, "| Host | {} |", escape(&d.hostname));
+                let _ = writeln!(out, "| Host | {} |", code(&d.hostname));
             }
         }
         None => {
@@ -217,95 +344,148 @@ fn endpoints_and_uplinks(out: &mut String, r: &Report) {
     }
 }
 
-/// One row per check.
+/// Every check, folded: failures and warnings are in the table above, so this is for the
+/// curious. An endpoint's skipped stages are one row.
 fn checks(out: &mut String, r: &Report) {
-    let _ = writeln!(out, "\n### Checks\n");
     if r.checks.is_empty() {
-        let _ = writeln!(out, "No checks ran.");
-    } else {
+        let _ = writeln!(out, "\n### Checks\n\nNo checks ran.");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n<details><summary>All {} checks: {} passed, {} skipped</summary>\n",
+        r.checks.len(),
+        r.count(Status::Pass),
+        r.count(Status::Skip)
+    );
+    let _ = writeln!(
+        out,
+        "| | Probe | Target | Code | Time | Summary |\n|---|---|---|---|--:|---|"
+    );
+    let all = ordered(r);
+    let mut i = 0;
+    while i < all.len() {
+        let c = all[i];
+        let mut j = i + 1;
+        while c.status == Status::Skip
+            && j < all.len()
+            && all[j].status == Status::Skip
+            && all[j].target == c.target
+            && all[j].interface == c.interface
+            // A device's probes are unrelated: only the same reason folds them.
+            && (c.target.is_some() || all[j].summary == c.summary)
+        {
+            j += 1;
+        }
+        let probes: Vec<&str> = all[i..j].iter().map(|c| c.probe.name()).collect();
+        let code_cell = if j - i > 1 {
+            code("*.skipped")
+        } else {
+            code(&c.code)
+        };
         let _ = writeln!(
             out,
-            "| | Probe | Target | Code | Time | Summary |\n|---|---|---|---|--:|---|"
+            "| {} | {} | {} | {} | {} | {} |",
+            c.status.mark(),
+            probes.join(", "),
+            target_cell(c),
+            code_cell,
+            took(c),
+            escape(&c.summary)
         );
-        for c in ordered(r) {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} |",
-                c.status.mark(),
-                c.probe.name(),
-                target_cell(c),
-                code(&c.code),
-                took(c),
-                escape(&c.summary)
-            );
-        }
-        let _ = writeln!(out, "\n✓ pass · ! warning · ✗ failure · - skipped");
+        i = j;
+    }
+    let _ = writeln!(
+        out,
+        "\n✓ pass · ! warning · ✗ failure · - skipped\n\n</details>"
+    );
+}
+
+/// Whether `html` (a block of HTML a parser found) is the report's own fold of every check: its
+/// opening line, which holds only counts, or its closing tag. Everything else in the report is
+/// text.
+pub fn is_own_fold(html: &str) -> bool {
+    let h = html.trim();
+    h == "</details>"
+        || h.strip_prefix("<details><summary>All ")
+            .and_then(|rest| rest.strip_suffix("</summary>"))
+            .is_some_and(|inner| {
+                inner
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || " ,:".contains(c))
+            })
+}
+
+/// The causes after the first, ranked, with the evidence the first did not already give.
+fn other_causes(out: &mut String, r: &Report) {
+    let Some((top, rest)) = r.suspects.split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n### Other likely causes\n");
+    for (i, s) in rest.iter().enumerate() {
+        let _ = writeln!(out, "#### {}. {}\n", i + 2, escape(&s.title));
+        let new: Vec<&str> = s
+            .evidence
+            .iter()
+            .filter(|e| !top.evidence.contains(e))
+            .map(String::as_str)
+            .collect();
+        cause_body(out, s, Some(new.join("; ")), usize::MAX);
     }
 }
 
-/// The suspects, ranked, with their evidence and steps.
-fn likely_causes(out: &mut String, r: &Report) {
-    let _ = writeln!(out, "\n### Likely causes\n");
-    if r.suspects.is_empty() {
-        let _ = writeln!(out, "None identified.");
-    } else if r.status == Status::Pass {
-        let _ = writeln!(
-            out,
-            "The network path is fine. What a network check cannot test:\n"
-        );
-    }
-    for (i, s) in r.suspects.iter().enumerate() {
-        let _ = writeln!(out, "#### {}. {}\n", i + 1, escape(&s.title));
-        let difficulty = s
-            .difficulty
-            .map(|d| format!(" · difficulty {d}/5"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{} · {} confidence{difficulty}\n",
-            code(&s.id),
-            s.confidence.as_str()
-        );
-        let _ = writeln!(out, "**You see:** {}\n", escape(&s.symptom));
-        if !s.evidence.is_empty() {
-            let _ = writeln!(out, "**Evidence:**\n");
-            for e in &s.evidence {
-                let _ = writeln!(out, "- {}", escape(e));
-            }
-            out.push('\n');
-        }
-        if !s.steps.is_empty() {
-            let _ = writeln!(out, "**Steps:**\n");
-            for (n, step) in s.steps.iter().enumerate() {
-                let _ = writeln!(out, "{}. {}", n + 1, escape(step));
-            }
-            out.push('\n');
-        }
-    }
+/// A data key shown only where its finding is the check's: the DNS filter label means something
+/// on a filter's finding, and nothing on a name that does not exist anywhere.
+fn shown_key(c: &Check, key: &str) -> bool {
+    key != "filter"
+        || matches!(
+            c.code.as_str(),
+            "dns.sinkholed" | "dns.block_page" | "dns.filtered" | "dns.dropped" | "dns.rewritten"
+        )
 }
 
-/// Every check's measurements, as `key: value` pairs.
+/// The measurements of the checks that failed or warned, as `key: value` pairs; empty values
+/// are left out (every check's data is in the JSON report).
 fn measurements(out: &mut String, r: &Report) {
-    let measured: Vec<&Check> = ordered(r)
+    let rows: Vec<(&Check, Vec<String>)> = ordered(r)
         .into_iter()
-        .filter(|c| !c.data.is_empty())
-        .collect();
-    if !measured.is_empty() {
-        let _ = writeln!(out, "\n### Measurements\n");
-        for c in measured {
-            let values: Vec<String> = c
+        .filter(|c| matches!(c.status, Status::Fail | Status::Warn))
+        .map(|c| {
+            let values = c
                 .data
                 .iter()
+                .filter(|(k, v)| !is_empty(v) && shown_key(c, k))
                 .map(|(k, v)| format!("{k}: {}", escape(&data_value(v))))
                 .collect();
-            let _ = writeln!(
-                out,
-                "- **{} {}**: {}",
-                c.target.as_deref().map_or_else(|| "device".into(), escape),
-                c.probe.name(),
-                values.join("; ")
-            );
-        }
+            (c, values)
+        })
+        .filter(|(_, values): &(&Check, Vec<String>)| !values.is_empty())
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n### Measurements of what failed\n");
+    for (c, values) in rows {
+        let _ = writeln!(
+            out,
+            "- **{} {}**: {}",
+            c.target.as_deref().map_or_else(|| "device".into(), escape),
+            c.probe.name(),
+            values.join("; ")
+        );
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        _ => false,
     }
 }
 
@@ -412,6 +592,20 @@ pub(crate) mod tests {
         assert_eq!(escape("<private>"), "\\<private>");
         assert_eq!(escape("x\ny"), "x y");
         assert_eq!(escape("rest_of_world"), "rest_of_world");
+        assert_eq!(escape("a < b & c"), "a < b & c");
+        assert_eq!(
+            escape("www.wikipedia.org via http://x.example/"),
+            "`www.wikipedia.org` via `http://x.example/`"
+        );
+        assert_eq!(escape("allow *.bmwgroup.com"), "allow `*.bmwgroup.com`");
+    }
+
+    #[test]
+    fn the_top_cause_comes_before_the_tables() {
+        let md = render(&sample(), true);
+        let at = |needle: &str| md.find(needle).unwrap_or(usize::MAX);
+        assert!(at("### Most likely cause") < at("### What failed"), "{md}");
+        assert!(at("### What failed") < at("<details>"), "{md}");
     }
 
     #[test]
@@ -438,18 +632,19 @@ pub(crate) mod tests {
         for needle in [
             "report `0123456789ab`",
             "| OS | Debian 13 |",
-            "| Host | \\<hostname> |",
+            "| Host | `<hostname>` |",
             "| Region | rest_of_world |",
             "2025-03-01T10:00:00.000Z",
             &format!("| Tool | bmw-netcheck {} |", env!("CARGO_PKG_VERSION")),
             "| ✗ | http | api | `http.blocked` | 1.50 s | 403 from a \\| pipe \\<b>html\\</b> \\`tick\\` \\*star\\* \\[link\\](x) second line |",
             "| - | latency | api | `latency.skipped` |  | needs a connection |",
             "| ! | vpn | device | `vpn.active` |",
-            "#### 1. BMW's servers refuse this client",
+            "### Most likely cause: BMW's servers refuse this client",
+            "| ✗ | `http.blocked` | api | 403 from a \\| pipe",
             "`server_side` · high confidence · difficulty 1/5",
-            "- http.blocked on api",
+            "**Because:** http.blocked on api",
             "1. Wait and retry\n2. Check the status page",
-            "- **api dns**: addresses: 203.0.113.7, 2001:db8::7; resolve_ms: 12.3",
+            "- **api http**: status_code: 403",
             "Removed before writing this report: device host name (1).",
         ] {
             assert!(md.contains(needle), "missing {needle:?} in\n{md}");

@@ -6,6 +6,7 @@
 
 use crate::model::Report;
 
+pub mod glance;
 pub mod human;
 pub mod json;
 pub mod markdown;
@@ -45,12 +46,23 @@ pub struct RenderOptions {
 
 /// Renders `report` in `format`. Every format renders the report after [`crate::sanitize::report`]
 /// has made each of its strings plain, visible text, whatever produced it (a probe, a saved file).
+/// The human format is laid out for tools (no wrapping), grouped.
 pub fn render(report: &Report, format: Format, options: RenderOptions) -> Vec<u8> {
+    render_laid_out(report, format, options, human::Layout::default())
+}
+
+/// [`render`], with the human format wrapped to a terminal's width or listing every check.
+pub fn render_laid_out(
+    report: &Report,
+    format: Format,
+    options: RenderOptions,
+    layout: human::Layout,
+) -> Vec<u8> {
     let mut clean = report.clone();
     crate::sanitize::report(&mut clean);
     let report = &clean;
     match format {
-        Format::Human => human::render(report).into_bytes(),
+        Format::Human => human::render(report, layout).into_bytes(),
         Format::Json => json::render(report),
         Format::Markdown => markdown::render(report, options.personal_redacted).into_bytes(),
         Format::Prometheus => prometheus::render(report).into_bytes(),

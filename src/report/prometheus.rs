@@ -56,11 +56,16 @@ fn escape_help(v: &str) -> String {
 }
 
 /// A float as the format wants it: `NaN`, `+Inf`, `-Inf`, or Rust's shortest round-trip form.
+/// Values of everyday size are first rounded to nine decimals, finer than anything measured, so
+/// the arithmetic of unit conversion (`305.1 / 1000`) shows no float noise (`0.30510000000000004`).
 fn number(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
         if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else if v.abs() < 1e6 {
+        let rounded = (v * 1e9).round() / 1e9;
+        format!("{}", rounded + 0.0)
     } else {
         format!("{v}")
     }
@@ -131,8 +136,9 @@ fn target(c: &Check) -> String {
     c.target.clone().unwrap_or_default()
 }
 
+/// Milliseconds (measured to a tenth) as seconds, to the same precision.
 fn seconds(c: &Check, key: &str) -> Option<f64> {
-    c.data_f64(key).map(|ms| ms / 1000.0)
+    c.data_f64(key).map(|ms| (ms * 10.0).round() / 10_000.0)
 }
 
 pub fn render(r: &Report) -> String {
@@ -459,6 +465,15 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn values_carry_no_float_noise() {
+        assert_eq!(number(305.1 / 1000.0), "0.3051");
+        assert_eq!(number(0.1 + 0.2), "0.3");
+        assert_eq!(number(-0.0), "0");
+        assert_eq!(number(1_733_000_000.5), "1733000000.5");
+        assert_eq!(number(f64::NAN), "NaN");
     }
 
     #[test]

@@ -996,7 +996,8 @@ const ESC: char = '\u{1b}';
 #[test]
 fn human_report_groups_marks_under_each_endpoint() {
     let m = Mixed::new();
-    let out = m.netcheck().color("never").run();
+    // -v: every check, one line each, under its endpoint.
+    let out = m.netcheck().color("never").arg("-v").run();
     out.assert_exit(2);
     let text = &out.stdout;
     assert!(

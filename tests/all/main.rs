@@ -22,6 +22,7 @@ mod reports;
 mod scenarios;
 mod schema;
 mod show;
+mod snapshots;
 mod support;
 mod uplinks;
 mod watch;
