@@ -43,6 +43,7 @@ pub mod progress;
 pub mod push;
 pub mod redact;
 pub mod report;
+pub mod request;
 pub mod run;
 pub mod runner;
 pub mod safefile;

@@ -110,6 +110,10 @@ pub struct Endpoint {
     /// An internal service with its own CA (`private_ca = true`): its non-public root is not
     /// judged as an interceptor's.
     pub private_ca: bool,
+    /// The http stage's method (`method`, default GET).
+    pub method: Method,
+    /// A form body for a POST (`body`): a made-up grant, never a credential.
+    pub body: Option<String>,
 }
 
 impl Endpoint {
@@ -233,7 +237,11 @@ pub struct Profile {
     pub thresholds: Thresholds,
     /// How the http stage reads the endpoints' answers.
     pub reading: Reading,
+    /// The public-address check (`[egress]`, `--egress`): off unless asked for.
+    pub egress: Egress,
 }
+
+pub use crate::request::{Egress, Method};
 
 // ---- the raw TOML shape -------------------------------------------------------------------------
 
@@ -248,6 +256,7 @@ struct RawProfile {
     captive: Option<RawCaptive>,
     #[serde(default)]
     thresholds: Thresholds,
+    egress: Option<crate::request::RawEgress>,
 }
 
 #[derive(Deserialize)]
@@ -263,6 +272,8 @@ struct RawEndpoint {
     protocol: Option<Protocol>,
     min_tls: Option<MinTls>,
     private_ca: Option<bool>,
+    method: Option<Method>,
+    body: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -361,6 +372,7 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
         endpoints.push(endpoint(i, e, raw.reading).map_err(err)?);
     }
     let captive = captive(raw.captive).map_err(err)?;
+    let egress = crate::request::egress(raw.egress, valid_host).map_err(err)?;
     thresholds(&raw.thresholds).map_err(err)?;
     Ok(Profile {
         // The profile's name is the report's region field: outside text like any other.
@@ -373,6 +385,7 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
         captive,
         thresholds: raw.thresholds,
         reading: raw.reading,
+        egress,
     })
 }
 
@@ -415,6 +428,9 @@ fn endpoint(i: usize, e: RawEndpoint, reading: Reading) -> Result<Endpoint, Stri
             ));
         }
     }
+    let protocol = e.protocol.unwrap_or(Protocol::Https);
+    let (method, body) = crate::request::checked(e.method, e.body, protocol == Protocol::Tls)
+        .map_err(|why| format!("{at}: {why}"))?;
     Ok(Endpoint {
         name: e.name,
         host: e
@@ -427,10 +443,12 @@ fn endpoint(i: usize, e: RawEndpoint, reading: Reading) -> Result<Endpoint, Stri
         expect_status: e.expect_status,
         public: e.public.unwrap_or(true),
         role: e.role.unwrap_or(Role::Service),
-        protocol: e.protocol.unwrap_or(Protocol::Https),
+        protocol,
         min_tls: e.min_tls,
         reading,
         private_ca: e.private_ca.unwrap_or(false),
+        method,
+        body,
     })
 }
 

@@ -488,6 +488,7 @@ async fn http_via_proxy(ep: &Endpoint, env: &Env, proxy_url: &str) -> (Check, Op
         ep.expect_status.as_deref(),
         ep.reading,
         env.timeout,
+        http::Ask::of(ep),
     )
     .await;
     let presented = seen.lock().ok().and_then(|s| s.clone());
@@ -659,7 +660,7 @@ async fn secure_stages(ep: &Endpoint, env: &Env, slot: &Shared, connected: tcp::
         let c = http::run(
             &ep.name,
             &authority,
-            &ep.path,
+            http::Ask::of(ep),
             ep.expect_status.as_deref(),
             ep.reading,
             stream,

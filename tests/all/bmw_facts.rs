@@ -32,7 +32,8 @@ fn list_json(args: &[&str]) -> Value {
     out.report()
 }
 
-/// `(name, url, role)` of every endpoint, with ` min_tls=<v>` appended to the url where set.
+/// `(name, url, role)` of every endpoint, with ` min_tls=<v>` appended to the url where set and
+/// the method in front of it where it is not a GET.
 fn endpoint_set(list: &Value) -> Vec<(String, String, String)> {
     list["endpoints"]
         .as_array()
@@ -42,6 +43,10 @@ fn endpoint_set(list: &Value) -> Vec<(String, String, String)> {
             let mut url = e["url"].as_str().unwrap_or("?").to_owned();
             if let Some(v) = e["min_tls"].as_str() {
                 url.push_str(&format!(" min_tls={v}"));
+            }
+            match e["method"].as_str() {
+                Some("GET") => {}
+                m => url = format!("{} {url}", m.unwrap_or("?")),
             }
             (
                 e["name"].as_str().unwrap_or("?").to_owned(),
@@ -74,6 +79,20 @@ fn list_pins_the_endpoint_set_of_every_region_and_service() {
             "info",
         ),
     ];
+    // Late 2026: the app's attestation (Approov) and sign-in's captcha (hCaptcha).
+    let attestation_and_captcha = [
+        (
+            "app-attestation",
+            "https://attest.api.approov.io:443/",
+            "info",
+        ),
+        (
+            "app-attestation-token",
+            "https://haine.approoval.com:443/token",
+            "info",
+        ),
+        ("captcha", "https://hcaptcha.com:443/", "info"),
+    ];
     let neutral = ("neutral", "https://www.wikipedia.org:443/", "baseline");
 
     let mut row = vec![
@@ -94,6 +113,7 @@ fn list_pins_the_endpoint_set_of_every_region_and_service() {
         "https://emea.analytics.bmwgroup.com:443/",
         "info",
     ));
+    row.extend(attestation_and_captcha);
     row.push(neutral);
     for args in [
         &[][..],
@@ -114,6 +134,7 @@ fn list_pins_the_endpoint_set_of_every_region_and_service() {
         ("sign-in", "https://login.bmwusa.com:443/", "service"),
     ];
     na.extend(info_hosts);
+    na.extend(attestation_and_captcha);
     na.push(neutral);
     let l = list_json(&["--region", "north_america"]);
     assert_eq!(
@@ -150,6 +171,11 @@ fn list_pins_the_endpoint_set_of_every_region_and_service() {
                 "service"
             ),
             (
+                "token",
+                "POST https://customer.bmwgroup.com:443/gcdm/oauth/token",
+                "service"
+            ),
+            (
                 "api",
                 "https://api-cardata.bmwgroup.com:443/customers/vehicles/mappings",
                 "service"
@@ -159,11 +185,26 @@ fn list_pins_the_endpoint_set_of_every_region_and_service() {
                 "tls://customer.streaming-cardata.bmwgroup.com:9000 min_tls=1.3",
                 "service"
             ),
+            ("captcha", "https://hcaptcha.com:443/", "info"),
             neutral,
         ])
     );
+    // The token endpoint gets a made-up device-code grant: no real device code, a nil client id.
+    let token = &l["endpoints"][1];
+    let body = token["body"].as_str().unwrap_or("");
+    assert!(
+        body.contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code")
+            && body.contains("client_id=00000000-0000-0000-0000-000000000000"),
+        "{token}"
+    );
+    assert!(
+        token["stages"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|p| p == "http")),
+        "{token}"
+    );
     // The stream is only ever a handshake: no http stage, so nothing is said to it.
-    let stream = &l["endpoints"][2];
+    let stream = &l["endpoints"][3];
     assert_eq!(stream["protocol"], "tls");
     assert!(
         !stream["stages"]
@@ -422,10 +463,18 @@ fn cardata_cu_429_is_rate_limited_and_cu_104_is_named() {
     out.assert_exit(1);
     let r = out.report();
     assert_eq!(code(&r, "api", "http"), "http.rate_limited");
+    // (The explain-only CarData cause, listed with what a network check cannot test, is not
+    // evidence of this answer.)
     assert!(
-        !suspect_ids(&r)
-            .iter()
-            .any(|i| i.starts_with("cardata_") || i == "server_side")
+        !suspect_ids(&r).iter().any(|i| [
+            "cardata_rate_limit",
+            "cardata_access",
+            "cardata_tls13",
+            "server_side"
+        ]
+        .contains(&i.as_str())),
+        "{:#}",
+        r["suspects"]
     );
 
     // A CarData refusal names its error id and what it means. The message is outside text.
@@ -578,4 +627,153 @@ fn explain_covers_the_cardata_entries_and_the_probe_reading() {
         out.stdout
     );
     assert!(!out.stdout.contains("0:00"), "{}", out.stdout);
+}
+
+// ---- CarData's token endpoint, read ---------------------------------------------------------------
+
+const TOKEN: &str = "token.netcheck.lan";
+/// The made-up device-code grant of `checks/cardata.toml`.
+const GRANT: &str = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=bmw-netcheck-dummy-device-code&client_id=00000000-0000-0000-0000-000000000000";
+const FAULT: &str = r#"{"fault":{"faultstring":"Invalid Access Token","detail":{"errorcode":"keymanagement.service.invalid_access_token"}}}"#;
+
+/// A CarData-like world: a token endpoint that posts the made-up grant, answered as told, and a
+/// healthy neutral host. Returns the run and the requests the token server saw.
+fn token_run(answer: HttpBehaviour) -> (Outcome, Vec<crate::support::https::Request>) {
+    let pki = Pki::new();
+    let token = HttpsServer::start(&pki.identity(TOKEN), answer);
+    let neutral = HttpsServer::start(&pki.identity(NEUTRAL), HttpBehaviour::status(200));
+    let dns = DnsServer::start([
+        (TOKEN, DnsAnswer::localhost()),
+        (NEUTRAL, DnsAnswer::localhost()),
+    ]);
+    let mut text = String::from("name = \"fixture\"\nreading = \"probe\"\n\n");
+    text.push_str(
+        &EndpointSpec::new("token", TOKEN, token.port())
+            .path("/gcdm/oauth/token")
+            .to_toml(),
+    );
+    text.push_str(&format!("method = \"POST\"\nbody = \"{GRANT}\"\n\n"));
+    text.push_str(
+        &EndpointSpec::new("neutral", NEUTRAL, neutral.port())
+            .role("baseline")
+            .to_toml(),
+    );
+    text.push_str("\n[thresholds]\n");
+    text.push_str(profile::LOOPBACK_THRESHOLDS);
+    let profile = ProfileFile::raw(&text);
+    let out = Netcheck::engine(&profile)
+        .resolver(&dns)
+        .ca_file(&pki)
+        .only(NET)
+        .run();
+    (out, token.requests())
+}
+
+#[test]
+fn an_oauth_error_from_the_token_endpoint_means_the_sign_in_path_works() {
+    for (status, error) in [
+        (400, "invalid_grant"),
+        (400, "authorization_pending"),
+        (403, "access_denied"),
+        (401, "invalid_client"),
+    ] {
+        let body =
+            format!(r#"{{"error":"{error}","error_description":"The device code is not valid"}}"#);
+        let (out, requests) = token_run(reply(status, &body));
+        out.assert_exit(0);
+        let r = out.report();
+        let http = stage(&r, "token", "http");
+        assert_eq!(
+            (&http["status"], &http["code"]),
+            (&"pass".into(), &"http.ok".into()),
+            "{http:#}"
+        );
+        assert_eq!(http["data"]["oauth_error"], error);
+        assert_eq!(http["data"]["status_code"], status);
+        let summary = http["summary"].as_str().unwrap_or_default();
+        assert!(summary.contains("sign-in path works"), "{summary}");
+        // What was sent: the POST of the made-up grant as a form, nothing else.
+        let req = requests.first().expect("the token endpoint was asked");
+        assert_eq!(
+            (req.method.as_str(), req.path.as_str()),
+            ("POST", "/gcdm/oauth/token")
+        );
+        assert_eq!(
+            req.header("content-type"),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(
+            req.header("content-length"),
+            Some(GRANT.len().to_string().as_str())
+        );
+        assert!(req.header("authorization").is_none());
+    }
+}
+
+#[test]
+fn an_apigee_fault_from_the_token_endpoint_is_bmws_side_with_its_error_code() {
+    let (out, _) = token_run(reply(500, FAULT));
+    out.assert_exit(2);
+    let r = out.report();
+    let http = stage(&r, "token", "http");
+    assert_eq!(
+        (&http["status"], &http["code"]),
+        (&"fail".into(), &"http.server_error".into())
+    );
+    assert_eq!(
+        http["data"]["errorcode"],
+        "keymanagement.service.invalid_access_token"
+    );
+    assert_eq!(http["data"]["faultstring"], "Invalid Access Token");
+    assert_eq!(top(&r).0, "server_side");
+    let summary = http["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("BMW's side"), "{summary}");
+
+    // The fault's own words are outside text: made plain before they reach the report.
+    let hostile = r#"{"fault":{"faultstring":"\u001b[2J<script>x</script>","detail":{"errorcode":"a\u0007b"}}}"#;
+    let (out, _) = token_run(reply(500, hostile));
+    let r = out.report();
+    let http = stage(&r, "token", "http");
+    for key in ["errorcode", "faultstring"] {
+        let v = http["data"][key].as_str().unwrap_or_default();
+        assert!(!v.chars().any(|c| c.is_control()), "{key}: {v:?}");
+    }
+    assert!(!out.stdout.contains('\u{1b}'));
+}
+
+#[test]
+fn garbage_or_a_huge_answer_from_the_token_endpoint_is_a_named_http_error() {
+    let garbage =
+        HttpBehaviour::Reply(HttpReply::status(200).body(vec![0xff, 0x00, 0x13, b'{', b'x']));
+    let (out, _) = token_run(garbage);
+    out.assert_exit(2);
+    let r = out.report();
+    let http = stage(&r, "token", "http");
+    assert_eq!(http["code"], "http.error", "{http:#}");
+    assert!(
+        http["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("not an OAuth answer")),
+        "{http:#}"
+    );
+
+    // A megabyte: read up to the cap, then named, never held in full.
+    let huge = HttpBehaviour::Reply(HttpReply::status(400).body(vec![b'x'; 1024 * 1024]));
+    let (out, _) = token_run(huge);
+    out.assert_exit(2);
+    let r = out.report();
+    let http = stage(&r, "token", "http");
+    assert_eq!(http["code"], "http.error", "{http:#}");
+    assert_eq!(http["data"]["body_truncated"], true);
+    assert!(
+        http["data"]["body_bytes"]
+            .as_u64()
+            .is_some_and(|n| n <= 64 * 1024)
+    );
+    assert!(
+        http["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("larger than the 64 KiB")),
+        "{http:#}"
+    );
 }

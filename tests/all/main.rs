@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod bmw_facts;
+mod egress;
 mod engine;
 mod faults;
 mod fleet;
