@@ -255,7 +255,7 @@ pub struct RunArgs {
 
 /// A STUN server for `--stun`: `host:port`, `[v6]:port` for an IPv6 literal.
 fn parse_stun(s: &str) -> Result<String, String> {
-    crate::request::stun_server(s, crate::profile::valid_host)
+    crate::request::stun_server(s)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -27,6 +27,7 @@ pub mod files;
 #[cfg(test)]
 mod fuzz;
 pub mod history;
+pub mod hostname;
 pub mod iface;
 pub mod instance;
 pub mod interceptors;

@@ -106,7 +106,7 @@ pub fn load_profile(args: &RunArgs) -> Result<Profile, AppError> {
         // Flag over file over default: `--egress` asks, `--stun` names the servers.
         p.egress.enabled |= args.egress;
         if !args.stun.is_empty() {
-            p.egress.stun = crate::request::stun_servers(&args.stun, profile::valid_host)
+            p.egress.stun = crate::request::stun_servers(&args.stun)
                 .map_err(|e| AppError::usage(format!("--stun: {e}")))?;
         }
         Ok(p)

@@ -109,18 +109,14 @@ pub struct RawEgress {
     stun: Option<Vec<String>>,
 }
 
-/// A check that a host is a DNS name or an IP literal (the profile's `valid_host`, passed in so
-/// that this module stays below the profile).
-pub type HostCheck = fn(&str) -> bool;
-
 /// The `[egress]` table, checked.
-pub fn egress(raw: Option<RawEgress>, valid_host: HostCheck) -> Result<Egress, String> {
+pub fn egress(raw: Option<RawEgress>) -> Result<Egress, String> {
     let Some(raw) = raw else {
         return Ok(Egress::default());
     };
     let stun = match raw.stun {
         None => vec![DEFAULT_STUN.to_owned()],
-        Some(list) => stun_servers(&list, valid_host).map_err(|e| format!("[egress] {e}"))?,
+        Some(list) => stun_servers(&list).map_err(|e| format!("[egress] {e}"))?,
     };
     Ok(Egress {
         enabled: raw.enabled.unwrap_or(false),
@@ -129,15 +125,15 @@ pub fn egress(raw: Option<RawEgress>, valid_host: HostCheck) -> Result<Egress, S
 }
 
 /// A list of STUN servers, each `host:port` (`[v6]:port` for an IPv6 literal), checked.
-pub fn stun_servers(list: &[String], valid_host: HostCheck) -> Result<Vec<String>, String> {
+pub fn stun_servers(list: &[String]) -> Result<Vec<String>, String> {
     if list.is_empty() || list.len() > MAX_STUN {
         return Err(format!("stun lists 1-{MAX_STUN} servers"));
     }
-    list.iter().map(|s| stun_server(s, valid_host)).collect()
+    list.iter().map(|s| stun_server(s)).collect()
 }
 
 /// One STUN server, `host:port`, checked.
-pub fn stun_server(s: &str, valid_host: HostCheck) -> Result<String, String> {
+pub fn stun_server(s: &str) -> Result<String, String> {
     let bad = || {
         format!(
             "stun server \"{}\" is not HOST:PORT (e.g. {DEFAULT_STUN})",
@@ -148,7 +144,7 @@ pub fn stun_server(s: &str, valid_host: HostCheck) -> Result<String, String> {
     let port: u16 = port.parse().map_err(|_| bad())?;
     let bracketed = host.starts_with('[') && host.ends_with(']');
     let bare_v6 = host.contains(':') && !bracketed;
-    if port == 0 || bare_v6 || !valid_host(host) {
+    if port == 0 || bare_v6 || !crate::hostname::valid_host(host) {
         return Err(bad());
     }
     Ok(s.to_owned())
@@ -184,10 +180,6 @@ mod tests {
         assert!(checked(post, long, false).is_err());
     }
 
-    fn host(h: &str) -> bool {
-        !h.is_empty() && !h.contains(' ')
-    }
-
     #[test]
     fn stun_servers_are_host_and_port() {
         for ok in [
@@ -195,7 +187,7 @@ mod tests {
             "192.0.2.1:3478",
             "[2001:db8::1]:3478",
         ] {
-            assert_eq!(stun_server(ok, host).as_deref(), Ok(ok));
+            assert_eq!(stun_server(ok).as_deref(), Ok(ok));
         }
         for bad in [
             "stun.example.net",
@@ -204,12 +196,12 @@ mod tests {
             "2001:db8::1:3478",
             ":1",
         ] {
-            assert!(stun_server(bad, host).is_err(), "{bad}");
+            assert!(stun_server(bad).is_err(), "{bad}");
         }
-        assert!(stun_servers(&[], host).is_err());
+        assert!(stun_servers(&[]).is_err());
         let five: Vec<String> = (0..5).map(|i| format!("s{i}.example:3478")).collect();
-        assert!(stun_servers(&five, host).is_err());
-        assert_eq!(egress(None, host), Ok(Egress::default()));
+        assert!(stun_servers(&five).is_err());
+        assert_eq!(egress(None), Ok(Egress::default()));
         assert!(!Egress::default().enabled);
     }
 }

@@ -482,13 +482,12 @@ async fn http_via_proxy(ep: &Endpoint, env: &Env, proxy_url: &str) -> (Check, Op
     };
     let c = http::run_via_proxy(
         &ep.name,
-        &url,
+        (&url, http::Ask::of(ep)),
         proxy_url,
         config,
         ep.expect_status.as_deref(),
         ep.reading,
         env.timeout,
-        http::Ask::of(ep),
     )
     .await;
     let presented = seen.lock().ok().and_then(|s| s.clone());

@@ -166,7 +166,7 @@ pub async fn send<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let path = ask.path;
+    let mut request = request_of(ask, authority)?;
     let started = Instant::now();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -175,16 +175,6 @@ where
         let _ = conn.await;
     });
     let _guard = AbortOnDrop(driver);
-    let mut request = Request::builder().method(ask.method.as_str()).uri(path);
-    if ask.body.is_some() {
-        request = request.header(CONTENT_TYPE, FORM);
-    }
-    let mut request = request
-        .header(HOST, authority)
-        .header(USER_AGENT, USER_AGENT_VALUE)
-        .header(ACCEPT, "application/json, */*")
-        .body(Full::new(Bytes::from(ask.body.unwrap_or("").to_owned())))
-        .map_err(|e| ExchangeError::Failed(format!("cannot build the request for {path}: {e}")))?;
     // Interim 1xx answers are skipped by HTTP; counted, a server that sends only those is named
     // for what it does instead of "went silent".
     let interim = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -238,6 +228,22 @@ where
     let mut x = Exchange::new(status, ttfb, received, date, location, body, truncated);
     x.retry_after = retry_after;
     Ok(x)
+}
+
+/// The request `ask` describes, for `authority`: a GET, or a POST with its form body.
+fn request_of(ask: Ask<'_>, authority: &str) -> Result<Request<Full<Bytes>>, ExchangeError> {
+    let mut request = Request::builder().method(ask.method.as_str()).uri(ask.path);
+    if ask.body.is_some() {
+        request = request.header(CONTENT_TYPE, FORM);
+    }
+    request
+        .header(HOST, authority)
+        .header(USER_AGENT, USER_AGENT_VALUE)
+        .header(ACCEPT, "application/json, */*")
+        .body(Full::new(Bytes::from(ask.body.unwrap_or("").to_owned())))
+        .map_err(|e| {
+            ExchangeError::Failed(format!("cannot build the request for {}: {e}", ask.path))
+        })
 }
 
 impl Exchange {
@@ -431,13 +437,12 @@ where
 /// failure to get an answer is the proxy's (`http.proxy_error`), with what went wrong.
 pub async fn run_via_proxy(
     target: &str,
-    url: &str,
+    (url, ask): (&str, Ask<'_>),
     proxy_url: &str,
     tls: rustls::ClientConfig,
     expect: Option<&[u16]>,
     reading: Reading,
     timeout: Duration,
-    ask: Ask<'_>,
 ) -> Check {
     let t = Some(target);
     let shown = crate::probe::proxy::shown_value(proxy_url);
@@ -476,15 +481,7 @@ pub async fn run_via_proxy(
             ));
         }
     };
-    let method = match ask.method {
-        Method::Get => reqwest::Method::GET,
-        Method::Post => reqwest::Method::POST,
-    };
-    let mut request = client.request(method, url);
-    if let Some(body) = ask.body {
-        request = request.header(CONTENT_TYPE, FORM).body(body.to_owned());
-    }
-    let response = match request.send().await {
+    let response = match proxied(&client, url, ask).send().await {
         Ok(r) => r,
         Err(e) => return fail(proxy_failure(&e)),
     };
@@ -513,6 +510,19 @@ pub async fn run_via_proxy(
     x.retry_after = retry_after;
     let how = (expect, reading, ask.body.is_some());
     check_of(target, Ok(x), how, timeout, started.elapsed()).with("via_proxy", shown)
+}
+
+/// The request `ask` describes, through the proxy client.
+fn proxied(client: &reqwest::Client, url: &str, ask: Ask<'_>) -> reqwest::RequestBuilder {
+    let method = match ask.method {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+    };
+    let request = client.request(method, url);
+    match ask.body {
+        Some(body) => request.header(CONTENT_TYPE, FORM).body(body.to_owned()),
+        None => request,
+    }
 }
 
 /// What went wrong on the way through a proxy, in words, secrets removed.

@@ -219,6 +219,15 @@ fn list_pins_the_endpoint_set_of_every_region_and_service() {
         assert!(!text.contains("cardata"), "{region}: {text}");
         assert!(!text.contains(":9000"), "{region}: {text}");
     }
+    // One user's allow-listing of two Adobe analytics hosts is too weak a source: no set has them.
+    for args in [
+        &["--service", "cardata"][..],
+        &[][..],
+        &["--region", "north_america"][..],
+    ] {
+        let text = list_json(args).to_string();
+        assert!(!text.contains("omtrdc"), "{args:?}: {text}");
+    }
 }
 
 #[test]
@@ -775,5 +784,65 @@ fn garbage_or_a_huge_answer_from_the_token_endpoint_is_a_named_http_error() {
             .as_str()
             .is_some_and(|s| s.contains("larger than the 64 KiB")),
         "{http:#}"
+    );
+}
+
+#[test]
+fn causes_no_probe_can_see_are_explained_and_listed_when_the_network_is_fine() {
+    for (id, words) in [
+        ("cardata_stream_refused", "Not authorized"),
+        (
+            "cardata_stream_refused",
+            "one stream connection per account",
+        ),
+        ("cardata_stream_refused", "expires after an hour"),
+        ("app_attestation_refused", "attest.api.approov.io"),
+        ("app_attestation_refused", "rooted"),
+        ("captcha_shared_address", "carrier-grade NAT"),
+        ("captcha_shared_address", "--egress"),
+    ] {
+        let out = Netcheck::bare().arg("explain").arg(id).run();
+        out.assert_exit(0);
+        assert!(out.stdout.contains(words), "{id}: {}", out.stdout);
+    }
+    let out = Netcheck::bare()
+        .arg("explain")
+        .arg("--format")
+        .arg("json")
+        .run();
+    out.assert_exit(0);
+    for id in [
+        "cardata_stream_refused",
+        "app_attestation_refused",
+        "captcha_shared_address",
+    ] {
+        assert!(out.stdout.contains(&format!("\"{id}\"")), "{id}");
+    }
+
+    // A run where every check passes lists them, at low confidence, beside the other causes a
+    // network probe cannot test: the answer to "sign-in fails, the network is fine".
+    let w = world(
+        "probe",
+        HttpBehaviour::status(401),
+        HttpBehaviour::status(200),
+    );
+    let out = run(&w);
+    out.assert_exit(0);
+    let r = out.report();
+    let ids = suspect_ids(&r);
+    for id in [
+        "account_credentials",
+        "cardata_stream_refused",
+        "app_attestation_refused",
+        "captcha_shared_address",
+    ] {
+        assert!(ids.iter().any(|i| i == id), "{id}: {ids:?}");
+    }
+    assert!(
+        r["suspects"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(|s| s["confidence"] == "low")),
+        "{:#}",
+        r["suspects"]
     );
 }
