@@ -311,6 +311,13 @@ pub fn judge(seen: &[Seen], silent: &[(String, String)], uplink: (Option<String>
     } else if cgnat {
         parts.push("many users share this address, and sign-in's captcha counts them all".into());
     }
+    if !silent.is_empty() {
+        let names: Vec<String> = silent
+            .iter()
+            .map(|(s, _)| crate::sanitize::outside(s))
+            .collect();
+        parts.push(format!("{} did not answer", names.join(", ")));
+    }
     let code = match (vpn, cgnat) {
         (true, _) => "egress.vpn",
         (false, true) => "egress.cgnat",
