@@ -161,7 +161,7 @@ async fn ask(server: &str, timeout: Duration) -> Result<Seen, String> {
         let _ = sock.send(&request).await;
     }
     Err(if refused {
-        "its port is closed (the server's host refused the request)".to_owned()
+        "its port is closed: the server's host refused the request".to_owned()
     } else {
         format!("no answer within {}", humantime::format_duration(timeout))
     })
@@ -277,7 +277,7 @@ pub fn judge(seen: &[Seen], silent: &[(String, String)], uplink: (Option<String>
             Status::Skip,
             "egress.no_answer",
             format!(
-                "the public address is not known: no STUN server answered ({}: {why}); UDP to it may be blocked here, which the app does not need",
+                "the public address is not known: {} did not answer ({why}); UDP to a STUN server may be blocked here, which the app does not need",
                 crate::sanitize::outside(&names.join(", "))
             ),
         )
