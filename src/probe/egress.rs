@@ -135,11 +135,12 @@ async fn ask(server: &str, timeout: Duration) -> Result<Seen, String> {
     } else {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     };
-    let sock = UdpSocket::bind(any)
-        .await
-        .map_err(|e| e.kind().to_string())?;
-    sock.connect(to).await.map_err(|e| e.kind().to_string())?;
-    let local = sock.local_addr().map_err(|e| e.kind().to_string())?;
+    let udp_failed =
+        |e: std::io::Error| format!("this device could not send to it over UDP ({})", e.kind());
+    // Bound to the run's interface (`--interface`) like every other socket of the run.
+    let sock = crate::iface::udp(any).await.map_err(udp_failed)?;
+    sock.connect(to).await.map_err(udp_failed)?;
+    let local = sock.local_addr().map_err(udp_failed)?;
     let mut id = [0u8; 12];
     aws_lc_rs::rand::fill(&mut id).map_err(|_| "no random transaction id".to_owned())?;
     let request = binding_request(&id);
