@@ -11,6 +11,7 @@
 //! | plain NAT | 192.168.77.2 | masquerade | `egress.ok` | public 203.0.113.1, IPv4, behind NAT |
 //! | CGNAT | 100.64.77.2 (RFC 6598) | masquerade | `egress.cgnat` | behind carrier-grade NAT |
 //! | no answer | 192.168.77.2 | drops UDP to 3478 | `egress.no_answer` (skip) | said once; exit 0 |
+//! | two exits | 192.168.77.2 | reaches a second server (203.0.113.11) from 203.0.113.2 | `egress.cgnat` | each server sees another address |
 //!
 //! Only namespace addresses are used (203.0.113.0/24 is a documentation range); nothing leaves
 //! the machine. Without root, `ip`, `nft` or `turnserver` the test says why and skips.
@@ -23,6 +24,8 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 const STUN: &str = "203.0.113.10:3478";
+/// The second STUN server (the same turnserver, on a second address).
+const STUN2: &str = "203.0.113.11:3478";
 const ROUTER_OUTSIDE: &str = "203.0.113.1";
 
 /// The three namespaces and the STUN server; everything goes when dropped.
@@ -90,9 +93,19 @@ fn stun_answers(ns: &Netns) -> bool {
     .is_some()
 }
 
+/// What the router does besides masquerading.
+#[derive(Clone, Copy, PartialEq)]
+enum Router {
+    Nat,
+    /// Drops UDP to the STUN port: the server never hears the question.
+    DropStun,
+    /// Reaches the second server from a second outside address, as a carrier's NAT pool may.
+    TwoExits,
+}
+
 /// The namespaces: the client on `client_net` (`x.y.z` of a /24, the router at `.1`, the client
 /// at `.2`), the router masquerading onto 203.0.113.0/24, turnserver in the public namespace.
-fn bed(client_net: &str, drop_stun: bool) -> Bed {
+fn bed(client_net: &str, how: Router) -> Bed {
     let client = Netns::create("egc").expect("client namespace");
     let router = Netns::create("egr").expect("router namespace");
     let public = Netns::create("egp").expect("public namespace");
@@ -112,14 +125,25 @@ fn bed(client_net: &str, drop_stun: bool) -> Bed {
         "pub0",
         "203.0.113.10/24",
     );
+    router
+        .ip(&["addr", "add", "203.0.113.2/24", "dev", "out0"])
+        .expect("the router's second outside address");
+    public
+        .ip(&["addr", "add", "203.0.113.11/24", "dev", "pub0"])
+        .expect("the second server address");
     client
         .ip(&["route", "add", "default", "via", &format!("{client_net}.1")])
         .expect("the client's default route");
     sysctl(&router, "/proc/sys/net/ipv4/ip_forward", "1");
-    let mut rules = String::from(
-        "table ip egress_nat {\n chain post { type nat hook postrouting priority 100; oifname \"out0\" masquerade; }\n",
+    let second_exit = if how == Router::TwoExits {
+        "ip daddr 203.0.113.11 oifname \"out0\" snat to 203.0.113.2; "
+    } else {
+        ""
+    };
+    let mut rules = format!(
+        "table ip egress_nat {{\n chain post {{ type nat hook postrouting priority 100; {second_exit}oifname \"out0\" masquerade; }}\n",
     );
-    if drop_stun {
+    if how == Router::DropStun {
         rules.push_str(
             " chain stunblock { type filter hook forward priority 0; udp dport 3478 drop; }\n",
         );
@@ -149,6 +173,8 @@ fn bed(client_net: &str, drop_stun: bool) -> Bed {
         "--no-dtls",
         "-L",
         "203.0.113.10",
+        "-L",
+        "203.0.113.11",
         "-p",
         "3478",
         "--log-file",
@@ -170,13 +196,18 @@ fn bed(client_net: &str, drop_stun: bool) -> Bed {
 
 /// The binary in the client namespace: the egress check alone, against the namespace's server.
 fn run(bed: &Bed, format: &str) -> Outcome {
+    run_asking(bed, format, &[STUN])
+}
+
+/// As [`run`], asking these STUN servers.
+fn run_asking(bed: &Bed, format: &str, servers: &[&str]) -> Outcome {
     let profile = ProfileFile::new(&[EndpointSpec::new("api", "api.netcheck.lan", 443)]);
     let mut cmd = bed.client.command(env!("CARGO_BIN_EXE_bmw-netcheck"));
+    cmd.args(["run", "--egress"]);
+    for s in servers {
+        cmd.args(["--stun", s]);
+    }
     cmd.args([
-        "run",
-        "--egress",
-        "--stun",
-        STUN,
         "--only",
         "egress",
         "--timeout",
@@ -215,7 +246,7 @@ fn egress_behind_plain_nat_names_the_public_address() {
     if let Some(why) = why_not() {
         return skip(&format!("egress: {why}"));
     }
-    let bed = bed("192.168.77", false);
+    let bed = bed("192.168.77", Router::Nat);
     let out = run(&bed, "json");
     out.assert_exit(0);
     let r = out.report();
@@ -255,7 +286,7 @@ fn egress_on_a_shared_100_64_uplink_is_carrier_grade_nat() {
     if let Some(why) = why_not() {
         return skip(&format!("egress: {why}"));
     }
-    let bed = bed("100.64.77", false);
+    let bed = bed("100.64.77", Router::Nat);
     let out = run(&bed, "json");
     out.assert_exit(0);
     let r = out.report();
@@ -284,7 +315,7 @@ fn egress_without_an_answer_is_said_once_and_is_not_a_failure() {
     if let Some(why) = why_not() {
         return skip(&format!("egress: {why}"));
     }
-    let bed = bed("192.168.77", true);
+    let bed = bed("192.168.77", Router::DropStun);
     let out = run(&bed, "json");
     out.assert_exit(0);
     let r = out.report();
@@ -302,6 +333,35 @@ fn egress_without_an_answer_is_said_once_and_is_not_a_failure() {
     assert!(c["data"]["public_address"].is_null());
     assert!(
         c["summary"].as_str().is_some_and(|s| s.contains(STUN)),
+        "{c:#}"
+    );
+}
+
+#[test]
+fn egress_seen_from_two_addresses_by_two_servers_is_carrier_grade_nat() {
+    if let Some(why) = why_not() {
+        return skip(&format!("egress: {why}"));
+    }
+    let bed = bed("192.168.77", Router::TwoExits);
+    let out = run_asking(&bed, "json", &[STUN, STUN2]);
+    out.assert_exit(0);
+    let r = out.report();
+    let c = egress_check(&r);
+    say(&format!("egress, two exits: {}", c["summary"]));
+    assert_eq!(c["code"], "egress.cgnat", "{c:#}");
+    let mapped: Vec<&str> = c["data"]["servers"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["mapped"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(mapped.len(), 2, "{c:#}");
+    assert!(
+        mapped[0].starts_with("203.0.113.1:") && mapped[1].starts_with("203.0.113.2:"),
+        "{mapped:?}"
+    );
+    assert!(
+        c["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("each STUN server sees another public address")),
         "{c:#}"
     );
 }
