@@ -846,3 +846,91 @@ fn causes_no_probe_can_see_are_explained_and_listed_when_the_network_is_fine() {
         r["suspects"]
     );
 }
+
+#[test]
+fn a_blocked_attestation_or_captcha_host_points_at_the_filter_and_names_its_block_page() {
+    const APPROOV: &str = "attest.api.approov.io";
+    const CAPTCHA: &str = "hcaptcha.com";
+    let extra = [
+        (
+            EndpointSpec::new("app-attestation", APPROOV, 443)
+                .public(true)
+                .role("info"),
+            "",
+        ),
+        (
+            EndpointSpec::new("captcha", CAPTCHA, 443)
+                .public(true)
+                .role("info"),
+            "",
+        ),
+    ];
+    let w = world_with(
+        "probe",
+        HttpBehaviour::status(401),
+        HttpBehaviour::status(401),
+        &extra,
+    );
+    w.dns.set(APPROOV, DnsAnswer::Sinkhole);
+    w.dns.set(CAPTCHA, DnsAnswer::NxDomain);
+    let out = run(&w);
+    // BMW's own hosts answer; the blocked hosts the app also needs are warnings that name the
+    // filter, never a pass.
+    out.assert_exit(1);
+    let r = out.report();
+    assert_stages(&r, "api", &ALL_OK);
+    assert_eq!(
+        (
+            status(&r, "app-attestation", "dns"),
+            code(&r, "app-attestation", "dns")
+        ),
+        ("warn", "dns.sinkholed")
+    );
+    assert_eq!(code(&r, "captcha", "dns"), "dns.nxdomain");
+    assert_eq!(
+        top(&r),
+        ("dns_filter".to_owned(), "high".to_owned()),
+        "{:#}",
+        r["suspects"]
+    );
+
+    // A filter's block page there is named like anywhere else (the dns stage only: the block
+    // page's address is never contacted).
+    w.dns.set(APPROOV, DnsAnswer::addrs(["146.112.61.104"]));
+    let out = Netcheck::engine(&w.profile)
+        .resolver(&w.dns)
+        .ca_file(&w.pki)
+        .only("dns")
+        .run();
+    let r = out.report();
+    let dns = stage(&r, "app-attestation", "dns");
+    assert_eq!(dns["code"], "dns.block_page", "{dns:#}");
+    assert!(
+        dns["data"]["filter"]
+            .as_str()
+            .is_some_and(|f| f.contains("Umbrella")),
+        "{dns:#}"
+    );
+}
+
+#[test]
+fn control_d_s_resolvers_are_named_with_their_source() {
+    use bmw_netcheck::probe::blockpages;
+    for ip in [
+        "76.76.2.2",
+        "76.76.10.11",
+        "2606:1a40::22",
+        "2606:1a40:1::2",
+    ] {
+        let addr: std::net::IpAddr = ip.parse().expect("address");
+        let f = blockpages::resolver_product(&addr).map(|f| f.product.as_str());
+        assert_eq!(f, Some("Control D"), "{ip}");
+    }
+    let outside: std::net::IpAddr = "76.76.3.1".parse().expect("address");
+    assert!(blockpages::resolver_product(&outside).is_none());
+    let cd = blockpages::table()
+        .iter()
+        .find(|f| f.product == "Control D")
+        .expect("Control D is listed");
+    assert!(cd.sources.iter().any(|s| s.contains("docs.controld.com")));
+}
