@@ -934,3 +934,60 @@ fn control_d_s_resolvers_are_named_with_their_source() {
         .expect("Control D is listed");
     assert!(cd.sources.iter().any(|s| s.contains("docs.controld.com")));
 }
+
+#[test]
+fn the_new_profile_keys_and_flags_refuse_what_cannot_be_sent() {
+    let base = "[[endpoint]]\nname = \"t\"\nhost = \"t.netcheck.lan\"\n";
+    for (extra, words) in [
+        ("body = \"a=1\"\n", "POST"),
+        ("method = \"POST\"\n", "needs a body"),
+        ("method = \"POST\"\nbody = \"a=1 b\"\n", "form text"),
+        (
+            "method = \"DELETE\"\nbody = \"a=1\"\n",
+            "expected `GET` or `POST`",
+        ),
+        (
+            "protocol = \"tls\"\nmethod = \"POST\"\nbody = \"a=1\"\n",
+            "TLS-only",
+        ),
+        ("\n[egress]\nstun = [\"no-port\"]\n", "HOST:PORT"),
+        ("\n[egress]\nenabled = \"yes\"\n", "expected a boolean"),
+    ] {
+        let p = ProfileFile::raw(&format!("{base}{extra}"));
+        let out = Netcheck::bare()
+            .arg("list")
+            .arg("--profile")
+            .arg(p.path().as_os_str())
+            .run();
+        out.assert_exit(3);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.describe());
+        assert!(out.stderr.contains(words), "{extra}: {}", out.describe());
+    }
+    for args in [
+        &["--stun", "stun.netcheck.lan:3478"][..],
+        &["--egress", "--stun", "stun.netcheck.lan"][..],
+        &[
+            "--egress", "--stun", "a:1", "--stun", "b:1", "--stun", "c:1", "--stun", "d:1",
+            "--stun", "e:1",
+        ][..],
+    ] {
+        let mut cmd = Netcheck::bare().arg("list");
+        for a in args {
+            cmd = cmd.arg(*a);
+        }
+        let out = cmd.run();
+        out.assert_exit(3);
+        assert!(out.stdout.is_empty(), "{}", out.describe());
+    }
+    // Named, the servers are what `list` shows; the check itself stays off until asked for.
+    let l = list_json(&["--egress", "--stun", "stun.netcheck.lan:3478"]);
+    assert_eq!(l["stun"], serde_json::json!(["stun.netcheck.lan:3478"]));
+    let state = |l: &Value| {
+        l["probes"]
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["name"] == "egress"))
+            .map(|p| p["state"].as_str().unwrap_or("").to_owned())
+    };
+    assert_eq!(state(&l).as_deref(), Some("on"));
+    assert_eq!(state(&list_json(&[])).as_deref(), Some("off"));
+}
