@@ -54,7 +54,7 @@ pub fn read(answer: &Answer<'_>, truncated: bool, expect: Option<&[u16]>) -> Opt
     if truncated {
         return Some(not_oauth(format!(
             "the answer is larger than the {} KiB this check reads, and an OAuth answer is a few \
-             hundred bytes: something other than BMW's token endpoint answers",
+             hundred bytes: something other than the token endpoint answers",
             crate::probe::http::BODY_CAP / 1024
         )));
     }
@@ -66,7 +66,7 @@ pub fn read(answer: &Answer<'_>, truncated: bool, expect: Option<&[u16]>) -> Opt
         Some(e) => Some(oauth_verdict(status, e, json.as_ref())),
         None => Some(not_oauth(
             "the answer is not an OAuth answer (no JSON with an \"error\" field): something other \
-             than BMW's token endpoint answers"
+             than the token endpoint answers"
                 .into(),
         )),
     }
@@ -84,8 +84,8 @@ fn fault_verdict(fault: &Value) -> Verdict {
     let faultstring = field(fault.get("faultstring"));
     let mut data = Map::new();
     data.insert("reason".into(), "gateway_fault".into());
-    let mut meaning = "BMW's API gateway answered with a fault instead of the sign-in service: \
-                       BMW's side fails, not this network"
+    let mut meaning = "the service's API gateway answered with a fault instead of its sign-in \
+                       service: the service's side fails, not this network"
         .to_owned();
     if let Some(code) = &errorcode {
         meaning.push_str(&format!(" (error code {code}"));
@@ -120,7 +120,7 @@ fn oauth_verdict(status: u16, error: &str, json: Option<&Value>) -> Verdict {
             status: Status::Pass,
             code: "http.ok",
             meaning: format!(
-                "BMW's token endpoint refused this check's made-up grant ({error}), as it must: \
+                "the token endpoint refused this check's made-up grant ({error}), as it must: \
                  the sign-in path works"
             ),
             data,
@@ -131,7 +131,7 @@ fn oauth_verdict(status: u16, error: &str, json: Option<&Value>) -> Verdict {
         status: Status::Warn,
         code: "http.unexpected_status",
         meaning: format!(
-            "BMW's token endpoint answers, but not as it does to a made-up device-code grant \
+            "the token endpoint answers, but not as it does to a made-up device-code grant \
              (OAuth error {error}): its sign-in step may have changed"
         ),
         data,

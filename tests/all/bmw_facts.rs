@@ -736,7 +736,7 @@ fn an_apigee_fault_from_the_token_endpoint_is_bmws_side_with_its_error_code() {
     assert_eq!(http["data"]["faultstring"], "Invalid Access Token");
     assert_eq!(top(&r).0, "server_side");
     let summary = http["summary"].as_str().unwrap_or_default();
-    assert!(summary.contains("BMW's side"), "{summary}");
+    assert!(summary.contains("the service's side fails"), "{summary}");
 
     // The fault's own words are outside text: made plain before they reach the report.
     let hostile = r#"{"fault":{"faultstring":"\u001b[2J<script>x</script>","detail":{"errorcode":"a\u0007b"}}}"#;
