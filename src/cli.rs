@@ -261,6 +261,19 @@ pub struct RunArgs {
     /// `all`: run once over every uplink that is up (not loopback; tunnels only when named)
     #[arg(long, value_enum, value_name = "all")]
     pub via: Option<Via>,
+
+    /// Ask a STUN server for this device's public address (NAT, carrier-grade NAT, VPN exit)
+    #[arg(long)]
+    pub egress: bool,
+
+    /// The STUN server --egress asks (repeatable; default: stun.l.google.com:19302)
+    #[arg(long, value_name = "HOST:PORT", requires = "egress", value_parser = parse_stun)]
+    pub stun: Vec<String>,
+}
+
+/// A STUN server for `--stun`: `host:port`, `[v6]:port` for an IPv6 literal.
+fn parse_stun(s: &str) -> Result<String, String> {
+    crate::request::stun_server(s)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

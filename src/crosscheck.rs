@@ -234,6 +234,8 @@ mod tests {
             min_tls: None,
             reading: Default::default(),
             private_ca: false,
+            method: Default::default(),
+            body: None,
         }
     }
 

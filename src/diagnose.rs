@@ -440,7 +440,10 @@ mod tests {
                 "outdated_software",
                 "account_credentials",
                 "corrupted_app_data",
-                "app_permissions"
+                "app_permissions",
+                "cardata_stream_refused",
+                "app_attestation_refused",
+                "captcha_shared_address"
             ]
         );
         assert!(s.iter().all(|s| s.confidence == Confidence::Low));

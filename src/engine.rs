@@ -11,10 +11,10 @@ use crate::error::AppError;
 use crate::knowledge::Knowledge;
 use crate::model::Device;
 use crate::model::{Check, EndpointInfo, Probe, Report, SCHEMA_VERSION, Status, Tool};
-use crate::plan::{Probing, Start, load_profile, selection};
+use crate::plan::{Probing, Start, load_profile, selection_for};
 use crate::probe::proxy::ProxyEnv;
 use crate::probe::registry::Kind;
-use crate::probe::{captive, clock, dns, ipv6, storage, tcp, tls, vpn};
+use crate::probe::{captive, clock, dns, egress, ipv6, storage, tcp, tls, vpn};
 use crate::profile::Profile;
 use crate::runner::{self, Env, Selection};
 use crate::term::decide_color;
@@ -36,7 +36,7 @@ pub struct Prepared {
 /// Reads and checks every input of a run; a mistake is exit 3 before any probe.
 pub fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
     let profile = load_profile(args)?;
-    let sel = selection(args);
+    let sel = selection_for(args, &profile);
     let tls = tls::TlsSetup::load(args.ca_file.as_deref())?;
     tls.warm_up();
     let proxy = ProxyEnv::from_env()?;
@@ -262,6 +262,11 @@ fn device_probe(
                 }]
             })
         }
+        Probe::Egress => {
+            let servers = profile.egress.stun.clone();
+            let timeout = env.timeout;
+            Box::pin(async move { vec![egress::run(&servers, timeout).await] })
+        }
         Probe::Dns
         | Probe::Tcp
         | Probe::Tls
@@ -292,7 +297,8 @@ fn reader(
         | Probe::Storage
         | Probe::Proxy
         | Probe::Vpn
-        | Probe::Captive => None,
+        | Probe::Captive
+        | Probe::Egress => None,
     }
 }
 

@@ -257,6 +257,8 @@ mod tests {
                         // Device probes that could not measure: nothing about the network.
                         | "storage.error" | "storage.timeout" | "proxy.timeout" | "vpn.timeout"
                         | "clock.timeout" | "captive.timeout" | "ipv6.timeout"
+                        // The opt-in public-address check, when no STUN server answered.
+                        | "egress.no_answer" | "egress.timeout"
                         // This device's own resource limits: never evidence about the network.
                         | "tcp.local_limit" | "latency.local_limit"
                 )

@@ -29,6 +29,7 @@ pub mod files;
 #[cfg(test)]
 mod fuzz;
 pub mod history;
+pub mod hostname;
 pub mod iface;
 pub mod instance;
 pub mod interceptors;
@@ -45,6 +46,7 @@ pub mod progress;
 pub mod push;
 pub mod redact;
 pub mod report;
+pub mod request;
 pub mod run;
 pub mod runner;
 pub mod runtime;

@@ -7,7 +7,7 @@
 use crate::cli::RunArgs;
 use crate::error::{AppError, exit};
 use crate::model::Probe;
-use crate::plan::{load_profile, selection};
+use crate::plan::load_profile;
 use crate::profile::{self, Profile};
 use crate::report::Format;
 use crate::runner::{self, Selection};
@@ -31,6 +31,14 @@ fn url(e: &profile::Endpoint) -> String {
     match e.protocol {
         profile::Protocol::Https => format!("https://{}{}", e.authority(), e.path),
         profile::Protocol::Tls => format!("tls://{}", e.authority()),
+    }
+}
+
+/// The url, with the method in front when it is not a GET (a token endpoint's POST).
+fn request(e: &profile::Endpoint) -> String {
+    match e.method {
+        profile::Method::Get => url(e),
+        m => format!("{} {}", m.as_str(), url(e)),
     }
 }
 
@@ -86,7 +94,7 @@ fn human(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
             "  {:<16} {:<8} {}   [{}]{min}",
             e.name,
             e.role.as_str(),
-            url(e),
+            request(e),
             stages.join(" → ")
         );
     }
@@ -97,6 +105,16 @@ fn human(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
             || "off".to_owned(),
             |c| format!("GET {} expecting {}", c.url, c.expect_status)
         )
+    );
+    let _ = writeln!(
+        out,
+        "public address check (egress): {}, asking {}",
+        if sel.reported(Probe::Egress) {
+            "on"
+        } else {
+            "off (--egress)"
+        },
+        profile.egress.stun.join(", ")
     );
     let _ = writeln!(out, "\nthresholds:");
     for (name, value, what) in profile.thresholds.describe() {
@@ -144,7 +162,7 @@ fn markdown(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
             "| {} | {} | {}{} | {} |",
             escape(&e.name),
             e.role.as_str(),
-            escape(&url(e)),
+            escape(&request(e)),
             escape(&min),
             stages.join(" → ")
         );
@@ -181,6 +199,9 @@ pub struct ListReport {
     pub probes: Vec<ListProbe>,
     pub endpoints: Vec<ListEndpoint>,
     pub captive: Option<ListCaptive>,
+    /// The STUN servers the public-address check asks when it runs (`--egress`; `probes` says
+    /// whether it does).
+    pub stun: Vec<String>,
     /// Threshold name → value: a number, or text where the value is not one.
     pub thresholds: serde_json::Map<String, Value>,
     pub limits: ListLimits,
@@ -205,6 +226,9 @@ pub struct ListEndpoint {
     pub protocol: String,
     /// The lowest TLS version the endpoint accepts, where it sets one.
     pub min_tls: Option<String>,
+    /// The http stage's method: `GET`, or `POST` with `body` (a made-up grant, never a credential).
+    pub method: String,
+    pub body: Option<String>,
     pub public: bool,
     pub expect_status: Option<Vec<u16>>,
     pub stages: Vec<String>,
@@ -251,6 +275,8 @@ fn as_json(profile: &Profile, sel: &Selection, args: &RunArgs) -> Value {
                 }
                 .to_owned(),
                 min_tls: e.min_tls.map(|v| v.as_str().to_owned()),
+                method: e.method.as_str().to_owned(),
+                body: e.body.clone(),
                 public: e.public,
                 expect_status: e.expect_status.clone(),
                 stages: runner::planned_stages(e, sel)
@@ -263,6 +289,7 @@ fn as_json(profile: &Profile, sel: &Selection, args: &RunArgs) -> Value {
             url: c.url.clone(),
             expect_status: c.expect_status,
         }),
+        stun: profile.egress.stun.clone(),
         thresholds: profile
             .thresholds
             .describe()
@@ -288,7 +315,7 @@ fn as_json(profile: &Profile, sel: &Selection, args: &RunArgs) -> Value {
 /// Runs `list`.
 pub fn run(args: &RunArgs) -> Result<i32, AppError> {
     let profile = load_profile(args)?;
-    let sel = selection(args);
+    let sel = crate::plan::selection_for(args, &profile);
     decide_color(args.color, false);
     let text = match args.format {
         Format::Json => format!(
@@ -312,6 +339,7 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::selection;
     use clap::Parser;
     use serde_json::json;
 

@@ -123,6 +123,30 @@ pub fn load_profile(args: &RunArgs) -> Result<Profile, AppError> {
             profile::builtin_set(&args.region, service == Some(crate::cli::Service::Cardata))
         }
     }
+    .and_then(|mut p| {
+        // Flag over file over default: `--egress` asks, `--stun` names the servers.
+        p.egress.enabled |= args.egress;
+        if !args.stun.is_empty() {
+            p.egress.stun = crate::request::stun_servers(&args.stun)
+                .map_err(|e| AppError::usage(format!("--stun: {e}")))?;
+        }
+        Ok(p)
+    })
+}
+
+/// The probes of a run with this profile: the public-address check (`egress`) asks a server
+/// on the Internet, so it runs only when asked for (`--egress`, `[egress] enabled = true`, or
+/// by name with `--only`).
+pub fn selection_for(args: &RunArgs, profile: &Profile) -> Selection {
+    let mut sel = selection(args);
+    let named = sel
+        .only
+        .as_ref()
+        .is_some_and(|o| o.contains(&crate::model::Probe::Egress));
+    if !profile.egress.enabled && !named {
+        sel.skip.insert(crate::model::Probe::Egress);
+    }
+    sel
 }
 
 pub fn selection(args: &RunArgs) -> Selection {

@@ -110,6 +110,10 @@ pub struct Endpoint {
     /// An internal service with its own CA (`private_ca = true`): its non-public root is not
     /// judged as an interceptor's.
     pub private_ca: bool,
+    /// The http stage's method (`method`, default GET).
+    pub method: Method,
+    /// A form body for a POST (`body`): a made-up grant, never a credential.
+    pub body: Option<String>,
 }
 
 impl Endpoint {
@@ -233,7 +237,12 @@ pub struct Profile {
     pub thresholds: Thresholds,
     /// How the http stage reads the endpoints' answers.
     pub reading: Reading,
+    /// The public-address check (`[egress]`, `--egress`): off unless asked for.
+    pub egress: Egress,
 }
+
+pub use crate::hostname::valid_host;
+pub use crate::request::{Egress, Method};
 
 // ---- the raw TOML shape -------------------------------------------------------------------------
 
@@ -248,6 +257,7 @@ struct RawProfile {
     captive: Option<RawCaptive>,
     #[serde(default)]
     thresholds: Thresholds,
+    egress: Option<crate::request::RawEgress>,
 }
 
 #[derive(Deserialize)]
@@ -263,6 +273,8 @@ struct RawEndpoint {
     protocol: Option<Protocol>,
     min_tls: Option<MinTls>,
     private_ca: Option<bool>,
+    method: Option<Method>,
+    body: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -361,6 +373,7 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
         endpoints.push(endpoint(i, e, raw.reading).map_err(err)?);
     }
     let captive = captive(raw.captive).map_err(err)?;
+    let egress = crate::request::egress(raw.egress).map_err(err)?;
     thresholds(&raw.thresholds).map_err(err)?;
     Ok(Profile {
         // The profile's name is the report's region field: outside text like any other.
@@ -373,6 +386,7 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
         captive,
         thresholds: raw.thresholds,
         reading: raw.reading,
+        egress,
     })
 }
 
@@ -415,6 +429,9 @@ fn endpoint(i: usize, e: RawEndpoint, reading: Reading) -> Result<Endpoint, Stri
             ));
         }
     }
+    let protocol = e.protocol.unwrap_or(Protocol::Https);
+    let (method, body) = crate::request::checked(e.method, e.body, protocol == Protocol::Tls)
+        .map_err(|why| format!("{at}: {why}"))?;
     Ok(Endpoint {
         name: e.name,
         host: e
@@ -427,10 +444,12 @@ fn endpoint(i: usize, e: RawEndpoint, reading: Reading) -> Result<Endpoint, Stri
         expect_status: e.expect_status,
         public: e.public.unwrap_or(true),
         role: e.role.unwrap_or(Role::Service),
-        protocol: e.protocol.unwrap_or(Protocol::Https),
+        protocol,
         min_tls: e.min_tls,
         reading,
         private_ca: e.private_ca.unwrap_or(false),
+        method,
+        body,
     })
 }
 
@@ -532,36 +551,6 @@ fn valid_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
-/// A DNS name (RFC 1123 labels, underscores tolerated as resolvers do) or an IP literal.
-pub fn valid_host(host: &str) -> bool {
-    // Brackets belong around an IPv6 literal, both of them or neither: `[::1` is a typo.
-    let bare = match host.strip_prefix('[') {
-        Some(inner) => match inner.strip_suffix(']') {
-            Some(v6) => return v6.parse::<std::net::Ipv6Addr>().is_ok(),
-            None => return false,
-        },
-        None if host.ends_with(']') => return false,
-        None => host,
-    };
-    if bare.parse::<IpAddr>().is_ok() {
-        return true;
-    }
-    let name = host.strip_suffix('.').unwrap_or(host);
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        })
-        // All-numeric names that are not valid addresses (e.g. "1.2.3") are typos, not hosts.
-        && !name.split('.').all(|l| l.chars().all(|c| c.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -680,21 +669,19 @@ mod tests {
     }
 
     #[test]
-    fn hosts() {
-        for h in [
-            "a.example",
-            "cocoapi.bmwgroup.com",
-            "127.0.0.1",
-            "::1",
-            "[::1]",
-            "x_y.lan",
-            "a.",
-        ] {
-            assert!(valid_host(h), "{h}");
-        }
-        for h in ["", "a..b", "-a.b", "a b", "1.2.3", "a/b", &"a".repeat(64)] {
-            assert!(!valid_host(h), "{h}");
-        }
+    fn method_body_and_egress_are_parsed_and_checked() {
+        let ep = "[[endpoint]]\nname=\"t\"\nhost=\"a.example\"\n";
+        let p = ok(&format!("{ep}method=\"POST\"\nbody=\"a=1&b=%20\"\n"));
+        assert_eq!(p.endpoints[0].method, Method::Post);
+        assert_eq!(p.endpoints[0].body.as_deref(), Some("a=1&b=%20"));
+        assert!(bad(&format!("{ep}method=\"POST\"\n")).contains("endpoint #1 (\"t\"): method"));
+        assert!(bad(&format!("{ep}method=\"PUT\"\nbody=\"a\"\n")).contains("t.toml:4"));
+        let p = ok(&format!(
+            "{ep}[egress]\nenabled=true\nstun=[\"192.0.2.1:3478\"]\n"
+        ));
+        assert!(p.egress.enabled && p.egress.stun == ["192.0.2.1:3478"]);
+        assert!(!ok(ep).egress.enabled);
+        assert!(bad(&format!("{ep}[egress]\nstun=[\"nope\"]\n")).contains("[egress]"));
     }
 
     #[test]

@@ -22,6 +22,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
 pub const PRIVATE: &str = "<private>";
 /// Replaces the device's host name.
 pub const HOSTNAME: &str = "<hostname>";
+/// Replaces the public address the egress check found (opt-in, `--egress`).
+pub const PUBLIC: &str = "<public address>";
 /// Replaces credentials and user names.
 pub const MASK: &str = "***";
 
@@ -32,6 +34,8 @@ pub struct Counts {
     pub hostname: usize,
     pub user_names: usize,
     pub addresses: usize,
+    /// The public address of `--egress`.
+    pub public: usize,
 }
 
 impl Counts {
@@ -47,6 +51,7 @@ impl Counts {
         add(self.hostname, "device host name");
         add(self.user_names, "user names in paths");
         add(self.addresses, "private, loopback and link-local addresses");
+        add(self.public, "the public address the egress check found");
         out
     }
 }
@@ -56,6 +61,7 @@ pub fn credentials(report: &mut Report) -> Counts {
     let mut r = Redactor {
         personal: false,
         hostname: None,
+        public: Vec::new(),
         counts: Counts::default(),
     };
     r.report(report);
@@ -74,6 +80,7 @@ pub fn personal(report: &mut Report) -> Counts {
     let mut r = Redactor {
         personal: true,
         hostname,
+        public: public_addresses(report),
         counts: Counts::default(),
     };
     r.report(report);
@@ -98,6 +105,18 @@ fn note(report: &mut Report, counts: &Counts) {
     }
 }
 
+/// The public addresses the egress check found: where the user is, which a ticket does not need.
+fn public_addresses(report: &Report) -> Vec<String> {
+    report
+        .checks
+        .iter()
+        .filter(|c| c.probe == crate::model::Probe::Egress)
+        .filter_map(|c| c.data_str("public_address"))
+        .filter(|a| a.parse::<IpAddr>().is_ok())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A name short or generic enough to match ordinary words is not searched for in text.
 fn usable_hostname(h: &str) -> bool {
     h.len() >= 3 && !h.eq_ignore_ascii_case("localhost")
@@ -106,6 +125,7 @@ fn usable_hostname(h: &str) -> bool {
 struct Redactor {
     personal: bool,
     hostname: Option<String>,
+    public: Vec<String>,
     counts: Counts,
 }
 
@@ -161,6 +181,11 @@ impl Redactor {
             if let Some(h) = &self.hostname {
                 let (t, n) = replace_word(&text, h, HOSTNAME);
                 self.counts.hostname += n;
+                text = t;
+            }
+            for a in &self.public {
+                let (t, n) = replace_word(&text, a, PUBLIC);
+                self.counts.public += n;
                 text = t;
             }
             let (t, n) = redact_user_paths(&text);

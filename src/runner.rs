@@ -482,7 +482,7 @@ async fn http_via_proxy(ep: &Endpoint, env: &Env, proxy_url: &str) -> (Check, Op
     };
     let c = http::run_via_proxy(
         &ep.name,
-        &url,
+        (&url, http::Ask::of(ep)),
         proxy_url,
         config,
         ep.expect_status.as_deref(),
@@ -659,7 +659,7 @@ async fn secure_stages(ep: &Endpoint, env: &Env, slot: &Shared, connected: tcp::
         let c = http::run(
             &ep.name,
             &authority,
-            &ep.path,
+            http::Ask::of(ep),
             ep.expect_status.as_deref(),
             ep.reading,
             stream,

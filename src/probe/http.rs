@@ -1,21 +1,23 @@
-//! http: one GET of the endpoint's path over the connection the tls stage opened.
+//! http: one request of the endpoint's path (a GET, or the POST of a made-up grant to a token
+//! endpoint) over the connection the tls stage opened.
 //!
 //! Reusing that connection means the stage costs exactly one round trip and its time to first
 //! byte is the server's, not another handshake's. The answer is judged first by the general
 //! meaning of its status: a 401 from an API without the app's headers still proves the path
 //! works, 403/489 mean the service refuses this client, 429 (or a 403 that speaks of a quota) is a
 //! rate limit, and 408/5xx are the backend's trouble. The profile's reading and the facts in the
-//! body (quota countdowns, error ids) are applied by [`crate::probe::answer`]. The body is read
-//! only to classify it, capped and bounded.
+//! body (quota countdowns, error ids) are applied by [`crate::probe::answer`], and a token
+//! endpoint's answer is read by [`crate::probe::oauth`]. The body is read only to classify it,
+//! capped and bounded.
 
 use crate::model::{Check, Probe, Status, ms};
-use crate::probe::answer;
 use crate::probe::registry::{Definition, Kind};
-use crate::profile::Reading;
+use crate::probe::{answer, oauth};
+use crate::profile::{Endpoint, Method, Reading};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::Request;
-use hyper::header::{ACCEPT, DATE, HOST, LOCATION, RETRY_AFTER, USER_AGENT};
+use hyper::header::{ACCEPT, CONTENT_TYPE, DATE, HOST, LOCATION, RETRY_AFTER, USER_AGENT};
 use hyper_util::rt::TokioIo;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -87,6 +89,35 @@ fn explain(code: &str, status: u16) -> &'static str {
     }
 }
 
+/// What the http stage sends: the endpoint's method, path and (for a POST) its form body.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    pub method: Method,
+    pub path: &'a str,
+    pub body: Option<&'a str>,
+}
+
+impl<'a> Ask<'a> {
+    pub fn of(ep: &'a Endpoint) -> Ask<'a> {
+        Ask {
+            method: ep.method,
+            path: &ep.path,
+            body: ep.body.as_deref(),
+        }
+    }
+
+    pub fn get(path: &'a str) -> Ask<'a> {
+        Ask {
+            method: Method::Get,
+            path,
+            body: None,
+        }
+    }
+}
+
+/// The content type of a POST's body.
+const FORM: &str = "application/x-www-form-urlencoded";
+
 /// What one request/response exchange produced.
 #[derive(Debug, Clone)]
 pub struct Exchange {
@@ -122,6 +153,20 @@ pub async fn exchange<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    send(stream, authority, Ask::get(path), timeout).await
+}
+
+/// One request as `ask` says, over an established connection; bounded like [`exchange`].
+pub async fn send<S>(
+    stream: S,
+    authority: &str,
+    ask: Ask<'_>,
+    timeout: Duration,
+) -> Result<Exchange, ExchangeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut request = request_of(ask, authority)?;
     let started = Instant::now();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -130,12 +175,6 @@ where
         let _ = conn.await;
     });
     let _guard = AbortOnDrop(driver);
-    let mut request = Request::get(path)
-        .header(HOST, authority)
-        .header(USER_AGENT, USER_AGENT_VALUE)
-        .header(ACCEPT, "application/json, */*")
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| ExchangeError::Failed(format!("cannot build the request for {path}: {e}")))?;
     // Interim 1xx answers are skipped by HTTP; counted, a server that sends only those is named
     // for what it does instead of "went silent".
     let interim = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -189,6 +228,22 @@ where
     let mut x = Exchange::new(status, ttfb, received, date, location, body, truncated);
     x.retry_after = retry_after;
     Ok(x)
+}
+
+/// The request `ask` describes, for `authority`: a GET, or a POST with its form body.
+fn request_of(ask: Ask<'_>, authority: &str) -> Result<Request<Full<Bytes>>, ExchangeError> {
+    let mut request = Request::builder().method(ask.method.as_str()).uri(ask.path);
+    if ask.body.is_some() {
+        request = request.header(CONTENT_TYPE, FORM);
+    }
+    request
+        .header(HOST, authority)
+        .header(USER_AGENT, USER_AGENT_VALUE)
+        .header(ACCEPT, "application/json, */*")
+        .body(Full::new(Bytes::from(ask.body.unwrap_or("").to_owned())))
+        .map_err(|e| {
+            ExchangeError::Failed(format!("cannot build the request for {}: {e}", ask.path))
+        })
 }
 
 impl Exchange {
@@ -270,12 +325,12 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Turns an exchange (or its failure) into the http check, reading the answer as `reading` says.
+/// Turns an exchange (or its failure) into the http check, reading the answer as `reading` says;
+/// a request that posted a grant (`token`) is read as a token endpoint's answer.
 pub fn check_of(
     target: &str,
     result: Result<Exchange, ExchangeError>,
-    expect: Option<&[u16]>,
-    reading: Reading,
+    (expect, reading, token): (Option<&[u16]>, Reading, bool),
     timeout: Duration,
     elapsed: Duration,
 ) -> Check {
@@ -308,7 +363,10 @@ pub fn check_of(
                 body: &text,
                 retry_after: x.retry_after.as_deref(),
             };
-            let read = answer::read((st, code, explain(code, x.status)), &seen, expect, reading);
+            let read = match token.then(|| oauth::read(&seen, x.truncated, expect)) {
+                Some(Some(v)) => v,
+                _ => answer::read((st, code, explain(code, x.status)), &seen, expect, reading),
+            };
             let mut check = Check::new(
                 Probe::Http,
                 t,
@@ -360,7 +418,7 @@ pub fn check_of(
 pub async fn run<S>(
     target: &str,
     authority: &str,
-    path: &str,
+    ask: Ask<'_>,
     expect: Option<&[u16]>,
     reading: Reading,
     stream: S,
@@ -370,15 +428,16 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let started = Instant::now();
-    let result = exchange(stream, authority, path, timeout).await;
-    check_of(target, result, expect, reading, timeout, started.elapsed())
+    let result = send(stream, authority, ask, timeout).await;
+    let how = (expect, reading, ask.body.is_some());
+    check_of(target, result, how, timeout, started.elapsed())
 }
 
 /// Runs the http stage through a proxy, the way a proxied app would reach the endpoint. Any
 /// failure to get an answer is the proxy's (`http.proxy_error`), with what went wrong.
 pub async fn run_via_proxy(
     target: &str,
-    url: &str,
+    (url, ask): (&str, Ask<'_>),
     proxy_url: &str,
     tls: rustls::ClientConfig,
     expect: Option<&[u16]>,
@@ -422,7 +481,7 @@ pub async fn run_via_proxy(
             ));
         }
     };
-    let response = match client.get(url).send().await {
+    let response = match proxied(&client, url, ask).send().await {
         Ok(r) => r,
         Err(e) => return fail(proxy_failure(&e)),
     };
@@ -449,7 +508,21 @@ pub async fn run_via_proxy(
     let (body, truncated) = read_capped(&mut response, deadline).await;
     let mut x = Exchange::new(status, ttfb, received, date, location, body, truncated);
     x.retry_after = retry_after;
-    check_of(target, Ok(x), expect, reading, timeout, started.elapsed()).with("via_proxy", shown)
+    let how = (expect, reading, ask.body.is_some());
+    check_of(target, Ok(x), how, timeout, started.elapsed()).with("via_proxy", shown)
+}
+
+/// The request `ask` describes, through the proxy client.
+fn proxied(client: &reqwest::Client, url: &str, ask: Ask<'_>) -> reqwest::RequestBuilder {
+    let method = match ask.method {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+    };
+    let request = client.request(method, url);
+    match ask.body {
+        Some(body) => request.header(CONTENT_TYPE, FORM).body(body.to_owned()),
+        None => request,
+    }
 }
 
 /// What went wrong on the way through a proxy, in words, secrets removed.

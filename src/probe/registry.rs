@@ -19,7 +19,9 @@
 //! defined here, beside the definitions, so that the model stays below the probes.
 
 use crate::model::{Check, Probe, Status};
-use crate::probe::{captive, clock, dns, http, ipv6, latency, proxy, storage, tcp, tls, vpn};
+use crate::probe::{
+    captive, clock, dns, egress, http, ipv6, latency, proxy, storage, tcp, tls, vpn,
+};
 use serde_json::{Map, Value};
 
 /// How a probe runs.
@@ -64,6 +66,7 @@ pub fn definition(probe: Probe) -> &'static Definition {
         Probe::Clock => &clock::DEFINITION,
         Probe::Captive => &captive::DEFINITION,
         Probe::Ipv6 => &ipv6::DEFINITION,
+        Probe::Egress => &egress::DEFINITION,
     }
 }
 

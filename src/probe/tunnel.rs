@@ -389,7 +389,7 @@ pub async fn check(
     let mut c = http::run(
         &ep.name,
         &host_header,
-        &ep.path,
+        http::Ask::of(ep),
         ep.expect_status.as_deref(),
         ep.reading,
         session,

@@ -7,6 +7,7 @@
 mod bad_input;
 mod bmw_facts;
 mod children;
+mod egress;
 mod engine;
 mod faults;
 mod fleet;

@@ -453,7 +453,10 @@ fn a_clean_run_lists_only_what_a_network_probe_cannot_test() {
             "outdated_software",
             "account_credentials",
             "corrupted_app_data",
-            "app_permissions"
+            "app_permissions",
+            "cardata_stream_refused",
+            "app_attestation_refused",
+            "captcha_shared_address"
         ]
     );
     assert!(s.iter().all(|s| s.1 == "low"));
