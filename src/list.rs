@@ -82,6 +82,13 @@ fn human(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
         );
     }
     let _ = writeln!(out, "\nendpoints:");
+    let width = profile
+        .endpoints
+        .iter()
+        .map(|e| e.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(16);
     for e in &profile.endpoints {
         let (stages, min) = (stages(e, sel), min_tls(e));
         let min = if min.is_empty() {
@@ -91,7 +98,7 @@ fn human(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:<16} {:<8} {}   [{}]{min}",
+            "  {:<width$} {:<8} {}   [{}]{min}",
             e.name,
             e.role.as_str(),
             request(e),
