@@ -200,7 +200,7 @@ pub fn diagnose(checks: &[Check], endpoints: &[EndpointInfo], kb: &Knowledge) ->
         } else {
             "every network check passed; a network probe cannot test this"
         };
-        untestable(&mut suspects, kb, note);
+        untestable(&mut suspects, kb, endpoints, note);
     }
     suspects
 }
@@ -265,12 +265,21 @@ fn weigh(by_code: &BTreeMap<&str, (u32, Vec<&Check>)>) -> (u32, Vec<String>) {
 }
 
 /// The causes a network probe cannot test, at low confidence, after what the run found.
-fn untestable(suspects: &mut Vec<Suspect>, kb: &Knowledge, note: &str) {
+/// A cause tied to one service's hosts (`when_checked`) only where the run checked one of them.
+fn untestable(suspects: &mut Vec<Suspect>, kb: &Knowledge, endpoints: &[EndpointInfo], note: &str) {
     let listed: Vec<String> = suspects.iter().map(|s| s.id.clone()).collect();
+    let checked = |d: &SuspectDef| {
+        d.when_checked.is_empty()
+            || endpoints.iter().any(|e| {
+                d.when_checked
+                    .iter()
+                    .any(|h| e.host.eq_ignore_ascii_case(h))
+            })
+    };
     suspects.extend(
         kb.suspect
             .iter()
-            .filter(|d| d.kind == Kind::Untestable && !listed.contains(&d.id))
+            .filter(|d| d.kind == Kind::Untestable && !listed.contains(&d.id) && checked(d))
             .map(|d| Suspect {
                 id: d.id.clone(),
                 title: d.title.clone(),
@@ -441,12 +450,50 @@ mod tests {
                 "account_credentials",
                 "corrupted_app_data",
                 "app_permissions",
-                "cardata_stream_refused",
-                "app_attestation_refused",
                 "captcha_shared_address"
             ]
         );
         assert!(s.iter().all(|s| s.confidence == Confidence::Low));
+    }
+
+    #[test]
+    fn a_cause_of_one_service_is_listed_only_where_its_hosts_were_checked() {
+        let mut c = healthy("api");
+        c.extend(healthy("neutral"));
+        let ids = |eps: &[EndpointInfo]| -> Vec<String> {
+            diagnose(&c, eps, &kb()).into_iter().map(|s| s.id).collect()
+        };
+        let plain = ids(&eps());
+        assert!(
+            !plain.iter().any(|i| i == "app_attestation_refused"),
+            "{plain:?}"
+        );
+        assert!(
+            !plain.iter().any(|i| i == "cardata_stream_refused"),
+            "{plain:?}"
+        );
+        let mut app = eps();
+        let mut attest = ep("app-attestation", "info");
+        attest.host = "attest.api.approov.io".into();
+        app.push(attest);
+        let with_app = ids(&app);
+        assert!(
+            with_app.iter().any(|i| i == "app_attestation_refused"),
+            "{with_app:?}"
+        );
+        assert!(
+            !with_app.iter().any(|i| i == "cardata_stream_refused"),
+            "{with_app:?}"
+        );
+        let mut stream = eps();
+        let mut s = ep("stream", "service");
+        s.host = "CUSTOMER.streaming-cardata.bmwgroup.com".into();
+        stream.push(s);
+        let with_stream = ids(&stream);
+        assert!(
+            with_stream.iter().any(|i| i == "cardata_stream_refused"),
+            "{with_stream:?}"
+        );
     }
 
     #[test]

@@ -123,6 +123,11 @@ pub struct SuspectDef {
     pub contradicted_when: Vec<When>,
     #[serde(default)]
     pub evidence: Vec<Evidence>,
+    /// For an untestable cause that belongs to one service (the CarData stream, the app's
+    /// attestation): the hosts of which the run must have checked at least one for the cause to
+    /// be listed. Empty: listed for every run.
+    #[serde(default)]
+    pub when_checked: Vec<String>,
 }
 
 impl SuspectDef {
@@ -178,6 +183,12 @@ impl Knowledge {
                         return Err(format!("suspect {}: a step names unknown code {c}", s.id));
                     }
                 }
+            }
+            if !s.when_checked.is_empty() && s.kind != Kind::Untestable {
+                return Err(format!(
+                    "suspect {}: when_checked is for untestable causes only",
+                    s.id
+                ));
             }
             for e in &s.evidence {
                 if !registry::is_known(&e.code) {

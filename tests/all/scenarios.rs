@@ -454,8 +454,6 @@ fn a_clean_run_lists_only_what_a_network_probe_cannot_test() {
             "account_credentials",
             "corrupted_app_data",
             "app_permissions",
-            "cardata_stream_refused",
-            "app_attestation_refused",
             "captcha_shared_address"
         ]
     );
