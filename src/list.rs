@@ -7,10 +7,11 @@
 use crate::cli::RunArgs;
 use crate::error::{AppError, exit};
 use crate::model::Probe;
+use crate::plan::Selection;
 use crate::plan::{load_profile, selection};
 use crate::profile::{self, Profile};
 use crate::report::Format;
-use crate::runner::{self, Selection};
+use crate::runner;
 use crate::term::decide_color;
 use schemars::JsonSchema;
 use serde::Serialize;

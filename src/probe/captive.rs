@@ -7,8 +7,8 @@
 
 use crate::iface::Resolver;
 use crate::model::{Check, Probe, Status, ms};
-use crate::probe::http::{self, ExchangeError};
-use crate::probe::registry::{Definition, Kind};
+use crate::probe::definition::{Definition, DeviceFuture, DeviceInput, Run};
+use crate::probe::exchange::{self, ExchangeError};
 use crate::profile::Captive;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -27,9 +27,26 @@ pub const DEFINITION: Definition = Definition {
         "captive.skipped",
     ],
     keys: &[],
+    metrics: &[],
     needs: &[],
-    kind: Kind::Device,
+    run: Run::Device(start),
 };
+
+/// Starts the request, unless the profile switched the check off.
+fn start(input: std::sync::Arc<DeviceInput>) -> DeviceFuture {
+    Box::pin(async move {
+        vec![match &input.profile.captive {
+            Some(cfg) => run(cfg, &input.resolver, input.timeout).await,
+            None => Check::new(
+                Probe::Captive,
+                None,
+                Status::Skip,
+                "captive.off",
+                "switched off in the profile ([captive] url = \"\")",
+            ),
+        }]
+    })
+}
 
 /// Splits `http://host[:port]/path` into its parts (validated when the profile was loaded).
 pub fn split_url(url: &str) -> Option<(String, u16, String)> {
@@ -117,7 +134,7 @@ pub async fn run(cfg: &Captive, resolver: &Result<Resolver, String>, timeout: Du
         } else {
             format!("{host}:{port}")
         };
-        http::exchange(stream, &authority, &path, timeout)
+        exchange::exchange(stream, &authority, &path, timeout)
             .await
             .map_err(|e| match e {
                 ExchangeError::Timeout => "no HTTP answer in time".to_owned(),

@@ -6,18 +6,24 @@
 //! does — and none of them knows how results are rendered.
 
 pub mod answer;
+pub mod attempt;
 pub mod blockpages;
 pub mod captive;
 pub mod clock;
+pub mod definition;
 pub mod dns;
 pub mod dnsfilter;
 pub mod dnswire;
+pub mod exchange;
 pub mod http;
 pub mod ipv6;
 pub mod latency;
 pub mod ocsp;
 pub mod proxy;
+pub mod proxyenv;
 pub mod registry;
+pub mod servertime;
+pub mod sockerr;
 pub mod storage;
 pub mod tcp;
 pub mod tls;

@@ -7,7 +7,7 @@
 
 use crate::error::AppError;
 use crate::model::{Check, Probe, Status, ms};
-use crate::probe::registry::{Definition, Kind};
+use crate::probe::definition::{By, Definition, Key, Metric, Perf, Prometheus, Run, Scale, Stage};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -49,14 +49,31 @@ pub const DEFINITION: Definition = Definition {
         "tls.skipped",
     ],
     keys: &[
-        "handshake_ms",
-        "version",
-        "issuer",
-        "not_after",
-        "days_left",
+        Key::scalar("handshake_ms"),
+        Key::scalar("version"),
+        Key::scalar("issuer"),
+        Key::scalar("not_after"),
+        Key::scalar("days_left"),
+    ],
+    metrics: &[
+        Metric {
+            key: "handshake_ms",
+            prometheus: Prometheus::Phase("tls"),
+            nagios: Perf::Millis("handshake"),
+        },
+        Metric {
+            key: "not_after",
+            prometheus: Prometheus::Gauge {
+                family: "bmw_netcheck_tls_cert_not_after_timestamp_seconds",
+                help: "Expiry of the certificate each endpoint presented, in seconds since the Unix epoch.",
+                scale: Scale::Timestamp,
+                by: By::Target,
+            },
+            nagios: Perf::None,
+        },
     ],
     needs: &[Probe::Dns, Probe::Tcp],
-    kind: Kind::Endpoint,
+    run: Run::Stage(Stage::Secure),
 };
 
 /// Trust settings for a run: the system's roots (or a bundled set when it has none) plus `--ca-file`.
@@ -695,6 +712,15 @@ fn large_hello_dropped(
     check
 }
 
+/// The application protocols offered in the handshake: HTTP/1.1 for an HTTPS endpoint (its
+/// http stage reuses the session), none for a TLS-only one.
+pub fn alpn(protocol: crate::profile::Protocol) -> &'static [&'static [u8]] {
+    match protocol {
+        crate::profile::Protocol::Https => &[b"http/1.1"],
+        crate::profile::Protocol::Tls => &[],
+    }
+}
+
 /// Runs the tls stage on a connected socket: the handshake a modern client makes, and when it
 /// is cut off or gets no answer while a classic hello gets through, `tls.large_hello_dropped`.
 pub async fn run(
@@ -1189,6 +1215,16 @@ pub fn judge_seen(seen: Option<&Seen>, private_ca: bool) -> Option<Interception>
         .map(|f| f.issuer)
         .unwrap_or_default();
     judge_interception(&names, &top, s.anchor, private_ca)
+}
+
+/// The proxy path's http check (through a proxy that is not an http:// one), judged by the
+/// certificate the proxy presented, like the direct path's: an interceptor is named, unless the
+/// proxy failed on its own and the certificate was one the device trusts.
+pub fn judge_proxied(c: Check, presented: Option<&Seen>, private_ca: bool) -> Check {
+    match judge_seen(presented, private_ca) {
+        Some(i) if c.code != "http.proxy_error" || !i.trusted => i.apply(c),
+        _ => c,
+    }
 }
 
 /// A server that asked for a client certificate and then refused the request without one

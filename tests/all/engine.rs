@@ -4,6 +4,8 @@
 
 use crate::support::pki::{INTERMEDIATE_CN, ROOT_CN};
 use crate::support::*;
+use bmw_netcheck::model::Probe;
+use bmw_netcheck::probe::registry::{self, Key, Shape};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -1125,26 +1127,15 @@ fn closed_stdout_pipe_is_not_a_crash() {
 
 // ---- measurements in data ---------------------------------------------------------------------
 
-/// The contract's `data` keys of each endpoint stage.
-fn contract_keys(probe: &str) -> &'static [&'static str] {
-    match probe {
-        "dns" => &["addresses", "resolve_ms"],
-        "tcp" => &["connect_ms", "address"],
-        "tls" => &[
-            "handshake_ms",
-            "version",
-            "issuer",
-            "not_after",
-            "days_left",
-        ],
-        "http" => &["status_code", "ttfb_ms"],
-        "latency" => &["samples_ms", "median_ms", "loss_pct"],
-        _ => &[],
-    }
+/// The contract's `data` keys of a probe, as its definition declares them (with whether each is
+/// a list).
+fn contract_keys(probe: &str) -> &'static [Key] {
+    let p = Probe::from_name(probe).unwrap_or_else(|| panic!("{probe} is no registered probe"));
+    registry::measurement_keys(p)
 }
 
-/// `endpoint probe code: key` for every contract key missing from a check that ran (a value
-/// that could not be measured is there as `null`).
+/// `endpoint probe code: key` for every contract key missing from a check that ran, or of the
+/// wrong shape (a value that could not be measured is there as `null`, a list as `[]`).
 fn missing_keys(report: &Value) -> Vec<String> {
     let mut missing = Vec::new();
     for c in report["checks"].as_array().expect("checks") {
@@ -1153,11 +1144,17 @@ fn missing_keys(report: &Value) -> Vec<String> {
         }
         let probe = c["probe"].as_str().unwrap_or("?");
         for key in contract_keys(probe) {
-            if c["data"].get(*key).is_none() {
+            let value = &c["data"][key.name];
+            let shaped = match key.shape {
+                Shape::List => value.is_array(),
+                Shape::Scalar => !value.is_array() && c["data"].get(key.name).is_some(),
+            };
+            if !shaped {
                 let target = c["target"].as_str().unwrap_or("-");
                 missing.push(format!(
-                    "{target} {}: {key}",
-                    c["code"].as_str().unwrap_or("?")
+                    "{target} {}: {}",
+                    c["code"].as_str().unwrap_or("?"),
+                    key.name
                 ));
             }
         }
