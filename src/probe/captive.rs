@@ -9,8 +9,9 @@ use crate::iface::Resolver;
 use crate::model::{Check, Probe, Status, ms};
 use crate::probe::definition::{Definition, DeviceFuture, DeviceInput, Run};
 use crate::probe::exchange::{self, ExchangeError};
+use crate::probe::lookup;
 use crate::profile::Captive;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// The captive probe as the registry ([`crate::probe::registry`]) lists it.
@@ -84,27 +85,6 @@ pub fn judge(expect: u16, status: u16, body_len: usize) -> (Status, &'static str
     }
 }
 
-async fn resolve(resolver: &Result<Resolver, String>, host: &str) -> Result<IpAddr, String> {
-    if let Ok(ip) = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    {
-        return Ok(ip);
-    }
-    let r = resolver.as_ref().map_err(Clone::clone)?;
-    let found = r.lookup_ip(host).await.map_err(|e| {
-        format!(
-            "cannot resolve {host} ({})",
-            crate::probe::dns::Answer::from_error(&e).label()
-        )
-    })?;
-    found
-        .iter()
-        .next()
-        .ok_or_else(|| format!("{host} has no address"))
-}
-
 pub async fn run(cfg: &Captive, resolver: &Result<Resolver, String>, timeout: Duration) -> Check {
     let started = Instant::now();
     let unreachable = |why: String| {
@@ -125,7 +105,7 @@ pub async fn run(cfg: &Captive, resolver: &Result<Resolver, String>, timeout: Du
         return unreachable("the URL cannot be parsed".into());
     };
     let bounded = async {
-        let ip = resolve(resolver, &host).await?;
+        let ip = lookup::first_address(resolver, &host).await?;
         let stream = crate::iface::connect(SocketAddr::new(ip, port))
             .await
             .map_err(|e| format!("cannot connect: {e}"))?;

@@ -18,6 +18,7 @@ pub mod exchange;
 pub mod http;
 pub mod ipv6;
 pub mod latency;
+pub mod lookup;
 pub mod ocsp;
 pub mod proxy;
 pub mod proxyenv;
