@@ -94,6 +94,7 @@ pub enum Probe {
     Clock,
     Captive,
     Ipv6,
+    Resolvconf,
 }
 
 impl fmt::Display for Probe {

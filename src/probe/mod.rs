@@ -23,6 +23,7 @@ pub mod ocsp;
 pub mod proxy;
 pub mod proxyenv;
 pub mod registry;
+pub mod resolvconf;
 pub mod servertime;
 pub mod sockerr;
 pub mod storage;

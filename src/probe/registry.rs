@@ -23,7 +23,9 @@
 
 use crate::model::{Check, Probe, Status};
 pub use crate::probe::definition::{Definition, Key, Kind, Shape, Stage};
-use crate::probe::{captive, clock, dns, http, ipv6, latency, proxy, storage, tcp, tls, vpn};
+use crate::probe::{
+    captive, clock, dns, http, ipv6, latency, proxy, resolvconf, storage, tcp, tls, vpn,
+};
 use serde_json::{Map, Value};
 
 /// The definition of a probe: the one place that names every probe.
@@ -40,6 +42,7 @@ pub fn definition(probe: Probe) -> &'static Definition {
         Probe::Clock => &clock::DEFINITION,
         Probe::Captive => &captive::DEFINITION,
         Probe::Ipv6 => &ipv6::DEFINITION,
+        Probe::Resolvconf => &resolvconf::DEFINITION,
     }
 }
 

@@ -69,7 +69,8 @@ pub(super) fn step(probe: Probe) -> Option<Step> {
         | Probe::Vpn
         | Probe::Clock
         | Probe::Captive
-        | Probe::Ipv6 => None,
+        | Probe::Ipv6
+        | Probe::Resolvconf => None,
     }
 }
 
