@@ -297,7 +297,7 @@ fn proxy_failure(e: &reqwest::Error) -> String {
         if let Some(tls) = cur.downcast_ref::<rustls::Error>() {
             return format!(
                 "TLS through the proxy failed: {}",
-                crate::probe::tls_classify::classify_rustls(tls).1
+                crate::probe::tls::classify::classify_rustls(tls).1
             );
         }
         if let Some(io) = cur.downcast_ref::<std::io::Error>() {
