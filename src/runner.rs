@@ -5,6 +5,9 @@
 //! step timeout and the whole run by the deadline. Stages record their checks as they finish, so
 //! when the deadline passes the runner still knows what was done: the stage that was running
 //! becomes `<probe>.timeout`, the stages after it `skip`, and the report is produced regardless.
+//! What each stage does is not decided here: `pipeline` (`src/runner/pipeline.rs`) walks an
+//! endpoint's stages by the places their definitions give, and the proxy path is put together
+//! in [`crate::proxypath`]; this file only starts them, bounds them and accounts for them.
 //!
 //! The tool's own resources are bounded too: the soft limit on open files is raised to the hard
 //! one where the system allows ([`crate::platform::limits::raise_fd_limit`]), and the pipelines
