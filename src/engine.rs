@@ -10,13 +10,15 @@ use crate::diagnose::diagnose;
 use crate::error::AppError;
 use crate::knowledge::Knowledge;
 use crate::model::Device;
-use crate::model::{Check, EndpointInfo, Probe, Report, SCHEMA_VERSION, Status, Tool};
+use crate::model::{Check, EndpointInfo, Probe, Report, SCHEMA_VERSION, Tool};
+use crate::plan::Selection;
 use crate::plan::{Probing, Start, load_profile, selection_for};
-use crate::probe::proxy::ProxyEnv;
-use crate::probe::registry::Kind;
-use crate::probe::{captive, clock, dns, egress, ipv6, storage, tcp, tls, vpn};
+use crate::probe::attempt::Attempt;
+use crate::probe::definition::{DeviceFuture, DeviceInput, ReaderInput, Run};
+use crate::probe::proxyenv::ProxyEnv;
+use crate::probe::{dns, storage, tls};
 use crate::profile::Profile;
-use crate::runner::{self, Env, Selection};
+use crate::runner::{self, Env};
 use crate::term::decide_color;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -129,7 +131,7 @@ pub async fn check(
         let device = device_probes(profile, &env, proxy, storage_paths.clone());
         let (results, device_checks) =
             runner::run_endpoints(profile, env.clone(), device, started, interrupt).await;
-        let attempts: Vec<(String, Vec<tcp::Attempt>)> = results
+        let attempts: Vec<(String, Vec<Attempt>)> = results
             .iter()
             .map(|r| (r.endpoint.name.clone(), r.attempts.clone()))
             .collect();
@@ -138,11 +140,8 @@ pub async fn check(
         crate::crosscheck::apply(&mut checks, &profile.endpoints);
         checks.extend(device_checks);
         // Probes that read what the others measured.
-        for p in Probe::all().iter().copied() {
-            if p.kind() == Kind::Reader && sel.reported(p) {
-                checks.extend(reader(p, &checks, &attempts, profile));
-            }
-        }
+        let read = readings(&checks, &attempts, profile, sel);
+        checks.extend(read);
         checks.sort_by_key(|c| (c.target.is_none(), c.probe));
         checks
     };
@@ -203,103 +202,54 @@ pub fn interrupted() -> runner::Interrupt {
     })
 }
 
-/// The device probes of this run, each a future the runner bounds by the deadline.
+/// The device probes of this run, each a future the runner bounds by the deadline: each one's
+/// definition says how it starts.
 fn device_probes(
     profile: &Profile,
     env: &Arc<Env>,
     proxy: &ProxyEnv,
     storage_paths: Vec<std::path::PathBuf>,
-) -> Vec<(Probe, runner::DeviceFuture)> {
+) -> Vec<(Probe, DeviceFuture)> {
+    let input = Arc::new(DeviceInput {
+        profile: profile.clone(),
+        resolver: env.resolver.clone(),
+        timeout: env.timeout,
+        proxy: proxy.clone(),
+        storage_paths,
+    });
     Probe::all()
         .iter()
         .copied()
-        .filter(|p| p.kind() == Kind::Device && env.selection.reported(*p))
-        .filter_map(|p| device_probe(p, profile, env, proxy, storage_paths.clone()).map(|f| (p, f)))
+        .filter(|p| env.selection.reported(*p))
+        .filter_map(|p| match p.definition().run {
+            Run::Device(start) => Some((p, start(input.clone()))),
+            Run::Stage(_) | Run::Reader(_) => None,
+        })
         .collect()
 }
 
-/// How a device probe runs. Every probe has its arm: a new one does not compile until it says.
-fn device_probe(
-    probe: Probe,
-    profile: &Profile,
-    env: &Arc<Env>,
-    proxy: &ProxyEnv,
-    storage_paths: Vec<std::path::PathBuf>,
-) -> Option<runner::DeviceFuture> {
-    let fut: runner::DeviceFuture = match probe {
-        Probe::Storage => {
-            let t = profile.thresholds.clone();
-            Box::pin(async move {
-                // statvfs on a hung network mount blocks: keep it off the async workers.
-                tokio::task::spawn_blocking(move || storage::run(&storage_paths, &t))
-                    .await
-                    .unwrap_or_default()
-            })
-        }
-        Probe::Proxy => {
-            let c = proxy.check();
-            Box::pin(async move { vec![c] })
-        }
-        Probe::Vpn => Box::pin(async move {
-            tokio::task::spawn_blocking(vpn::run)
-                .await
-                .map(|c| vec![c])
-                .unwrap_or_default()
-        }),
-        Probe::Captive => {
-            let env = env.clone();
-            let cfg = profile.captive.clone();
-            Box::pin(async move {
-                vec![match cfg {
-                    Some(cfg) => captive::run(&cfg, &env.resolver, env.timeout).await,
-                    None => Check::new(
-                        Probe::Captive,
-                        None,
-                        Status::Skip,
-                        "captive.off",
-                        "switched off in the profile ([captive] url = \"\")",
-                    ),
-                }]
-            })
-        }
-        Probe::Egress => {
-            let servers = profile.egress.stun.clone();
-            let timeout = env.timeout;
-            Box::pin(async move { vec![egress::run(&servers, timeout).await] })
-        }
-        Probe::Dns
-        | Probe::Tcp
-        | Probe::Tls
-        | Probe::Http
-        | Probe::Latency
-        | Probe::Clock
-        | Probe::Ipv6 => return None,
-    };
-    Some(fut)
-}
-
-/// A probe that reads what the others measured (after the pipelines and the device probes).
-/// Every probe has its arm: a new one does not compile until it says.
-fn reader(
-    probe: Probe,
+/// The readings of the probes that read what the others measured, after the pipelines and the
+/// device probes, each as its definition says.
+fn readings(
     checks: &[Check],
-    attempts: &[(String, Vec<tcp::Attempt>)],
+    attempts: &[(String, Vec<Attempt>)],
     profile: &Profile,
-) -> Option<Check> {
-    match probe {
-        Probe::Clock => Some(clock::run(checks, &profile.thresholds)),
-        Probe::Ipv6 => Some(ipv6::run(attempts)),
-        Probe::Dns
-        | Probe::Tcp
-        | Probe::Tls
-        | Probe::Http
-        | Probe::Latency
-        | Probe::Storage
-        | Probe::Proxy
-        | Probe::Vpn
-        | Probe::Captive
-        | Probe::Egress => None,
-    }
+    sel: &Selection,
+) -> Vec<Check> {
+    let input = ReaderInput {
+        checks,
+        attempts,
+        profile,
+    };
+    Probe::all()
+        .iter()
+        .copied()
+        .filter(|p| sel.reported(*p))
+        .filter_map(|p| match p.definition().run {
+            Run::Reader(read) => Some(read(&input)),
+            Run::Stage(_) | Run::Device(_) => None,
+        })
+        .collect()
 }
 
 /// The storage paths to check; a path that does not exist is the user's mistake (exit 3).
@@ -331,16 +281,18 @@ fn device_info() -> Device {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe::definition::Kind;
 
     #[test]
     fn every_reader_probe_has_its_reading() {
         let profile = crate::profile::builtin_set("rest_of_world", false).expect("built-in set");
-        for p in Probe::all().iter().copied() {
-            let read = reader(p, &[], &[], &profile);
-            assert_eq!(read.is_some(), p.kind() == Kind::Reader, "{p}");
-            if let Some(c) = read {
-                assert_eq!(c.probe, p);
-            }
-        }
+        let read = readings(&[], &[], &profile, &Selection::default());
+        let readers: Vec<Probe> = Probe::all()
+            .iter()
+            .copied()
+            .filter(|p| p.kind() == Kind::Reader)
+            .collect();
+        let probes: Vec<Probe> = read.iter().map(|c| c.probe).collect();
+        assert_eq!(probes, readers);
     }
 }

@@ -49,6 +49,14 @@ fn any_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Every measurement key a probe declares, and a few that checks carry besides.
+fn data_keys() -> Vec<&'static str> {
+    let declared = Probe::all()
+        .iter()
+        .flat_map(|p| p.definition().keys.iter().map(|k| k.name));
+    declared.chain(["location", "offset_s"]).collect()
+}
+
 fn any_check(targets: Vec<String>) -> impl Strategy<Value = Check> {
     (
         0..Probe::all().len(),
@@ -57,30 +65,7 @@ fn any_check(targets: Vec<String>) -> impl Strategy<Value = Check> {
         prop::sample::select(registry::all_codes().collect::<Vec<_>>()),
         any_text(),
         0.0f64..100_000.0,
-        prop::collection::btree_map(
-            prop::sample::select(vec![
-                "addresses",
-                "resolve_ms",
-                "connect_ms",
-                "handshake_ms",
-                "not_after",
-                "days_left",
-                "status_code",
-                "ttfb_ms",
-                "samples_ms",
-                "median_ms",
-                "loss_pct",
-                "path",
-                "free_bytes",
-                "total_bytes",
-                "issuer",
-                "version",
-                "location",
-                "offset_s",
-            ]),
-            any_value(),
-            0..6,
-        ),
+        prop::collection::btree_map(prop::sample::select(data_keys()), any_value(), 0..6),
     )
         .prop_map(
             |(p, target, status, code, summary, duration_ms, data)| Check {
@@ -290,6 +275,6 @@ proptest! {
             let out = String::from_utf8(report::render(&r, format, RenderOptions { personal_redacted: false })).expect("utf-8");
             prop_assert!(!out.contains(&secret), "{:?} leaks", format);
         }
-        prop_assert!(!crate::probe::proxy::redact_url(&url).contains(&secret));
+        prop_assert!(!crate::probe::proxyenv::redact_url(&url).contains(&secret));
     }
 }

@@ -213,6 +213,8 @@ impl Knowledge {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Probe;
+    use crate::probe::definition::Kind;
 
     #[test]
     fn builtin_knowledge_is_valid_and_complete() {
@@ -265,14 +267,17 @@ mod tests {
                     c,
                     "proxy.none" | "proxy.env" | "vpn.none" | "clock.unknown" | "captive.off"
                         | "captive.unreachable" | "ipv6.unavailable" | "dns.skipped"
-                        // Device probes that could not measure: nothing about the network.
-                        | "storage.error" | "storage.timeout" | "proxy.timeout" | "vpn.timeout"
-                        | "clock.timeout" | "captive.timeout" | "ipv6.timeout"
+                        // A device probe that could not measure: nothing about the network.
+                        | "storage.error"
                         // The opt-in public-address check, when no STUN server answered.
-                        | "egress.no_answer" | "egress.timeout"
+                        | "egress.no_answer"
                         // This device's own resource limits: never evidence about the network.
                         | "tcp.local_limit" | "latency.local_limit"
                 )
+                // A device probe or reader that ran out of time measured nothing.
+                || c.strip_suffix(".timeout")
+                    .and_then(Probe::from_name)
+                    .is_some_and(|p| p.kind() != Kind::Endpoint)
         };
         for code in registry::all_codes().filter(|c| !informational(c)) {
             let covered = kb.suspect.iter().any(|s| {

@@ -43,6 +43,7 @@ pub mod platform;
 pub mod probe;
 pub mod profile;
 pub mod progress;
+pub mod proxypath;
 pub mod push;
 pub mod redact;
 pub mod report;

@@ -7,10 +7,11 @@
 use crate::cli::RunArgs;
 use crate::error::{AppError, exit};
 use crate::model::Probe;
+use crate::plan::Selection;
 use crate::plan::load_profile;
 use crate::profile::{self, Profile};
 use crate::report::Format;
-use crate::runner::{self, Selection};
+use crate::runner;
 use crate::term::decide_color;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -75,7 +76,7 @@ fn human(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
     for p in Probe::all().iter().copied() {
         let _ = writeln!(
             out,
-            "  {:<3} {:<8} {}",
+            "  {:<3} {:<10} {}",
             state(sel, p),
             p.name(),
             p.describe()

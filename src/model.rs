@@ -95,6 +95,7 @@ pub enum Probe {
     Captive,
     Ipv6,
     Egress,
+    Resolvconf,
 }
 
 impl fmt::Display for Probe {
@@ -113,6 +114,7 @@ pub struct Check {
     pub code: String,
     pub summary: String,
     pub duration_ms: f64,
+    /// Measurements; the keys each probe always carries are in `$defs/Measurements`.
     #[serde(default)]
     pub data: Map<String, Value>,
     /// The uplink (network interface) the check went over, when the run was bound to one

@@ -5,9 +5,10 @@
 
 use crate::cli::RunArgs;
 use crate::error::AppError;
+use crate::model::Probe;
 use crate::profile::{self, Profile};
 use crate::report::Format;
-use crate::runner::Selection;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -147,6 +148,37 @@ pub fn selection_for(args: &RunArgs, profile: &Profile) -> Selection {
         sel.skip.insert(crate::model::Probe::Egress);
     }
     sel
+}
+
+/// Which probes run and which are reported.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub only: Option<BTreeSet<Probe>>,
+    pub skip: BTreeSet<Probe>,
+}
+
+impl Selection {
+    /// Is this probe's result part of the report?
+    pub fn reported(&self, p: Probe) -> bool {
+        !self.skip.contains(&p) && self.only.as_ref().is_none_or(|o| o.contains(&p))
+    }
+
+    /// Does this stage run? A stage left out with `--skip` does not, and neither do those that
+    /// need it; with `--only`, the stages a chosen one needs run without being reported.
+    pub fn runs(&self, p: Probe) -> bool {
+        if self.skip.contains(&p) {
+            return false;
+        }
+        match &self.only {
+            None => true,
+            Some(only) => {
+                only.contains(&p)
+                    || Probe::all()
+                        .iter()
+                        .any(|later| only.contains(later) && later.needs().contains(&p))
+            }
+        }
+    }
 }
 
 pub fn selection(args: &RunArgs) -> Selection {

@@ -5,6 +5,9 @@
 //! step timeout and the whole run by the deadline. Stages record their checks as they finish, so
 //! when the deadline passes the runner still knows what was done: the stage that was running
 //! becomes `<probe>.timeout`, the stages after it `skip`, and the report is produced regardless.
+//! What each stage does is not decided here: `pipeline` (`src/runner/pipeline.rs`) walks an
+//! endpoint's stages by the places their definitions give, and the proxy path is put together
+//! in [`crate::proxypath`]; this file only starts them, bounds them and accounts for them.
 //!
 //! The tool's own resources are bounded too: the soft limit on open files is raised to the hard
 //! one where the system allows ([`crate::platform::limits::raise_fd_limit`]), and the pipelines
@@ -12,14 +15,17 @@
 //! thousands of endpoints queues instead of failing with "Too many open files" — a failure
 //! that is this device's limit, and that would otherwise read as a bad network.
 
+mod pipeline;
+
 use crate::iface::Resolver;
-use crate::model::{Check, Probe, Status};
-use crate::probe::proxy::ProxyEnv;
-use crate::probe::registry;
-use crate::probe::tcp::Attempt;
-use crate::probe::{dns, http, latency, tcp, tls, tunnel};
+use crate::model::{Check, Probe};
+use crate::plan::Selection;
+use crate::probe::attempt::Attempt;
+use crate::probe::definition::DeviceFuture;
+use crate::probe::proxyenv::ProxyEnv;
+use crate::probe::{registry, tls};
 use crate::profile::{Endpoint, Profile, Protocol, Thresholds};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,37 +41,6 @@ const FDS_PER_PIPELINE: u64 = 6;
 pub fn pipelines_in_flight(nofile: u64) -> usize {
     let reserve = (nofile / 4).clamp(8, 64);
     (nofile.saturating_sub(reserve) / FDS_PER_PIPELINE).clamp(1, 4096) as usize
-}
-
-/// Which probes run and which are reported.
-#[derive(Debug, Clone, Default)]
-pub struct Selection {
-    pub only: Option<BTreeSet<Probe>>,
-    pub skip: BTreeSet<Probe>,
-}
-
-impl Selection {
-    /// Is this probe's result part of the report?
-    pub fn reported(&self, p: Probe) -> bool {
-        !self.skip.contains(&p) && self.only.as_ref().is_none_or(|o| o.contains(&p))
-    }
-
-    /// Does this stage run? A stage left out with `--skip` does not, and neither do those that
-    /// need it; with `--only`, the stages a chosen one needs run without being reported.
-    pub fn runs(&self, p: Probe) -> bool {
-        if self.skip.contains(&p) {
-            return false;
-        }
-        match &self.only {
-            None => true,
-            Some(only) => {
-                only.contains(&p)
-                    || Probe::all()
-                        .iter()
-                        .any(|later| only.contains(later) && later.needs().contains(&p))
-            }
-        }
-    }
 }
 
 /// The dns stage keeps to the step timeout itself (its retry and second look included); the
@@ -125,9 +100,6 @@ pub struct EndpointResults {
     pub checks: Vec<Check>,
     pub attempts: Vec<Attempt>,
 }
-
-/// A device probe: a future yielding its checks, run alongside the pipelines.
-pub type DeviceFuture = std::pin::Pin<Box<dyn Future<Output = Vec<Check>> + Send>>;
 
 /// How the run's concurrent part ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +171,7 @@ fn spawn_pipelines(set: &mut JoinSet<()>, profile: &Profile, env: &Arc<Env>, slo
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
             };
-            pipeline(ep, env.clone(), slot).await;
+            pipeline::pipeline(ep, env.clone(), slot).await;
             if let Some(done) = &env.on_done {
                 done(&name);
             }
@@ -303,16 +275,6 @@ fn endpoint_results(
     }
 }
 
-/// The tcp stage's connect time to `address`: the first latency sample.
-fn attempts_winner_ms(slot: &Shared, address: std::net::SocketAddr) -> Option<f64> {
-    slot.lock()
-        .attempts
-        .iter()
-        .rev()
-        .find(|a| a.address == address && a.outcome == tcp::Outcome::Ok)
-        .map(|a| a.connect_ms)
-}
-
 /// The endpoint stages this run reports for an endpoint, in pipeline order.
 pub fn planned_stages(ep: &Endpoint, sel: &Selection) -> Vec<Probe> {
     registry::endpoint_stages()
@@ -410,298 +372,4 @@ fn skip_after(slot: &Shared, ep: &Endpoint, sel: &Selection, probe: Probe, why: 
             s.checks.push(Check::skipped(p, Some(&ep.name), why));
         }
     }
-}
-
-/// One endpoint: dns → tcp → (tls → http) ‖ latency; with a proxy, http (or a TLS-only
-/// endpoint's handshake) also goes through it, alongside the direct stages (which still tell
-/// whether the direct path works; `crosscheck` judges the run by the proxy's path).
-async fn pipeline(ep: Endpoint, env: Arc<Env>, slot: Shared) {
-    match proxied_stage(&ep, &env) {
-        Some(Proxied::Tunnel(probe, tunnel)) => {
-            if probe == Probe::Http {
-                slot.lock().http_via_proxy = true;
-            }
-            let warn_days = env.thresholds.cert_expiry_warn_days;
-            let via = async {
-                let c = tunnel::check(&env.tls, &ep, &tunnel, env.timeout, warn_days).await;
-                (c, Some(()))
-            };
-            let _ = tokio::join!(
-                direct(&ep, &env, &slot),
-                stage(&slot, &env, &ep, (probe, Bound::OwnSteps), via, None)
-            );
-        }
-        Some(Proxied::Http(proxy_url)) => {
-            slot.lock().http_via_proxy = true;
-            let via = http_via_proxy(&ep, &env, &proxy_url);
-            let _ = tokio::join!(
-                direct(&ep, &env, &slot),
-                stage(&slot, &env, &ep, (Probe::Http, Bound::OwnSteps), via, None)
-            );
-        }
-        None => direct(&ep, &env, &slot).await,
-    }
-}
-
-/// The stage of an endpoint that goes through the configured proxy, if any.
-enum Proxied {
-    /// An http:// proxy: the tunnel the app would open, written out so a refusal keeps its
-    /// meaning (tunnel.rs); TLS-only endpoints get their handshake inside it too.
-    Tunnel(Probe, tunnel::ProxyAddr),
-    /// Another proxy URL: the http stage through reqwest's proxy support.
-    Http(String),
-}
-
-fn proxied_stage(ep: &Endpoint, env: &Env) -> Option<Proxied> {
-    let proxy = env.proxy.for_host(&ep.host)?;
-    if let Some(tunnel) = tunnel::ProxyAddr::parse(proxy) {
-        let probe = match ep.protocol {
-            Protocol::Https => Probe::Http,
-            Protocol::Tls => Probe::Tls,
-        };
-        if env.selection.runs(probe) {
-            return Some(Proxied::Tunnel(probe, tunnel));
-        }
-    }
-    (ep.protocol == Protocol::Https && env.selection.runs(Probe::Http))
-        .then(|| Proxied::Http(proxy.to_owned()))
-}
-
-/// The http stage through a proxy that is not an http:// one; the certificate the proxy
-/// presented is judged like the direct path's.
-async fn http_via_proxy(ep: &Endpoint, env: &Env, proxy_url: &str) -> (Check, Option<()>) {
-    let url = format!("https://{}{}", ep.authority(), ep.path);
-    let seen = Arc::new(Mutex::new(None));
-    env.tls.ready().await;
-    let config = match env.tls.client_config(&[b"http/1.1"], seen.clone()) {
-        Ok(c) => c,
-        Err(why) => {
-            let c = Check::new(Probe::Http, Some(&ep.name), Status::Fail, "http.error", why);
-            return (c, Some(()));
-        }
-    };
-    let c = http::run_via_proxy(
-        &ep.name,
-        (&url, http::Ask::of(ep)),
-        proxy_url,
-        config,
-        ep.expect_status.as_deref(),
-        ep.reading,
-        env.timeout,
-    )
-    .await;
-    let presented = seen.lock().ok().and_then(|s| s.clone());
-    let c = match tls::judge_seen(presented.as_ref(), ep.private_ca) {
-        Some(i) if c.code != "http.proxy_error" || !i.trusted => i.apply(c),
-        _ => c,
-    };
-    (c, Some(()))
-}
-
-/// The direct path, stage by stage in the pipeline's order; a stage that fails or is left out
-/// skips the stages that need it.
-async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
-    let Some(addrs) = dns_stage(ep, env, slot).await else {
-        return;
-    };
-    let Some(connected) = tcp_stage(ep, env, slot, &addrs).await else {
-        return;
-    };
-    let address = connected.connected.address;
-    let first_sample = attempts_winner_ms(slot, address);
-    // tls → http, and latency beside them: the samples need not wait for the handshake.
-    tokio::join!(
-        secure_stages(ep, env, slot, connected.connected),
-        latency_stage(ep, env, slot, address, first_sample)
-    );
-    if let Some(p) = connected.pending
-        && let Ok(late) = p.await
-    {
-        slot.lock().attempts.extend(late);
-    }
-}
-
-/// The addresses to connect to: the IP literal, or the dns stage's answer.
-async fn dns_stage(ep: &Endpoint, env: &Env, slot: &Shared) -> Option<Vec<std::net::IpAddr>> {
-    let sel = &env.selection;
-    if let Some(ip) = ep.ip_literal() {
-        if sel.reported(Probe::Dns) {
-            slot.lock().checks.push(
-                Check::skipped(
-                    Probe::Dns,
-                    Some(&ep.name),
-                    format!("{ip} is an IP address; no lookup needed"),
-                )
-                .with("addresses", vec![ip.to_string()]),
-            );
-        }
-        return Some(vec![ip]);
-    }
-    if !sel.runs(Probe::Dns) {
-        let why = "needs an address, and the dns stage was left out";
-        skip_after(slot, ep, sel, Probe::Dns, why);
-        return None;
-    }
-    let lookup = dns::run(
-        &env.resolver,
-        &env.resolver_label,
-        &env.resolver_servers,
-        ep,
-        env.timeout,
-    );
-    match stage(
-        slot,
-        env,
-        ep,
-        (Probe::Dns, Bound::StepWithGrace),
-        lookup,
-        None,
-    )
-    .await
-    {
-        Ok(a) => Some(a),
-        Err(code) => {
-            let why = format!("needs an address; dns failed ({code})");
-            skip_after(slot, ep, sel, Probe::Dns, &why);
-            None
-        }
-    }
-}
-
-/// What the tcp stage hands on: the connection, and the other family's attempt still under way.
-struct TcpDone {
-    connected: tcp::Connected,
-    pending: Option<tokio::task::JoinHandle<Vec<Attempt>>>,
-}
-
-async fn tcp_stage(
-    ep: &Endpoint,
-    env: &Env,
-    slot: &Shared,
-    addrs: &[std::net::IpAddr],
-) -> Option<TcpDone> {
-    let sel = &env.selection;
-    if !sel.runs(Probe::Tcp) {
-        let why = "needs a connection, and the tcp stage was left out";
-        skip_after(slot, ep, sel, Probe::Tcp, why);
-        return None;
-    }
-    let connect = async {
-        let r = tcp::run(&ep.name, addrs, ep.port, env.timeout).await;
-        slot.lock().attempts.extend(r.attempts);
-        let done = r.connected.map(|connected| TcpDone {
-            connected,
-            pending: r.pending,
-        });
-        (r.check, done)
-    };
-    match stage(slot, env, ep, (Probe::Tcp, Bound::OwnSteps), connect, None).await {
-        Ok(done) => Some(done),
-        Err(code) => {
-            let why = format!("needs a connection; tcp failed ({code})");
-            skip_after(slot, ep, sel, Probe::Tcp, &why);
-            None
-        }
-    }
-}
-
-/// tls, then http over the session (an HTTPS endpoint whose http does not go through a proxy).
-async fn secure_stages(ep: &Endpoint, env: &Env, slot: &Shared, connected: tcp::Connected) {
-    let sel = &env.selection;
-    if !sel.runs(Probe::Tls) {
-        let why = "needs a connection, and the tls stage was left out";
-        skip_after(slot, ep, sel, Probe::Tls, why);
-        return;
-    }
-    let alpn: &[&[u8]] = match ep.protocol {
-        Protocol::Https => &[b"http/1.1"],
-        Protocol::Tls => &[],
-    };
-    let address = connected.address;
-    let handshake = tls::run(
-        &env.tls,
-        &ep.name,
-        &ep.host,
-        alpn,
-        connected.stream,
-        env.thresholds.cert_expiry_warn_days,
-        tls::Policy::for_endpoint(ep, env.timeout),
-    );
-    let session = stage(
-        slot,
-        env,
-        ep,
-        (Probe::Tls, Bound::Step),
-        handshake,
-        Some(address),
-    )
-    .await;
-    if ep.protocol == Protocol::Tls {
-        return;
-    }
-    let stream = match session {
-        Ok(s) => s,
-        Err(code) => {
-            let why = format!("needs a TLS session; tls failed ({code})");
-            skip_after(slot, ep, sel, Probe::Tls, &why);
-            return;
-        }
-    };
-    if !sel.runs(Probe::Http) || slot.lock().http_via_proxy {
-        return;
-    }
-    let authority = if ep.port == 443 {
-        ep.host.clone()
-    } else {
-        ep.authority()
-    };
-    let request = async {
-        let c = http::run(
-            &ep.name,
-            &authority,
-            http::Ask::of(ep),
-            ep.expect_status.as_deref(),
-            ep.reading,
-            stream,
-            env.timeout,
-        )
-        .await;
-        (c, Some(()))
-    };
-    let _ = stage(slot, env, ep, (Probe::Http, Bound::OwnSteps), request, None).await;
-    tls::client_cert_refusal(&mut slot.lock().checks, &ep.name);
-}
-
-/// The latency samples, beside tls and http.
-async fn latency_stage(
-    ep: &Endpoint,
-    env: &Env,
-    slot: &Shared,
-    address: SocketAddr,
-    first_sample: Option<f64>,
-) {
-    if !env.selection.runs(Probe::Latency) {
-        return;
-    }
-    let samples = async {
-        let c = latency::run(
-            &ep.name,
-            address,
-            first_sample,
-            env.samples,
-            env.timeout,
-            &env.thresholds,
-        )
-        .await;
-        (c, Some(()))
-    };
-    let _ = stage(
-        slot,
-        env,
-        ep,
-        (Probe::Latency, Bound::OwnSteps),
-        samples,
-        None,
-    )
-    .await;
 }

@@ -4,14 +4,17 @@
 //! One document describes them all. Its root is the run report (`run --format json`, each
 //! history line, what `show` reads); `$defs` also holds the other documents, by name:
 //! `ListReport` (`list --format json`), `ExplainEntry` (`explain ID --format json`),
-//! `ExplainList` (`explain --format json`) and `JsonHistory` (`history --format json`). A copy is
-//! committed as `schema/report.schema.json`; a test fails when it differs from this output.
+//! `ExplainList` (`explain --format json`), `JsonHistory` (`history --format json`) and
+//! `Measurements` (the keys each probe's checks carry in `data`, from the probes' definitions).
+//! A copy is committed as `schema/report.schema.json`; a test fails when it differs from this
+//! output.
 
 use crate::error::{AppError, exit};
 use crate::explain::ExplainEntry;
 use crate::history::JsonHistory;
 use crate::list::ListReport;
-use crate::model::{Report, SCHEMA_VERSION};
+use crate::model::{Probe, Report, SCHEMA_VERSION};
+use crate::probe::definition::Shape;
 use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
@@ -32,6 +35,9 @@ pub fn document() -> Value {
             "items": { "$ref": "#/$defs/ExplainEntry" }
         }),
     );
+    generator
+        .definitions_mut()
+        .insert("Measurements".into(), measurements());
     let schema = generator.into_root_schema_for::<Report>();
     let mut doc = schema.to_value();
     if let Some(obj) = doc.as_object_mut() {
@@ -52,6 +58,36 @@ pub fn document() -> Value {
         );
     }
     doc
+}
+
+/// The measurement keys each probe's checks always carry in `data`, read from the probes'
+/// definitions: a list is an array (empty when not measured), anything else a number or a
+/// string (null when not measured). Documentation: `data` itself stays open to more keys.
+fn measurements() -> Value {
+    let probes: serde_json::Map<String, Value> = Probe::all()
+        .iter()
+        .map(|p| {
+            let keys: serde_json::Map<String, Value> = p
+                .definition()
+                .keys
+                .iter()
+                .map(|k| {
+                    let shape = match k.shape {
+                        Shape::List => json!({ "type": "array" }),
+                        Shape::Scalar => json!({ "type": ["number", "string", "null"] }),
+                    };
+                    (k.name.to_owned(), shape)
+                })
+                .collect();
+            let doc = json!({ "type": "object", "properties": keys });
+            (p.name().to_owned(), doc)
+        })
+        .collect();
+    json!({
+        "description": "The keys each probe's checks always carry in `data`, probe by probe (a check's `data` may hold more).",
+        "type": "object",
+        "properties": probes
+    })
 }
 
 /// The document as the committed file holds it: pretty-printed, with a final newline.

@@ -7,10 +7,11 @@
 
 use crate::iface::Resolver;
 use crate::model::{Check, Probe, Status, ms};
-use crate::probe::http::{self, ExchangeError};
-use crate::probe::registry::{Definition, Kind};
+use crate::probe::definition::{Definition, DeviceFuture, DeviceInput, Run};
+use crate::probe::exchange::{self, ExchangeError};
+use crate::probe::lookup;
 use crate::profile::Captive;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// The captive probe as the registry ([`crate::probe::registry`]) lists it.
@@ -27,9 +28,26 @@ pub const DEFINITION: Definition = Definition {
         "captive.skipped",
     ],
     keys: &[],
+    metrics: &[],
     needs: &[],
-    kind: Kind::Device,
+    run: Run::Device(start),
 };
+
+/// Starts the request, unless the profile switched the check off.
+fn start(input: std::sync::Arc<DeviceInput>) -> DeviceFuture {
+    Box::pin(async move {
+        vec![match &input.profile.captive {
+            Some(cfg) => run(cfg, &input.resolver, input.timeout).await,
+            None => Check::new(
+                Probe::Captive,
+                None,
+                Status::Skip,
+                "captive.off",
+                "switched off in the profile ([captive] url = \"\")",
+            ),
+        }]
+    })
+}
 
 /// Splits `http://host[:port]/path` into its parts (validated when the profile was loaded).
 pub fn split_url(url: &str) -> Option<(String, u16, String)> {
@@ -67,27 +85,6 @@ pub fn judge(expect: u16, status: u16, body_len: usize) -> (Status, &'static str
     }
 }
 
-async fn resolve(resolver: &Result<Resolver, String>, host: &str) -> Result<IpAddr, String> {
-    if let Ok(ip) = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    {
-        return Ok(ip);
-    }
-    let r = resolver.as_ref().map_err(Clone::clone)?;
-    let found = r.lookup_ip(host).await.map_err(|e| {
-        format!(
-            "cannot resolve {host} ({})",
-            crate::probe::dns::Answer::from_error(&e).label()
-        )
-    })?;
-    found
-        .iter()
-        .next()
-        .ok_or_else(|| format!("{host} has no address"))
-}
-
 pub async fn run(cfg: &Captive, resolver: &Result<Resolver, String>, timeout: Duration) -> Check {
     let started = Instant::now();
     let unreachable = |why: String| {
@@ -108,7 +105,7 @@ pub async fn run(cfg: &Captive, resolver: &Result<Resolver, String>, timeout: Du
         return unreachable("the URL cannot be parsed".into());
     };
     let bounded = async {
-        let ip = resolve(resolver, &host).await?;
+        let ip = lookup::first_address(resolver, &host).await?;
         let stream = crate::iface::connect(SocketAddr::new(ip, port))
             .await
             .map_err(|e| format!("cannot connect: {e}"))?;
@@ -117,7 +114,7 @@ pub async fn run(cfg: &Captive, resolver: &Result<Resolver, String>, timeout: Du
         } else {
             format!("{host}:{port}")
         };
-        http::exchange(stream, &authority, &path, timeout)
+        exchange::exchange(stream, &authority, &path, timeout)
             .await
             .map_err(|e| match e {
                 ExchangeError::Timeout => "no HTTP answer in time".to_owned(),

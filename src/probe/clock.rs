@@ -14,9 +14,8 @@
 //! taken at its word: there is nothing to compare it with.
 
 use crate::model::{Check, Probe, Status};
-use crate::probe::registry::{Definition, Kind};
+use crate::probe::definition::{Definition, Run};
 use crate::profile::Thresholds;
-use std::time::SystemTime;
 
 /// The clock probe as the registry ([`crate::probe::registry`]) lists it.
 pub const DEFINITION: Definition = Definition {
@@ -31,23 +30,12 @@ pub const DEFINITION: Definition = Definition {
         "clock.skipped",
     ],
     keys: &[],
+    metrics: &[],
     needs: &[Probe::Dns, Probe::Tcp, Probe::Tls, Probe::Http],
-    kind: Kind::Reader,
+    run: Run::Reader(|input| run(input.checks, &input.profile.thresholds)),
 };
 
-/// Server time minus local time, in seconds, from a `Date` header and the local receipt time.
-pub fn offset(date_header: &str, received: SystemTime) -> Option<f64> {
-    let server = httpdate::parse_http_date(date_header).ok()?;
-    // 2020-01-01 .. 2200-01-01: a server time outside these is a broken or lying server.
-    let secs = server.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-    if !(1_577_836_800..7_258_118_400).contains(&secs) {
-        return None;
-    }
-    Some(match server.duration_since(received) {
-        Ok(ahead) => ahead.as_secs_f64(),
-        Err(behind) => -behind.duration().as_secs_f64(),
-    })
-}
+pub use crate::probe::servertime::offset;
 
 pub fn describe(secs: f64) -> String {
     let abs = secs.abs();
@@ -187,7 +175,7 @@ fn median_of(sorted: &[(String, f64)]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     fn with_offset(target: &str, o: f64) -> Check {
         Check::new(Probe::Http, Some(target), Status::Pass, "http.ok", "").with("clock_offset_s", o)

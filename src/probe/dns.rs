@@ -11,7 +11,7 @@
 
 use crate::iface::Resolver;
 use crate::model::{Check, Probe, Status};
-use crate::probe::registry::{Definition, Kind};
+use crate::probe::definition::{Definition, Key, Metric, Perf, Prometheus, Run, Stage};
 use crate::profile::Endpoint;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::net::{DnsError, NetError};
@@ -42,9 +42,14 @@ pub const DEFINITION: Definition = Definition {
         "dns.dnssec_failed",
         "dns.tcp_blocked",
     ],
-    keys: &["addresses", "resolve_ms"],
+    keys: &[Key::list("addresses"), Key::scalar("resolve_ms")],
     needs: &[],
-    kind: Kind::Endpoint,
+    run: Run::Stage(Stage::Resolve),
+    metrics: &[Metric {
+        key: "resolve_ms",
+        prometheus: Prometheus::Phase("resolve"),
+        nagios: Perf::None,
+    }],
 };
 
 /// Builds the resolver for a run: the system's configuration, or one server given by the user.

@@ -15,9 +15,10 @@
 //! as a skip: UDP to a STUN server is not something the app needs.
 
 use crate::model::{Check, Probe, Status};
-use crate::probe::registry::{Definition, Kind};
+use crate::probe::definition::{Definition, DeviceFuture, DeviceInput, Key, Run};
 use serde_json::{Value, json};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 
@@ -34,10 +35,22 @@ pub const DEFINITION: Definition = Definition {
         "egress.timeout",
         "egress.skipped",
     ],
-    keys: &["public_address", "family", "nat", "cgnat", "vpn"],
+    keys: &[
+        Key::scalar("public_address"),
+        Key::scalar("family"),
+        Key::scalar("nat"),
+        Key::scalar("cgnat"),
+        Key::scalar("vpn"),
+    ],
+    metrics: &[],
     needs: &[],
-    kind: Kind::Device,
+    run: Run::Device(start),
 };
+
+/// Asks the profile's STUN servers (only when the run asked for the check: `--egress`).
+fn start(input: Arc<DeviceInput>) -> DeviceFuture {
+    Box::pin(async move { vec![run(&input.profile.egress.stun, input.timeout).await] })
+}
 
 /// RFC 8489's magic cookie.
 const COOKIE: u32 = 0x2112_A442;

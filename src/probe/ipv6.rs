@@ -5,8 +5,8 @@
 //! keeps each family's outcome; this probe compares them across endpoints. No probing of its own.
 
 use crate::model::{Check, Probe, Status};
-use crate::probe::registry::{Definition, Kind};
-use crate::probe::tcp::{Attempt, Outcome};
+use crate::probe::attempt::{Attempt, Outcome};
+use crate::probe::definition::{Definition, Run};
 
 /// The ipv6 probe as the registry ([`crate::probe::registry`]) lists it.
 pub const DEFINITION: Definition = Definition {
@@ -21,8 +21,9 @@ pub const DEFINITION: Definition = Definition {
         "ipv6.skipped",
     ],
     keys: &[],
+    metrics: &[],
     needs: &[Probe::Dns, Probe::Tcp],
-    kind: Kind::Reader,
+    run: Run::Reader(|input| run(input.attempts)),
 };
 
 /// `attempts`: per endpoint name, the tcp stage's attempts of both families.

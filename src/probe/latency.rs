@@ -10,7 +10,7 @@
 //! trip less than sampling from scratch would.
 
 use crate::model::{Check, Probe, Status, ms};
-use crate::probe::registry::{Definition, Kind};
+use crate::probe::definition::{By, Definition, Key, Metric, Perf, Prometheus, Run, Scale, Stage};
 use crate::profile::Thresholds;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -28,9 +28,35 @@ pub const DEFINITION: Definition = Definition {
         "latency.timeout",
         "latency.skipped",
     ],
-    keys: &["samples_ms", "median_ms", "loss_pct"],
+    keys: &[
+        Key::list("samples_ms"),
+        Key::scalar("median_ms"),
+        Key::scalar("loss_pct"),
+    ],
+    metrics: &[
+        Metric {
+            key: "median_ms",
+            prometheus: Prometheus::Gauge {
+                family: "bmw_netcheck_latency_median_seconds",
+                help: "Median TCP connect time over the latency samples, in seconds.",
+                scale: Scale::MillisToSeconds,
+                by: By::Target,
+            },
+            nagios: Perf::Millis("median"),
+        },
+        Metric {
+            key: "loss_pct",
+            prometheus: Prometheus::Gauge {
+                family: "bmw_netcheck_latency_loss_ratio",
+                help: "Share of latency samples that got no answer, 0 to 1.",
+                scale: Scale::PercentToRatio,
+                by: By::Target,
+            },
+            nagios: Perf::Percent("loss"),
+        },
+    ],
     needs: &[Probe::Dns, Probe::Tcp],
-    kind: Kind::Endpoint,
+    run: Run::Stage(Stage::Beside),
 };
 
 /// Summary statistics of a set of samples (lost samples are `None`).
@@ -157,7 +183,7 @@ pub async fn run(
                 // A refusal is an answer too: it took one round trip.
                 Some(ms(t0.elapsed()))
             }
-            Ok(Err(e)) if crate::probe::tcp::is_local_limit(&e) => {
+            Ok(Err(e)) if crate::probe::sockerr::is_local_limit(&e) => {
                 local += 1;
                 continue;
             }

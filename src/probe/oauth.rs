@@ -55,7 +55,7 @@ pub fn read(answer: &Answer<'_>, truncated: bool, expect: Option<&[u16]>) -> Opt
         return Some(not_oauth(format!(
             "the answer is larger than the {} KiB this check reads, and an OAuth answer is a few \
              hundred bytes: something other than the token endpoint answers",
-            crate::probe::http::BODY_CAP / 1024
+            crate::probe::exchange::BODY_CAP / 1024
         )));
     }
     let error = json

@@ -1,12 +1,15 @@
-//! proxy: proxy settings in the environment, and the one place that redacts their credentials.
+//! proxy: proxy settings in the environment (credentials redacted).
 //!
 //! A proxy changes the path the app's traffic takes, so the http stage goes through it when one
-//! applies (and a failure there is the proxy's). Proxy URLs often carry a user name and password;
-//! they are redacted here, at the source, so no report or history line can ever hold them.
+//! applies (and a failure there is the proxy's). The settings are read and redacted by
+//! [`crate::probe::proxyenv`]; this probe reports what is configured.
 
-use crate::error::AppError;
 use crate::model::{Check, Probe, Status};
-use crate::probe::registry::{Definition, Kind};
+use crate::probe::definition::{Definition, DeviceInput, Run};
+use crate::probe::proxyenv::{ProxyEnv, shown_value};
+use std::sync::Arc;
+
+pub use crate::probe::proxyenv::VARS;
 
 /// The proxy probe as the registry ([`crate::probe::registry`]) lists it.
 pub const DEFINITION: Definition = Definition {
@@ -15,230 +18,44 @@ pub const DEFINITION: Definition = Definition {
     description: "proxy settings in the environment (credentials redacted)",
     codes: &["proxy.none", "proxy.env", "proxy.timeout", "proxy.skipped"],
     keys: &[],
+    metrics: &[],
     needs: &[],
-    kind: Kind::Device,
+    run: Run::Device(|input: Arc<DeviceInput>| {
+        let c = check(&input.proxy);
+        Box::pin(async move { vec![c] })
+    }),
 };
 
-/// The variables we read, in the order curl and most tools honour them.
-pub const VARS: [&str; 8] = [
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-];
-
-/// Proxy settings found in the environment. URLs are kept whole only for connecting; everything
-/// shown uses [`redact_url`].
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProxyEnv {
-    /// (variable, value) pairs that are set and non-empty.
-    pub vars: Vec<(String, String)>,
-    pub https: Option<String>,
-    pub no_proxy: Vec<String>,
-}
-
-/// Replaces credentials in any text holding URLs (`user:pass@` → `***@`, secret query values →
-/// `***`); text without them is unchanged. One implementation for probes and reports alike.
-pub fn redact_url(text: &str) -> String {
-    crate::redact::redact_credentials(text).0.into_owned()
-}
-
-/// A proxy variable's value as it may be shown: it is one URL, so its userinfo is everything up
-/// to the last `@` (a password may hold any character unencoded), secret parameters masked, then
-/// sanitized like all outside text. Redaction comes first, on the whole raw value: cutting or
-/// escaping it first could hide the `@` and leave part of a password behind.
-pub fn shown_value(value: &str) -> String {
-    crate::sanitize::outside(&crate::redact::url_value(value).0)
-}
-
-/// Checks that a proxy value is a URL we can use: `scheme://[user[:pass]@]host[:port][/]`.
-fn validate(var: &str, value: &str) -> Result<(), AppError> {
-    let bad = |why: &str| {
-        AppError::Input(format!(
-            "environment variable {var} is not a usable proxy URL ({why}): {}",
-            crate::sanitize::outside_capped(&crate::redact::url_value(value).0, 120)
-        ))
-    };
-    let with_scheme = if value.contains("://") {
-        value.to_owned()
-    } else {
-        format!("http://{value}")
-    };
-    let (scheme, rest) = with_scheme
-        .split_once("://")
-        .ok_or_else(|| bad("no scheme"))?;
-    if !["http", "https", "socks5", "socks5h", "socks4"]
-        .contains(&scheme.to_ascii_lowercase().as_str())
-    {
-        return Err(bad("unknown scheme"));
+/// The proxy check: what is configured, credentials redacted.
+pub fn check(env: &ProxyEnv) -> Check {
+    if env.vars.is_empty() {
+        return Check::new(
+            Probe::Proxy,
+            None,
+            Status::Pass,
+            "proxy.none",
+            "no proxy configured in the environment",
+        )
+        .with("variables", serde_json::json!({}));
     }
-    let authority = rest.split('/').next().unwrap_or("");
-    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let (host, port) = if let Some(stripped) = hostport.strip_prefix('[') {
-        let (h, p) = stripped.split_once(']').ok_or_else(|| bad("unclosed ["))?;
-        (h, p.strip_prefix(':'))
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (hostport, None),
-        }
-    };
-    if host.is_empty() || !crate::profile::valid_host(host) {
-        return Err(bad("no valid host"));
-    }
-    if let Some(p) = port
-        && p.parse::<u16>().map_or(true, |n| n == 0)
-    {
-        return Err(bad("invalid port"));
-    }
-    Ok(())
-}
-
-impl ProxyEnv {
-    /// Reads the environment. A proxy variable holding garbage is an input error: every
-    /// HTTPS request of the run would be meaningless.
-    pub fn from_env() -> Result<ProxyEnv, AppError> {
-        let mut env = ProxyEnv::default();
-        for var in VARS {
-            let value = match std::env::var(var) {
-                Ok(v) if !v.trim().is_empty() => v.trim().to_owned(),
-                Ok(_) => continue,
-                Err(std::env::VarError::NotPresent) => continue,
-                Err(std::env::VarError::NotUnicode(_)) => {
-                    return Err(AppError::Input(format!(
-                        "environment variable {var} is not valid UTF-8"
-                    )));
-                }
-            };
-            if var.eq_ignore_ascii_case("NO_PROXY") {
-                env.no_proxy.extend(
-                    value
-                        .split(',')
-                        .map(|s| s.trim().to_ascii_lowercase())
-                        .filter(|s| !s.is_empty()),
-                );
+    let shown: serde_json::Map<String, serde_json::Value> = env
+        .vars
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(shown_value(v))))
+        .collect();
+    let summary = match &env.https {
+        Some(p) => format!(
+            "HTTPS goes through the proxy {}{}",
+            shown_value(p),
+            if env.no_proxy.is_empty() {
+                String::new()
             } else {
-                validate(var, &value)?;
-                if env.https.is_none() && !var.eq_ignore_ascii_case("HTTP_PROXY") {
-                    env.https = Some(if value.contains("://") {
-                        value.clone()
-                    } else {
-                        format!("http://{value}")
-                    });
-                }
+                format!(" (except {})", shown_value(&env.no_proxy.join(", ")))
             }
-            env.vars.push((var.to_owned(), value));
-        }
-        Ok(env)
-    }
-
-    /// The proxy URL for an HTTPS request to `host`, unless NO_PROXY exempts it.
-    pub fn for_host(&self, host: &str) -> Option<&str> {
-        let proxy = self.https.as_deref()?;
-        let host = host.to_ascii_lowercase();
-        let exempt = self.no_proxy.iter().any(|rule| {
-            if rule == "*" {
-                return true;
-            }
-            let rule = rule.trim_start_matches("*.").trim_start_matches('.');
-            let rule = rule.split(':').next().unwrap_or(rule);
-            host == rule || host.ends_with(&format!(".{rule}"))
-        });
-        (!exempt).then_some(proxy)
-    }
-
-    /// The proxy check: what is configured, credentials redacted.
-    pub fn check(&self) -> Check {
-        if self.vars.is_empty() {
-            return Check::new(
-                Probe::Proxy,
-                None,
-                Status::Pass,
-                "proxy.none",
-                "no proxy configured in the environment",
-            )
-            .with("variables", serde_json::json!({}));
-        }
-        let shown: serde_json::Map<String, serde_json::Value> = self
-            .vars
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(shown_value(v))))
-            .collect();
-        let summary = match &self.https {
-            Some(p) => format!(
-                "HTTPS goes through the proxy {}{}",
-                shown_value(p),
-                if self.no_proxy.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (except {})", shown_value(&self.no_proxy.join(", ")))
-                }
-            ),
-            None => "only NO_PROXY or HTTP_PROXY is set; HTTPS goes direct".into(),
-        };
-        Check::new(Probe::Proxy, None, Status::Pass, "proxy.env", summary)
-            .with("variables", serde_json::Value::Object(shown))
-            .with("https_proxy", self.https.as_deref().map(shown_value))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credentials_never_survive_redaction() {
-        assert_eq!(
-            redact_url("http://user:s3cret@proxy.lan:3128"),
-            "http://***@proxy.lan:3128"
-        );
-        assert_eq!(
-            redact_url("see http://u:p@h:1/x and socks5://a@b"),
-            "see http://***@h:1/x and socks5://***@b"
-        );
-        assert_eq!(
-            redact_url("http://proxy.lan:3128/"),
-            "http://proxy.lan:3128/"
-        );
-        assert_eq!(redact_url("http://u:p@ss@h:1"), "http://***@h:1");
-        assert_eq!(redact_url("no url here"), "no url here");
-    }
-
-    #[test]
-    fn validation() {
-        assert!(validate("HTTPS_PROXY", "http://proxy.lan:3128").is_ok());
-        assert!(validate("HTTPS_PROXY", "proxy.lan:3128").is_ok());
-        assert!(validate("HTTPS_PROXY", "http://u:p@[::1]:3128").is_ok());
-        for bad in [
-            "http://",
-            "ftp://x:1",
-            "http://h:0",
-            "http://h:99999",
-            "::::",
-            "http://a b",
-        ] {
-            assert!(validate("HTTPS_PROXY", bad).is_err(), "{bad}");
-        }
-        let e = validate("HTTPS_PROXY", "gopher://u:pw@h")
-            .unwrap_err()
-            .to_string();
-        assert!(!e.contains("pw"), "{e}");
-    }
-
-    #[test]
-    fn no_proxy_rules() {
-        let env = ProxyEnv {
-            vars: vec![],
-            https: Some("http://p:3128".into()),
-            no_proxy: vec!["localhost".into(), ".corp.lan".into(), "127.0.0.1".into()],
-        };
-        assert_eq!(env.for_host("cocoapi.bmwgroup.com"), Some("http://p:3128"));
-        assert_eq!(env.for_host("a.corp.lan"), None);
-        assert_eq!(env.for_host("127.0.0.1"), None);
-        assert_eq!(env.for_host("LOCALHOST"), None);
-    }
+        ),
+        None => "only NO_PROXY or HTTP_PROXY is set; HTTPS goes direct".into(),
+    };
+    Check::new(Probe::Proxy, None, Status::Pass, "proxy.env", summary)
+        .with("variables", serde_json::Value::Object(shown))
+        .with("https_proxy", env.https.as_deref().map(shown_value))
 }

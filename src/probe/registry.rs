@@ -1,16 +1,19 @@
 //! The probe registry: every probe the tool has, and what each one declares about itself.
 //!
-//! Each probe file declares its own [`Definition`] (`pub const DEFINITION`): its name, the line
-//! `list` shows, the codes it emits, the measurement keys its checks always carry, the stages it
-//! needs before it, and how it runs ([`Kind`]). [`definition`] is the one exhaustive `match` that
+//! Each probe file declares its own [`Definition`] (`pub const DEFINITION`, the type in
+//! [`crate::probe::definition`]): its name, the line `list` shows, the codes it emits, the
+//! measurement keys its checks always carry (and which are lists), the figures Prometheus and
+//! Nagios show, the stages it needs before it, and how it runs (an endpoint stage's place in the
+//! pipeline, a device probe's or a reader's function). [`definition`] is the one exhaustive `match` that
 //! names every probe, so a new variant of [`Probe`] does not compile until it is registered; the
 //! variant list itself comes from the enum (`Probe::all`, derived with clap's `ValueEnum`), so
 //! there is no second list to forget. The run's code list ([`all_codes`]) is the union of the
 //! definitions, and the knowledge base is checked against it in tests.
 //!
-//! Adding a probe is its file, its line in [`definition`] (and its arm where its [`Kind`] is
-//! run: `engine::device_probe` or `engine::reader`), and its evidence in `checks/suspects.toml`;
-//! README's "Adding a probe" walks through it. `tests/all/registry.rs` proves that every
+//! Adding a probe is its file, its line in [`definition`] and its evidence in
+//! `checks/suspects.toml` (an endpoint stage also gets its arm in the runner's exhaustive
+//! `match`); README's "Adding a probe" walks through it. This file imports every probe, and no
+//! probe imports it. `tests/all/registry.rs` proves that every
 //! registered probe appears in `list`, has its codes in the knowledge base and its measurement
 //! keys in the README.
 //!
@@ -19,38 +22,11 @@
 //! defined here, beside the definitions, so that the model stays below the probes.
 
 use crate::model::{Check, Probe, Status};
+pub use crate::probe::definition::{Definition, Key, Kind, Shape, Stage};
 use crate::probe::{
-    captive, clock, dns, egress, http, ipv6, latency, proxy, storage, tcp, tls, vpn,
+    captive, clock, dns, egress, http, ipv6, latency, proxy, resolvconf, storage, tcp, tls, vpn,
 };
 use serde_json::{Map, Value};
-
-/// How a probe runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A stage of every endpoint's pipeline (dns → tcp → tls → http, latency beside tls).
-    Endpoint,
-    /// A look at the device itself, run once alongside the pipelines.
-    Device,
-    /// Reads what the other probes measured, after them (clock, ipv6); no probing of its own.
-    Reader,
-}
-
-/// What a probe declares about itself.
-#[derive(Debug)]
-pub struct Definition {
-    pub probe: Probe,
-    /// As in `--only`, `list` and the JSON report.
-    pub name: &'static str,
-    /// One line on what the probe looks at, for `list`.
-    pub description: &'static str,
-    /// Every code it can emit (`<name>.skipped` and `<name>.timeout` included).
-    pub codes: &'static [&'static str],
-    /// The measurements its checks always carry in `data` (null when not measured).
-    pub keys: &'static [&'static str],
-    /// The stages it needs before it.
-    pub needs: &'static [Probe],
-    pub kind: Kind,
-}
 
 /// The definition of a probe: the one place that names every probe.
 pub fn definition(probe: Probe) -> &'static Definition {
@@ -66,6 +42,7 @@ pub fn definition(probe: Probe) -> &'static Definition {
         Probe::Clock => &clock::DEFINITION,
         Probe::Captive => &captive::DEFINITION,
         Probe::Ipv6 => &ipv6::DEFINITION,
+        Probe::Resolvconf => &resolvconf::DEFINITION,
         Probe::Egress => &egress::DEFINITION,
     }
 }
@@ -120,12 +97,17 @@ impl Probe {
     }
 
     pub fn kind(self) -> Kind {
-        definition(self).kind
+        definition(self).kind()
+    }
+
+    /// Its place in each endpoint's pipeline, for an endpoint stage.
+    pub fn stage(self) -> Option<Stage> {
+        definition(self).stage()
     }
 }
 
-/// The measurements the contract promises in `data`, per probe.
-pub fn measurement_keys(probe: Probe) -> &'static [&'static str] {
+/// The measurements the contract promises in `data`, per probe, each with its shape.
+pub fn measurement_keys(probe: Probe) -> &'static [Key] {
     definition(probe).keys
 }
 
@@ -170,12 +152,11 @@ impl Check {
     /// numbers and strings null.
     pub fn unmeasured(mut self) -> Check {
         for key in measurement_keys(self.probe) {
-            let empty = if matches!(*key, "addresses" | "samples_ms") {
-                Value::Array(Vec::new())
-            } else {
-                Value::Null
+            let empty = match key.shape {
+                Shape::List => Value::Array(Vec::new()),
+                Shape::Scalar => Value::Null,
             };
-            self.data.entry(key.to_string()).or_insert(empty);
+            self.data.entry(key.name.to_owned()).or_insert(empty);
         }
         self
     }
@@ -213,6 +194,20 @@ mod tests {
                 assert!(need < &p, "{} needs {need}, which comes after it", d.name);
             }
             assert!(!d.description.is_empty());
+            assert_eq!(
+                d.stage().is_some(),
+                d.kind() == Kind::Endpoint,
+                "{}",
+                d.name
+            );
+            for m in d.metrics {
+                assert!(
+                    d.shape(m.key) == Some(Shape::Scalar),
+                    "{}: metric {}",
+                    d.name,
+                    m.key
+                );
+            }
         }
         let codes: Vec<&str> = all_codes().collect();
         let mut unique = codes.clone();
@@ -227,5 +222,8 @@ mod tests {
         let first_other = kinds.iter().position(|k| *k != Kind::Endpoint);
         let stages = first_other.unwrap_or(kinds.len());
         assert!(kinds[stages..].iter().all(|k| *k != Kind::Endpoint));
+        // Their places in the pipeline follow the same order.
+        let places: Vec<Stage> = endpoint_stages().filter_map(Probe::stage).collect();
+        assert!(places.is_sorted(), "{places:?}");
     }
 }

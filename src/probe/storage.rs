@@ -6,7 +6,9 @@
 //! same filesystem are reported once.
 
 use crate::model::{Check, Probe, Status, ms};
-use crate::probe::registry::{Definition, Kind};
+use crate::probe::definition::{
+    By, Definition, DeviceFuture, DeviceInput, Key, Metric, Perf, Prometheus, Run, Scale,
+};
 use crate::profile::Thresholds;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,10 +25,45 @@ pub const DEFINITION: Definition = Definition {
         "storage.timeout",
         "storage.skipped",
     ],
-    keys: &["path", "free_bytes", "total_bytes"],
+    keys: &[
+        Key::scalar("path"),
+        Key::scalar("free_bytes"),
+        Key::scalar("total_bytes"),
+    ],
+    metrics: &[
+        Metric {
+            key: "free_bytes",
+            prometheus: Prometheus::Gauge {
+                family: "bmw_netcheck_storage_free_bytes",
+                help: "Free space on the filesystem holding each checked path, in bytes.",
+                scale: Scale::Plain,
+                by: By::Path,
+            },
+            nagios: Perf::None,
+        },
+        Metric {
+            key: "total_bytes",
+            prometheus: Prometheus::Gauge {
+                family: "bmw_netcheck_storage_total_bytes",
+                help: "Size of the filesystem holding each checked path, in bytes.",
+                scale: Scale::Plain,
+                by: By::Path,
+            },
+            nagios: Perf::None,
+        },
+    ],
     needs: &[],
-    kind: Kind::Device,
+    run: Run::Device(start),
 };
+
+/// Starts the look: statvfs on a hung network mount blocks, so it runs off the async workers.
+fn start(input: std::sync::Arc<DeviceInput>) -> DeviceFuture {
+    Box::pin(async move {
+        tokio::task::spawn_blocking(move || run(&input.storage_paths, &input.profile.thresholds))
+            .await
+            .unwrap_or_default()
+    })
+}
 
 /// The default paths: the home directory (where apps keep their data) and the temp directory.
 pub fn default_paths() -> Vec<PathBuf> {

@@ -6,9 +6,8 @@
 //! the two is how the ipv6 probe tells a broken IPv6 path from a working one.
 
 use crate::model::{Check, Probe, Status, ms};
-use crate::probe::registry::{Definition, Kind};
-use serde_json::json;
-use std::io;
+use crate::probe::attempt::{Attempt, Outcome};
+use crate::probe::definition::{Definition, Key, Metric, Perf, Prometheus, Run, Stage};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -28,93 +27,15 @@ pub const DEFINITION: Definition = Definition {
         "tcp.local_limit",
         "tcp.skipped",
     ],
-    keys: &["connect_ms", "address"],
+    keys: &[Key::scalar("connect_ms"), Key::scalar("address")],
+    metrics: &[Metric {
+        key: "connect_ms",
+        prometheus: Prometheus::Phase("connect"),
+        nagios: Perf::Millis("connect"),
+    }],
     needs: &[Probe::Dns],
-    kind: Kind::Endpoint,
+    run: Run::Stage(Stage::Connect),
 };
-
-/// How a connection attempt ended, sorted by what it tells the user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Ok,
-    Refused,
-    Timeout,
-    Unreachable,
-    Error,
-    /// This device ran out of descriptors, buffers or memory: the tool's own limit, which says
-    /// nothing about the network.
-    LocalLimit,
-}
-
-/// `EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`: the error is this machine's resources, not the path.
-pub fn is_local_limit(e: &io::Error) -> bool {
-    use rustix::io::Errno;
-    let local = [Errno::MFILE, Errno::NFILE, Errno::NOBUFS, Errno::NOMEM];
-    e.raw_os_error()
-        .is_some_and(|n| local.iter().any(|l| l.raw_os_error() == n))
-}
-
-impl Outcome {
-    pub fn of(e: &io::Error) -> Outcome {
-        if is_local_limit(e) {
-            return Outcome::LocalLimit;
-        }
-        match e.kind() {
-            io::ErrorKind::ConnectionRefused => Outcome::Refused,
-            io::ErrorKind::TimedOut => Outcome::Timeout,
-            io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
-                Outcome::Unreachable
-            }
-            _ => match e.raw_os_error() {
-                Some(113) | Some(101) => Outcome::Unreachable, // EHOSTUNREACH, ENETUNREACH
-                _ => Outcome::Error,
-            },
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Outcome::Ok => "tcp.ok",
-            Outcome::Refused => "tcp.refused",
-            Outcome::Timeout => "tcp.timeout",
-            Outcome::Unreachable => "tcp.unreachable",
-            Outcome::Error => "tcp.error",
-            Outcome::LocalLimit => "tcp.local_limit",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Refused => "refused",
-            Outcome::Timeout => "timeout",
-            Outcome::Unreachable => "unreachable",
-            Outcome::Error => "error",
-            Outcome::LocalLimit => "local_limit",
-        }
-    }
-}
-
-/// One family's attempt: the address tried last and how it ended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Attempt {
-    pub address: SocketAddr,
-    pub outcome: Outcome,
-    pub connect_ms: f64,
-    pub detail: String,
-}
-
-impl Attempt {
-    pub fn to_json(&self) -> serde_json::Value {
-        json!({
-            "address": self.address.to_string(),
-            "family": if self.address.is_ipv6() { "ipv6" } else { "ipv4" },
-            "result": self.outcome.label(),
-            "connect_ms": self.connect_ms,
-            "detail": self.detail,
-        })
-    }
-}
 
 /// A connection handed on to later stages.
 pub struct Connected {

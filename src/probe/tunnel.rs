@@ -7,14 +7,15 @@
 //! proxy's status, its identity (`Server`, `Via`, `X-Squid-Error`) and the host and port it
 //! refused. The response head is read byte by byte up to its blank line, so the socket that
 //! remains is exactly the tunnel, handed to the tls stage's handshake unchanged.
+//!
+//! Shared below the probes: it opens the tunnel and words a refusal; what runs inside the tunnel
+//! (the tls handshake, the http request) is put together above the probes, in
+//! [`crate::proxypath`].
 
-use super::{http, tls};
-use crate::model::{Check, Probe, Status, ms};
-use crate::profile::{Endpoint, Protocol};
+use crate::model::{Check, Probe, Status};
 use crate::sanitize::outside;
 use base64::Engine;
-use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -79,7 +80,7 @@ impl ProxyAddr {
             host,
             port,
             authorization,
-            shown: super::proxy::redact_url(url),
+            shown: crate::probe::proxyenv::redact_url(url),
         })
     }
 
@@ -147,7 +148,7 @@ pub async fn open(
             })?;
         let mut req = format!(
             "CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: {}\r\n",
-            http::USER_AGENT_VALUE
+            crate::probe::exchange::USER_AGENT_VALUE
         );
         if let Some(auth) = &proxy.authorization {
             req.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
@@ -242,7 +243,7 @@ pub fn parse_head(head: &[u8]) -> Result<Option<Refusal>, TunnelError> {
 }
 
 /// The check for a tunnel that could not be opened.
-fn tunnel_check(
+pub fn tunnel_check(
     probe: Probe,
     target: &str,
     proxy: &ProxyAddr,
@@ -323,171 +324,6 @@ fn tunnel_check(
     } else {
         check.unmeasured()
     }
-}
-
-/// The endpoint through the proxy, as the app reaches it: an `http` check for HTTPS endpoints
-/// (tunnel, handshake, request), a `tls` check for TLS-only ones (tunnel, handshake).
-pub async fn check(
-    setup: &tls::TlsSetup,
-    ep: &Endpoint,
-    proxy: &ProxyAddr,
-    timeout: Duration,
-    warn_days: i64,
-) -> Check {
-    let started = Instant::now();
-    let probe = match ep.protocol {
-        Protocol::Https => Probe::Http,
-        Protocol::Tls => Probe::Tls,
-    };
-    let authority = ep.authority();
-    let stream = match open(proxy, &authority, timeout).await {
-        Ok(s) => s,
-        Err(e) => {
-            return tunnel_check(probe, &ep.name, proxy, &authority, e, timeout)
-                .took(started.elapsed());
-        }
-    };
-    let alpn: &[&[u8]] = match ep.protocol {
-        Protocol::Https => &[b"http/1.1"],
-        Protocol::Tls => &[],
-    };
-    let policy = tls::Policy::for_endpoint(ep, timeout);
-    let handshake = tls::run(setup, &ep.name, &ep.host, alpn, stream, warn_days, policy);
-    let (tls_check, session) = match tokio::time::timeout(timeout, handshake).await {
-        Ok(done) => done,
-        Err(_) => (
-            Check::timed_out(
-                Probe::Tls,
-                Some(&ep.name),
-                format!(
-                    "the tunnel through {} opened, but no TLS handshake completed within {}",
-                    proxy.shown,
-                    humantime::format_duration(timeout)
-                ),
-            ),
-            None,
-        ),
-    };
-    let shown = proxy.shown.clone();
-    if ep.protocol == Protocol::Tls {
-        let mut c = tls_check;
-        c.summary = format!("through the proxy {shown}: {}", c.summary);
-        return c
-            .with("via_proxy", shown)
-            .with("path", "proxy")
-            .took(started.elapsed());
-    }
-    let Some(session) = session else {
-        return tls_failed_in_tunnel(tls_check, ep, &shown, &authority, started);
-    };
-    let host_header = if ep.port == 443 {
-        ep.host.clone()
-    } else {
-        authority.clone()
-    };
-    let tls_ms = tls_check.data_f64("handshake_ms");
-    let mut c = http::run(
-        &ep.name,
-        &host_header,
-        http::Ask::of(ep),
-        ep.expect_status.as_deref(),
-        ep.reading,
-        session,
-        timeout,
-    )
-    .await;
-    if tls_check.code == "tls.intercepted" {
-        return intercepted_on_proxy_path(tls_check, Some(c), &shown).took(started.elapsed());
-    }
-    c.summary = format!("through the proxy {shown}: {}", c.summary);
-    c.took(started.elapsed())
-        .with("via_proxy", shown)
-        .with("path", "proxy")
-        .with("tls_version", tls_check.data.get("version").cloned())
-        .with("tls_handshake_ms", tls_ms.map(|v| json!(v)))
-        .with("proxy_total_ms", ms(started.elapsed()))
-}
-
-/// The tunnel opened but no TLS session came through it: the interceptor the tls probe named,
-/// or the proxy path's failure with what TLS said.
-fn tls_failed_in_tunnel(
-    tls_check: Check,
-    ep: &Endpoint,
-    shown: &str,
-    authority: &str,
-    started: Instant,
-) -> Check {
-    if tls_check.code == "tls.intercepted" {
-        // The tunnel's certificate is an interceptor's the tls probe named: say that, on
-        // the app's path, rather than a bare proxy error.
-        return intercepted_on_proxy_path(tls_check, None, shown).took(started.elapsed());
-    }
-    let interceptor = tls_check
-        .data_str("issuer")
-        .filter(|i| i.to_ascii_lowercase().contains("mitmproxy"))
-        .map(|_| "; in the way: mitmproxy, which intercepts TLS")
-        .unwrap_or("");
-    Check::new(
-        Probe::Http,
-        Some(&ep.name),
-        Status::Fail,
-        "http.proxy_error",
-        format!(
-            "through the proxy {shown}: the tunnel to {authority} opened, but TLS failed: {}{interceptor}",
-            tls_check.summary
-        ),
-    )
-    .took(started.elapsed())
-    .with("status_code", serde_json::Value::Null)
-    .with("ttfb_ms", serde_json::Value::Null)
-    .with("via_proxy", shown)
-    .with("path", "proxy")
-    .with("tls_code", tls_check.code.clone())
-    .with("issuer", tls_check.data.get("issuer").cloned())
-}
-
-/// The app's path through the proxy meets an interceptor (the proxy's own ssl-bump, or a
-/// product behind it): the http check carries `tls.intercepted` with who it is, the HTTP answer
-/// (when the device trusts the interceptor and the request went on) beside it.
-fn intercepted_on_proxy_path(tls_check: Check, answered: Option<Check>, shown: &str) -> Check {
-    let mut c = Check::new(
-        Probe::Http,
-        tls_check.target.as_deref(),
-        tls_check.status,
-        "tls.intercepted",
-        format!("through the proxy {shown}: {}", tls_check.summary),
-    );
-    for key in [
-        "interceptor",
-        "interceptor_kind",
-        "issuer",
-        "reason",
-        "intercept_trusted",
-    ] {
-        if let Some(v) = tls_check.data.get(key) {
-            c.data.insert(key.into(), v.clone());
-        }
-    }
-    c = c
-        .with("tls_version", tls_check.data.get("version").cloned())
-        .with("via_proxy", shown)
-        .with("path", "proxy");
-    match answered {
-        Some(http) => {
-            c.status = c.status.max(http.status);
-            c.summary = format!("{}; {}", c.summary, http.summary);
-            for key in ["status_code", "ttfb_ms"] {
-                c.data
-                    .insert(key.into(), http.data.get(key).cloned().unwrap_or_default());
-            }
-        }
-        None => {
-            c = c
-                .with("status_code", serde_json::Value::Null)
-                .with("ttfb_ms", serde_json::Value::Null);
-        }
-    }
-    c
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! reading of the system is a thin layer in front of it.
 
 use crate::model::{Check, Probe, Status};
-use crate::probe::registry::{Definition, Kind};
+use crate::probe::definition::{Definition, DeviceFuture, DeviceInput, Run};
 
 /// The vpn probe as the registry ([`crate::probe::registry`]) lists it.
 pub const DEFINITION: Definition = Definition {
@@ -19,9 +19,20 @@ pub const DEFINITION: Definition = Definition {
     description: "tunnel interfaces that are up and whether the default route uses one",
     codes: &["vpn.none", "vpn.active", "vpn.timeout", "vpn.skipped"],
     keys: &[],
+    metrics: &[],
     needs: &[],
-    kind: Kind::Device,
+    run: Run::Device(start),
 };
+
+/// Starts the look: reading the interfaces and routes is blocking file work, off the async workers.
+fn start(_: std::sync::Arc<DeviceInput>) -> DeviceFuture {
+    Box::pin(async move {
+        tokio::task::spawn_blocking(run)
+            .await
+            .map(|c| vec![c])
+            .unwrap_or_default()
+    })
+}
 
 /// Name prefixes of tunnel and VPN interfaces across platforms and products.
 const TUNNEL_PREFIXES: [&str; 16] = [

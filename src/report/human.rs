@@ -13,7 +13,7 @@ use colored::Colorize;
 use std::fmt::Write;
 
 /// The column where a check's summary starts in `-v`: mark, probe and code before it.
-const SUMMARY_COLUMN: usize = 36;
+const SUMMARY_COLUMN: usize = 38;
 
 fn line(out: &mut String, c: &Check, layout: Layout) {
     // Wrapped, a time stays whole: a no-break space between the number and its unit.
@@ -35,7 +35,7 @@ fn line(out: &mut String, c: &Check, layout: Layout) {
         c.summary.clone()
     };
     let first = format!(
-        "  {} {:<8} {} ",
+        "  {} {:<10} {} ",
         paint(c.status.mark(), c.status),
         c.probe.name(),
         paint(&format!("{:<22}", c.code), c.status),

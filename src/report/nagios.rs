@@ -5,6 +5,7 @@
 //! is all many monitoring UIs display, the verdict and the reason.
 
 use crate::model::{Check, Report, Status};
+use crate::probe::definition::Perf;
 use std::fmt::Write;
 
 fn state(s: Status) -> &'static str {
@@ -85,24 +86,20 @@ pub fn render(r: &Report) -> String {
     ];
     for c in &r.checks {
         let Some(target) = &c.target else { continue };
-        let key = match c.probe.name() {
-            "tcp" => "connect_ms",
-            "tls" => "handshake_ms",
-            "http" => "ttfb_ms",
-            "latency" => "median_ms",
-            _ => continue,
-        };
-        if let Some(v) = c.data_f64(key) {
-            let name = format!("{target}_{}", key.trim_end_matches("_ms"));
-            perf.push(format!("{}={:.1}ms;;;0", label(&name), v));
-        }
-        if c.probe.name() == "latency"
-            && let Some(loss) = c.data_f64("loss_pct")
-        {
-            perf.push(format!(
-                "{}={loss:.1}%;;;0;100",
-                label(&format!("{target}_loss"))
-            ));
+        // What each probe shows is its definition's word: no probe is named here.
+        for m in c.probe.definition().metrics {
+            let Some(v) = c.data_f64(m.key) else { continue };
+            match m.nagios {
+                Perf::Millis(name) => {
+                    let name = label(&format!("{target}_{name}"));
+                    perf.push(format!("{name}={v:.1}ms;;;0"));
+                }
+                Perf::Percent(name) => {
+                    let name = label(&format!("{target}_{name}"));
+                    perf.push(format!("{name}={v:.1}%;;;0;100"));
+                }
+                Perf::None => {}
+            }
         }
     }
     let mut out = format!("{} | {}\n", flat(&first), perf.join(" "));

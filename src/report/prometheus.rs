@@ -22,6 +22,7 @@
 //! Device probes have `target=""` (an empty label, which Prometheus treats as absent).
 
 use crate::model::{Check, Probe, Report, Status};
+use crate::probe::definition::{By, Prometheus, Scale};
 use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::time::UNIX_EPOCH;
@@ -202,16 +203,14 @@ fn run_families(r: &Report) -> [Family; 5] {
     [info, run_status, run_ts, run_duration, uplink]
 }
 
-/// The families read from the checks, in the order they are written.
+/// The families read from the checks, in the order they are written: each check's status, the
+/// phases, then the gauges the probes' definitions declare, in registry order. Which
+/// measurement goes where is the definitions' word ([`crate::probe::definition::Metric`]), so a
+/// probe's figures cannot be left out here.
 struct CheckFamilies {
     status: Family,
     phase: Family,
-    http_code: Family,
-    not_after: Family,
-    median: Family,
-    loss: Family,
-    free: Family,
-    total: Family,
+    gauges: Vec<Family>,
 }
 
 impl CheckFamilies {
@@ -224,53 +223,23 @@ impl CheckFamilies {
             "bmw_netcheck_phase_duration_seconds",
             "Duration of each connection phase per endpoint: resolve (DNS), connect (TCP), tls (handshake), ttfb (HTTP time to first byte).",
         );
-        let http_code = Family::new(
-            "bmw_netcheck_http_status_code",
-            "HTTP status code each endpoint answered with.",
-        );
-        let not_after = Family::new(
-            "bmw_netcheck_tls_cert_not_after_timestamp_seconds",
-            "Expiry of the certificate each endpoint presented, in seconds since the Unix epoch.",
-        );
-        let median = Family::new(
-            "bmw_netcheck_latency_median_seconds",
-            "Median TCP connect time over the latency samples, in seconds.",
-        );
-        let loss = Family::new(
-            "bmw_netcheck_latency_loss_ratio",
-            "Share of latency samples that got no answer, 0 to 1.",
-        );
-        let free = Family::new(
-            "bmw_netcheck_storage_free_bytes",
-            "Free space on the filesystem holding each checked path, in bytes.",
-        );
-        let total = Family::new(
-            "bmw_netcheck_storage_total_bytes",
-            "Size of the filesystem holding each checked path, in bytes.",
-        );
+        let gauges = Probe::all()
+            .iter()
+            .flat_map(|p| p.definition().metrics)
+            .filter_map(|m| match m.prometheus {
+                Prometheus::Gauge { family, help, .. } => Some(Family::new(family, help)),
+                Prometheus::Phase(_) | Prometheus::None => None,
+            })
+            .collect();
         CheckFamilies {
             status,
             phase,
-            http_code,
-            not_after,
-            median,
-            loss,
-            free,
-            total,
+            gauges,
         }
     }
 
-    fn all(&self) -> [&Family; 8] {
-        [
-            &self.status,
-            &self.phase,
-            &self.http_code,
-            &self.not_after,
-            &self.median,
-            &self.loss,
-            &self.free,
-            &self.total,
-        ]
+    fn all(&self) -> impl Iterator<Item = &Family> {
+        [&self.status, &self.phase].into_iter().chain(&self.gauges)
     }
 
     fn add(&mut self, c: &Check) {
@@ -290,53 +259,43 @@ impl CheckFamilies {
             ),
             f64::from(status_value(c.status)),
         );
-        let t = target(c);
-        let mut phase_sample = |name: &str, key: &str| {
-            if let Some(v) = seconds(c, key) {
-                self.phase.add(
-                    on(c, vec![("target", t.clone()), ("phase", name.to_owned())]),
-                    v,
-                );
+        for m in c.probe.definition().metrics {
+            match m.prometheus {
+                Prometheus::Phase(phase) => {
+                    if let Some(v) = seconds(c, m.key) {
+                        let labels = vec![("target", target(c)), ("phase", phase.to_owned())];
+                        self.phase.add(on(c, labels), v);
+                    }
+                }
+                Prometheus::Gauge {
+                    family, scale, by, ..
+                } => {
+                    let Some(v) = scaled(c, m.key, scale) else {
+                        continue;
+                    };
+                    let labels = match by {
+                        By::Target => on(c, vec![("target", target(c))]),
+                        By::Path => {
+                            vec![("path", c.data_str("path").unwrap_or_default().to_owned())]
+                        }
+                    };
+                    if let Some(f) = self.gauges.iter_mut().find(|f| f.name == family) {
+                        f.add(labels, v);
+                    }
+                }
+                Prometheus::None => {}
             }
-        };
-        match c.probe {
-            Probe::Dns => phase_sample("resolve", "resolve_ms"),
-            Probe::Tcp => phase_sample("connect", "connect_ms"),
-            Probe::Tls => phase_sample("tls", "handshake_ms"),
-            Probe::Http => phase_sample("ttfb", "ttfb_ms"),
-            _ => {}
         }
-        match c.probe {
-            Probe::Tls => {
-                if let Some(ts) = c.data_str("not_after").and_then(unix_seconds) {
-                    self.not_after.add(on(c, vec![("target", t.clone())]), ts);
-                }
-            }
-            Probe::Http => {
-                if let Some(code) = c.data_f64("status_code") {
-                    self.http_code.add(on(c, vec![("target", t.clone())]), code);
-                }
-            }
-            Probe::Latency => {
-                if let Some(v) = seconds(c, "median_ms") {
-                    self.median.add(on(c, vec![("target", t.clone())]), v);
-                }
-                if let Some(pct) = c.data_f64("loss_pct") {
-                    self.loss
-                        .add(on(c, vec![("target", t.clone())]), pct / 100.0);
-                }
-            }
-            Probe::Storage => {
-                let path = c.data_str("path").unwrap_or_default().to_owned();
-                if let Some(v) = c.data_f64("free_bytes") {
-                    self.free.add(vec![("path", path.clone())], v);
-                }
-                if let Some(v) = c.data_f64("total_bytes") {
-                    self.total.add(vec![("path", path)], v);
-                }
-            }
-            _ => {}
-        }
+    }
+}
+
+/// A measurement as its gauge wants it; `None` when it was not measured or cannot be read.
+fn scaled(c: &Check, key: &str, scale: Scale) -> Option<f64> {
+    match scale {
+        Scale::MillisToSeconds => seconds(c, key),
+        Scale::PercentToRatio => c.data_f64(key).map(|pct| pct / 100.0),
+        Scale::Timestamp => c.data_str(key).and_then(unix_seconds),
+        Scale::Plain => c.data_f64(key),
     }
 }
 

@@ -1,10 +1,17 @@
-//! The shape of `src/`: no import circle among its top-level modules, and no command that needs
-//! another command.
+//! The shape of `src/`: no import circle among its top-level modules, no command that needs
+//! another command, and no probe that imports another probe.
 //!
 //! A circle means two modules cannot be understood (or moved, or tested) one without the other;
 //! it grows when a helper lives with its first user. The test reads the sources as text: every
 //! `crate::name` path and every name in a `use crate::{…}` group, outside comments and outside
 //! the in-file unit tests, is an edge from the file's top-level module to `name`.
+//!
+//! Inside `src/probe/` each file is a node of its own. A probe is a file that declares its
+//! `DEFINITION`; the other files (the definition's vocabulary, the HTTP exchange, the TCP
+//! attempts, a probe's parts in its folder) are shared modules below the probes. A probe may use
+//! shared modules, a shared module other shared modules, and nothing in `src/probe/` may use a
+//! probe except the registry, which lists them all. What two probes share goes down into a shared
+//! module, so a probe can be read, changed and tested on its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -167,6 +174,191 @@ fn find_cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
         }
     }
     None
+}
+
+/// The node of a file under `src/probe/`: `tls.rs` → `tls`, `tls/mod.rs` → `tls`,
+/// `tls/trust.rs` → `tls/trust`.
+fn probe_node(probe_dir: &Path, file: &Path) -> String {
+    let rel = file
+        .strip_prefix(probe_dir)
+        .expect("a file under src/probe/");
+    let rel = rel.to_string_lossy().replace('\\', "/");
+    let rel = rel.trim_end_matches(".rs");
+    rel.strip_suffix("/mod").unwrap_or(rel).to_owned()
+}
+
+/// The paths a piece of code names below `prefix` (`crate::probe::`, `super::`), each as its
+/// segments: `crate::probe::tls::trust::Trust` → `[tls, trust, Trust]`; groups are opened.
+fn paths_below(code: &str, prefix: &str) -> BTreeSet<Vec<String>> {
+    let mut found = BTreeSet::new();
+    let b = code.as_bytes();
+    let mut at = 0;
+    while let Some(i) = code[at..].find(prefix) {
+        let start = at + i + prefix.len();
+        at = start;
+        if at - prefix.len() > 0 && is_ident(b[at - prefix.len() - 1]) {
+            continue;
+        }
+        if prefix == "super::" && code[..at - prefix.len()].ends_with("::") {
+            continue; // `crate::x::super::` never occurs; `super::super::` is read once
+        }
+        collect(code, start, Vec::new(), &mut found);
+    }
+    found
+}
+
+/// Reads one path (or group of paths) starting at `start`, below the segments in `head`.
+fn collect(code: &str, start: usize, head: Vec<String>, out: &mut BTreeSet<Vec<String>>) {
+    let b = code.as_bytes();
+    if b.get(start) == Some(&b'{') {
+        // Split the group at its top-level commas and read each item below `head`.
+        let mut depth = 0;
+        let mut item_start = start + 1;
+        for (j, &c) in b[start..].iter().enumerate() {
+            let k = start + j;
+            match c {
+                b'{' => depth += 1,
+                b'}' | b',' if depth == 1 => {
+                    let item = code[item_start..k].trim_start();
+                    let offset =
+                        k - code[item_start..k].len() + (code[item_start..k].len() - item.len());
+                    if !item.is_empty() {
+                        collect(code, offset, head.clone(), out);
+                    }
+                    item_start = k + 1;
+                    if c == b'}' {
+                        return;
+                    }
+                }
+                b'}' => depth -= 1,
+                _ => {}
+            }
+        }
+        return;
+    }
+    let end = b[start..]
+        .iter()
+        .position(|c| !is_ident(*c))
+        .map_or(b.len(), |n| start + n);
+    if end == start {
+        if !head.is_empty() {
+            out.insert(head);
+        }
+        return;
+    }
+    let mut path = head;
+    let word = &code[start..end];
+    if word != "self" {
+        path.push(word.to_owned());
+    }
+    if code[end..].starts_with("::") {
+        collect(code, end + 2, path, out);
+    } else if !path.is_empty() {
+        out.insert(path);
+    }
+}
+
+/// The node a path names: the longest prefix of it that is a file's node.
+fn node_of(path: &[String], nodes: &BTreeSet<String>) -> Option<String> {
+    (1..=path.len())
+        .rev()
+        .map(|n| path[..n].join("/"))
+        .find(|candidate| nodes.contains(candidate))
+}
+
+/// The files of `src/probe/` as nodes: whether each is a probe, and the nodes it uses.
+fn probe_graph() -> BTreeMap<String, (bool, BTreeSet<String>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/probe");
+    let mut files = Vec::new();
+    sources(&dir, &mut files);
+    let texts: Vec<(String, String)> = files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).expect("a readable source file");
+            (probe_node(&dir, f), code(&text))
+        })
+        .collect();
+    let nodes: BTreeSet<String> = texts.iter().map(|(n, _)| n.clone()).collect();
+    let mut graph = BTreeMap::new();
+    for (node, code) in &texts {
+        let is_probe = code.contains("pub const DEFINITION: Definition");
+        // `super::` is the parent module: `probe` for `probe/x.rs`, `probe/tls` for
+        // `probe/tls/trust.rs` (and for `probe/tls/mod.rs`, `probe`).
+        let mut parent: Vec<String> = node.split('/').map(str::to_owned).collect();
+        parent.pop();
+        let mut uses = BTreeSet::new();
+        for path in paths_below(code, "crate::probe::") {
+            uses.extend(node_of(&path, &nodes));
+        }
+        for path in paths_below(code, "super::") {
+            let full: Vec<String> = parent.iter().cloned().chain(path).collect();
+            uses.extend(node_of(&full, &nodes));
+        }
+        uses.remove(node);
+        graph.insert(node.clone(), (is_probe, uses));
+    }
+    graph
+}
+
+/// Every use of a probe by another node of `src/probe/`, except the registry's, as `a → b`.
+fn probe_imports(graph: &BTreeMap<String, (bool, BTreeSet<String>)>) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (node, (_, uses)) in graph {
+        if node == "registry" || node == "mod" {
+            continue;
+        }
+        for used in uses {
+            let used_is_probe = graph.get(used).is_some_and(|(probe, _)| *probe);
+            // A probe's own parts, in its folder, may use the probe's face (`tls/x` → `tls`).
+            let own_part = node.starts_with(&format!("{used}/"));
+            if used_is_probe && !own_part {
+                wrong.push(format!("{node} → {used}"));
+            }
+        }
+    }
+    wrong
+}
+
+#[test]
+fn the_reader_of_probe_paths_opens_groups_and_nested_paths() {
+    let text = "use crate::probe::{attempt::{Attempt, Outcome}, definition};\nfn f() { crate::probe::tls::trust::load(); super::ocsp::status(); }\n";
+    let got: Vec<Vec<String>> = paths_below(&code(text), "crate::probe::")
+        .into_iter()
+        .collect();
+    let want: Vec<Vec<String>> = [
+        vec!["attempt", "Attempt"],
+        vec!["attempt", "Outcome"],
+        vec!["definition"],
+        vec!["tls", "trust", "load"],
+    ]
+    .iter()
+    .map(|p| p.iter().map(|s| s.to_string()).collect())
+    .collect();
+    assert_eq!(got, want);
+    let sup: Vec<Vec<String>> = paths_below(&code(text), "super::").into_iter().collect();
+    assert_eq!(sup, [vec!["ocsp".to_string(), "status".to_string()]]);
+    let nodes: BTreeSet<String> = ["tls", "tls/trust", "ocsp"].map(String::from).into();
+    let path: Vec<String> = ["tls", "trust", "load"].map(String::from).into();
+    assert_eq!(node_of(&path, &nodes).as_deref(), Some("tls/trust"));
+}
+
+#[test]
+fn no_probe_imports_another_probe() {
+    let graph = probe_graph();
+    let probes: Vec<&String> = graph
+        .iter()
+        .filter(|(_, (p, _))| *p)
+        .map(|(n, _)| n)
+        .collect();
+    // The graph sees the probes: every registered one is a node of its own.
+    assert!(probes.len() >= 11, "{probes:?}");
+    assert!(graph.contains_key("definition") && graph.contains_key("registry"));
+    let wrong = probe_imports(&graph);
+    assert!(
+        wrong.is_empty(),
+        "a module of src/probe/ imports a probe (only the registry may): {}; move what they share into a shared module below the probes",
+        wrong.join(", ")
+    );
 }
 
 #[test]

@@ -102,7 +102,7 @@ fn every_probe_documents_its_measurement_keys_in_the_readme() {
         let at = paragraph
             .find(&format!(" {} `", d.name))
             .unwrap_or_else(|| panic!("the README's measurements do not name {}", d.name));
-        for key in d.keys {
+        for key in d.keys.iter().map(|k| k.name) {
             assert!(
                 paragraph[at..].contains(&format!("`{key}`")),
                 "the README does not document {}'s `{key}`",

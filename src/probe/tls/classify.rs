@@ -514,4 +514,52 @@ mod tests {
             assert!(!looks_like_debug(fine), "{fine}");
         }
     }
+
+    #[test]
+    fn every_certificate_error_has_its_code() {
+        use rustls::Error as E;
+        let c = |e| classify_rustls(&e).0;
+        assert_eq!(
+            c(E::InvalidCertificate(rustls::CertificateError::Expired)),
+            "tls.expired"
+        );
+        assert_eq!(
+            c(E::InvalidCertificate(rustls::CertificateError::NotValidYet)),
+            "tls.not_yet_valid"
+        );
+        assert_eq!(
+            c(E::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+            )),
+            "tls.hostname_mismatch"
+        );
+        assert_eq!(
+            c(E::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer
+            )),
+            "tls.untrusted"
+        );
+        assert_eq!(
+            c(E::InvalidCertificate(
+                rustls::CertificateError::BadSignature
+            )),
+            "tls.untrusted"
+        );
+        assert_eq!(
+            c(E::AlertReceived(rustls::AlertDescription::ProtocolVersion)),
+            "tls.old_protocol"
+        );
+        assert!(
+            classify_rustls(&E::AlertReceived(rustls::AlertDescription::ProtocolVersion))
+                .1
+                .contains("TLS 1.0 or 1.1")
+        );
+        let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "eof");
+        assert_eq!(classify_error(&eof).0, "tls.handshake_failed");
+        let wrapped = io::Error::new(
+            io::ErrorKind::InvalidData,
+            E::InvalidCertificate(rustls::CertificateError::Expired),
+        );
+        assert_eq!(classify_error(&wrapped).0, "tls.expired");
+    }
 }

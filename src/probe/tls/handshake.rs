@@ -1,0 +1,372 @@
+//! The handshakes of the tls stage: the one a modern client makes, and the second looks when it
+//! is cut off (a classic hello to tell a dropped large hello, a legacy hello to learn what an old
+//! server speaks, the clear-text chain of a TLS 1.2 server).
+//!
+//! [`run`] is the stage; the runner and the proxy path call it on their connection.
+
+use super::legacy;
+use super::trust::*;
+use super::verdict::*;
+use super::verifier::*;
+use crate::model::{Check, Probe, Status, ms};
+use rustls::ClientConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::ServerName;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+/// Which ClientHello to send.
+///
+/// Modern clients (browsers since late 2024, more and more platform TLS stacks, and so the app)
+/// offer a post-quantum hybrid key share (X25519MLKEM768) first: their hello is about 1.2 KB
+/// larger and spans two TCP segments, which some middleboxes drop or reset. The classic hello
+/// (X25519 alone, no resumption) is the retry that tells such a path from a dead server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hello {
+    Modern,
+    Classic,
+}
+
+impl Hello {
+    pub(super) fn provider(self, base: &CryptoProvider) -> CryptoProvider {
+        use rustls::crypto::aws_lc_rs::kx_group;
+        let kx_groups = match self {
+            Hello::Modern => vec![
+                kx_group::X25519MLKEM768,
+                kx_group::X25519,
+                kx_group::SECP256R1,
+                kx_group::SECP384R1,
+            ],
+            Hello::Classic => vec![kx_group::X25519],
+        };
+        CryptoProvider {
+            kx_groups,
+            ..base.clone()
+        }
+    }
+}
+
+/// The size in bytes of the ClientHello `config` sends to `name` (built offline, never sent).
+pub fn hello_bytes(config: Arc<ClientConfig>, name: ServerName<'static>) -> Option<usize> {
+    let mut conn = rustls::ClientConnection::new(config, name).ok()?;
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        if conn.write_tls(&mut out).ok()? == 0 {
+            break;
+        }
+    }
+    Some(out.len())
+}
+
+/// What an endpoint asks of its TLS beyond a valid certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Policy {
+    /// The lowest TLS version the endpoint accepts (`min_tls`); `None` accepts TLS 1.2 and 1.3.
+    pub min_tls: Option<rustls::ProtocolVersion>,
+    /// An internal service with its own CA: a non-public root is expected, not judged.
+    pub private_ca: bool,
+    /// The step timeout: after half of it without an answer, a classic hello is tried beside.
+    pub timeout: Duration,
+}
+
+impl Policy {
+    /// The endpoint's `min_tls` and `private_ca`, with the step timeout: the same on the direct
+    /// path and inside a proxy's tunnel.
+    pub fn for_endpoint(ep: &crate::profile::Endpoint, timeout: Duration) -> Policy {
+        use crate::profile::MinTls;
+        Policy {
+            min_tls: ep.min_tls.map(|v| match v {
+                MinTls::V1_2 => rustls::ProtocolVersion::TLSv1_2,
+                MinTls::V1_3 => rustls::ProtocolVersion::TLSv1_3,
+            }),
+            private_ca: ep.private_ca,
+            timeout,
+        }
+    }
+}
+
+pub(super) type Handshake = io::Result<TlsStream<TcpStream>>;
+
+/// One handshake attempt and what its verifier saw.
+pub(super) struct Attempt {
+    pub(super) result: Handshake,
+    pub(super) seen: Option<Seen>,
+    pub(super) elapsed: Duration,
+}
+
+pub(super) async fn attempt(
+    setup: &TlsSetup,
+    alpn: &[&[u8]],
+    name: ServerName<'static>,
+    stream: TcpStream,
+    hello: Hello,
+) -> Result<Attempt, String> {
+    let seen = Arc::new(Mutex::new(None));
+    let config = setup.client_config_with(alpn, seen.clone(), hello)?;
+    let started = Instant::now();
+    let result = TlsConnector::from(Arc::new(config))
+        .connect(name, stream)
+        .await;
+    let elapsed = started.elapsed();
+    let seen = seen.lock().ok().and_then(|s| s.clone());
+    Ok(Attempt {
+        result,
+        seen,
+        elapsed,
+    })
+}
+
+/// A failure a path that drops large hellos produces: reset, closed, cut.
+pub(super) fn cut_off(e: &io::Error) -> bool {
+    e.get_ref()
+        .and_then(|i| i.downcast_ref::<rustls::Error>())
+        .is_none()
+        && matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionReset
+                | io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe
+        )
+}
+
+/// The classic retry, on a fresh connection to the same address.
+pub(super) async fn classic(
+    setup: &TlsSetup,
+    alpn: &[&[u8]],
+    name: ServerName<'static>,
+    peer: Option<std::net::SocketAddr>,
+) -> Option<Attempt> {
+    let stream = TcpStream::connect(peer?).await.ok()?;
+    let _ = stream.set_nodelay(true);
+    let a = attempt(setup, alpn, name, stream, Hello::Classic)
+        .await
+        .ok()?;
+    a.result.is_ok().then_some(a)
+}
+
+/// The modern handshake, and beside it a classic one when the modern one is cut off or has no
+/// answer after `patience`. Ok(Ok(attempt)): the modern handshake's own outcome; Ok(Err(attempt)):
+/// only the classic retry got through; Err: no handshake could be made (the reason).
+pub(super) async fn handshakes(
+    setup: &TlsSetup,
+    alpn: &[&[u8]],
+    name: ServerName<'static>,
+    stream: TcpStream,
+    peer: Option<std::net::SocketAddr>,
+    patience: Duration,
+) -> Result<Result<Attempt, Attempt>, String> {
+    let modern = attempt(setup, alpn, name.clone(), stream, Hello::Modern);
+    tokio::pin!(modern);
+    let outcome: Result<Attempt, Attempt> = tokio::select! {
+        done = &mut modern => match done {
+            Err(why) => {
+                return Err(why);
+            }
+            Ok(a) => match &a.result {
+                Err(e) if cut_off(e) => match classic(setup, alpn, name.clone(), peer).await {
+                    Some(c) => Err(c),
+                    None => Ok(a),
+                },
+                _ => Ok(a),
+            },
+        },
+        _ = tokio::time::sleep(patience), if !patience.is_zero() => {
+            // No answer yet: try a classic hello beside it. The modern one started first on
+            // the same path, so it wins unless the path holds it back.
+            let retry = classic(setup, alpn, name.clone(), peer);
+            tokio::pin!(retry);
+            tokio::select! {
+                done = &mut modern => match done {
+                    Err(why) => {
+                        return Err(why);
+                    }
+                    Ok(a) => match &a.result {
+                        Err(e) if cut_off(e) => match retry.await {
+                            Some(c) => Err(c),
+                            None => Ok(a),
+                        },
+                        _ => Ok(a),
+                    },
+                },
+                got = &mut retry => match got {
+                    Some(c) => Err(c),
+                    None => match modern.await {
+                        Ok(a) => Ok(a),
+                        Err(why) => {
+                            return Err(why);
+                        }
+                    },
+                },
+            }
+        }
+    };
+    Ok(outcome)
+}
+
+/// A server that refused before showing a certificate, for want of a version or a suite, is
+/// asked with a legacy hello what it does speak; a chain too large to accept is measured from a
+/// TLS 1.2 server's clear-text Certificate message.
+pub(super) async fn second_looks(
+    mut check: Check,
+    a: &Attempt,
+    peer: Option<std::net::SocketAddr>,
+    host: &str,
+    policy: Policy,
+    started: Instant,
+) -> Check {
+    // A server that refused before showing a certificate, for want of a version or a suite:
+    // ask it with a legacy hello what it does speak.
+    if a.seen.is_none()
+        && matches!(
+            check.code.as_str(),
+            "tls.no_common_cipher" | "tls.old_protocol"
+        )
+        && let Some(addr) = peer
+    {
+        let left = policy.timeout.saturating_sub(started.elapsed());
+        if let Some(answer) = legacy::probe(addr, host, left).await {
+            check = legacy(check, &answer);
+        }
+    }
+    // A chain too large to accept: how large, from a TLS 1.2 server's clear-text Certificate.
+    if check.code == "tls.chain_too_large"
+        && let Some(addr) = peer
+    {
+        let left = policy.timeout.saturating_sub(started.elapsed());
+        if let Some(bytes) = legacy::chain_bytes(addr, host, left).await {
+            check.summary = format!(
+                "the server's certificate chain is {} KB, larger than the 64 KiB a TLS client accepts",
+                bytes / 1000
+            );
+            check = check.with("bytes", bytes as u64);
+        }
+    }
+    check
+}
+
+/// `tls.large_hello_dropped`: the modern hello was cut off while a classic one got through;
+/// the sizes of both hellos as this client sends them.
+pub(super) fn large_hello_dropped(
+    mut check: Check,
+    setup: &TlsSetup,
+    alpn: &[&[u8]],
+    name: &ServerName<'static>,
+) -> Check {
+    let size = |hello| {
+        let config = setup
+            .client_config_with(alpn, Arc::new(Mutex::new(None)), hello)
+            .ok()?;
+        hello_bytes(Arc::new(config), name.clone())
+    };
+    let (large, small) = (size(Hello::Modern), size(Hello::Classic));
+    let sizes = match (large, small) {
+        (Some(l), Some(s)) => format!(" ({l} bytes against {s})"),
+        _ => String::new(),
+    };
+    check.status = Status::Fail;
+    check.code = "tls.large_hello_dropped".into();
+    check.summary = format!(
+        "a modern client's ClientHello{sizes}, with a post-quantum key share, is dropped or reset on the way while a small classic one gets through: a firewall, router or filter on the path mishandles large hellos, and modern apps fail here"
+    );
+    check = check.with(
+        "hello_bytes",
+        serde_json::json!({ "large": large, "small": small }),
+    );
+    check
+}
+
+/// The application protocols offered in the handshake: HTTP/1.1 for an HTTPS endpoint (its
+/// http stage reuses the session), none for a TLS-only one.
+pub fn alpn(protocol: crate::profile::Protocol) -> &'static [&'static [u8]] {
+    match protocol {
+        crate::profile::Protocol::Https => &[b"http/1.1"],
+        crate::profile::Protocol::Tls => &[],
+    }
+}
+
+/// Runs the tls stage on a connected socket: the handshake a modern client makes, and when it
+/// is cut off or gets no answer while a classic hello gets through, `tls.large_hello_dropped`.
+pub async fn run(
+    setup: &TlsSetup,
+    target: &str,
+    host: &str,
+    alpn: &[&[u8]],
+    stream: TcpStream,
+    warn_days: i64,
+    policy: Policy,
+) -> (Check, Option<TlsStream<TcpStream>>) {
+    let t = Some(target);
+    // Roots loaded and the RNG seeded, off the clock (see TlsSetup::warm_up).
+    setup.ready().await;
+    let name = match ServerName::try_from(host.to_owned()) {
+        Ok(n) => n,
+        Err(_) => {
+            return (
+                Check::new(
+                    Probe::Tls,
+                    t,
+                    Status::Fail,
+                    "tls.handshake_failed",
+                    format!("{host} cannot be used as a TLS server name"),
+                ),
+                None,
+            );
+        }
+    };
+    let peer = stream.peer_addr().ok();
+    let started = Instant::now();
+    let patience = policy.timeout / 2;
+    let outcome = match handshakes(setup, alpn, name.clone(), stream, peer, patience).await {
+        Ok(o) => o,
+        Err(why) => {
+            return (
+                Check::new(Probe::Tls, t, Status::Fail, "tls.handshake_failed", why),
+                None,
+            );
+        }
+    };
+    let large_dropped = outcome.is_err();
+    let a = match outcome {
+        Ok(a) | Err(a) => a,
+    };
+    let elapsed = if large_dropped {
+        started.elapsed()
+    } else {
+        a.elapsed
+    };
+    let mut check = judge(setup, target, host, &a, warn_days, policy);
+    check = second_looks(check, &a, peer, host, policy, started).await;
+    if large_dropped {
+        check = large_hello_dropped(check, setup, alpn, &name);
+    }
+    let check = check.took(elapsed).with("handshake_ms", ms(elapsed));
+    (check, a.result.ok())
+}
+
+/// A failed check, made precise by what the server chose when offered a legacy hello.
+pub(super) fn legacy(mut c: Check, a: &legacy::Answer) -> Check {
+    if a.version_old {
+        c.code = "tls.old_protocol".into();
+        c.summary = format!(
+            "the server speaks at most {} (it chose {} when offered everything); this device and the app need TLS 1.2 or later and no longer speak SSL 3.0, TLS 1.0 or 1.1",
+            a.version, a.suite
+        );
+        c = c.with("reason", "protocol_version");
+    } else if a.suite_broken {
+        c.code = "tls.no_common_cipher".into();
+        c.summary = format!(
+            "the server and this device have no cipher suite in common: offered everything, the server chose {}, which no current client accepts (RC4, 3DES, NULL, export, plain-RSA or finite-field Diffie-Hellman key exchange)",
+            a.suite
+        );
+        c.data.remove("reason");
+    } else {
+        return c;
+    }
+    c.with("offered_versions", vec![a.version])
+        .with("server_cipher", a.suite.clone())
+}
