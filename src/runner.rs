@@ -81,7 +81,7 @@ pub struct Env {
     pub resolver: Result<Resolver, String>,
     pub resolver_label: String,
     /// Where the resolver's queries go, for the dns stage's second look at a failed answer.
-    pub resolver_servers: Vec<std::net::SocketAddr>,
+    pub resolver_servers: crate::probe::resolverid::Servers,
     pub tls: tls::TlsSetup,
     pub selection: Selection,
     pub proxy: ProxyEnv,

@@ -18,6 +18,7 @@ pub mod latency;
 pub mod ocsp;
 pub mod proxy;
 pub mod registry;
+pub mod resolverid;
 pub mod storage;
 pub mod tcp;
 pub mod tls;
