@@ -504,6 +504,9 @@ async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
     let Some(addrs) = dns_stage(ep, env, slot).await else {
         return;
     };
+    if env.selection.runs(Probe::Tls) {
+        env.tls.warm_up();
+    }
     let Some(connected) = tcp_stage(ep, env, slot, &addrs).await else {
         return;
     };

@@ -368,8 +368,10 @@ pub async fn run(
     };
     // The second look, for what the library does not tell.
     if let Some(server) = server {
-        let patience = rtt
-            .or_else(|| servers.rtt(server))
+        // The run's first round trip to this resolver: the quickest answer, the least overhead.
+        let patience = servers
+            .rtt(server)
+            .or(rtt)
             .map_or(resolverid::MOST, resolverid::patience);
         second_look(&mut f, server, ep, &aaaa, (step_end, patience)).await;
     }

@@ -8,8 +8,9 @@
 //!   first byte, on a connection kept alive);
 //! - a kept-alive connection with no request is closed after [`IDLE_TIMEOUT`] (Prometheus scrapes
 //!   at most once a minute by default, and reconnects when it must);
-//! - at most [`MAX_CONNECTIONS`] are open at once: beyond that, a new connection is closed at
-//!   once, which keeps the listen queue moving (a scrape that meets a full house is retried).
+//! - at most [`MAX_CONNECTIONS`] are open at once: beyond that, a new connection takes the place
+//!   of the oldest one that is not being answered, so a scrape still gets through while the
+//!   house is full of clients that say nothing.
 //!
 //! A request in progress is never cut by these limits: a scrape's run has its own bound.
 
@@ -20,14 +21,15 @@ use axum::response::Response;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::Instant;
 
 /// How long a connection may take to send its request head.
@@ -51,6 +53,8 @@ struct Activity {
     /// Requests answered so far, and when the last answer was ready.
     answered: AtomicU64,
     last_answer: AtomicU64,
+    /// Told to close to make room for a new connection.
+    evicted: Notify,
 }
 
 impl Activity {
@@ -61,6 +65,7 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             answered: AtomicU64::new(0),
             last_answer: AtomicU64::new(0),
+            evicted: Notify::new(),
         }
     }
 
@@ -149,6 +154,8 @@ async fn count(State(activity): State<Arc<Activity>>, req: Request, next: Next) 
 /// request and close.
 pub async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // The connections open, oldest first (closed ones drop out as they are met).
+    let mut open: VecDeque<Weak<Activity>> = VecDeque::new();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -163,14 +170,29 @@ pub async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver
                 continue;
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            drop(stream);
-            continue;
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                // Full: the oldest connection that is not being answered makes room.
+                if !evict_oldest(&mut open) {
+                    drop(stream);
+                    continue;
+                }
+                match slots.clone().acquire_owned().await {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                }
+            }
         };
+        let activity = Arc::new(Activity::new());
+        if open.len() >= 2 * MAX_CONNECTIONS {
+            open.retain(|w| w.strong_count() > 0);
+        }
+        open.push_back(Arc::downgrade(&activity));
         let app = app.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            connection(stream, app, stop).await;
+            connection(stream, activity, app, stop).await;
             drop(slot);
         });
     }
@@ -179,9 +201,27 @@ pub async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver
     let _ = slots.acquire_many(all).await;
 }
 
+/// Tells the oldest open connection that is not being answered to close; false if there is none.
+fn evict_oldest(open: &mut VecDeque<Weak<Activity>>) -> bool {
+    open.retain(|w| w.strong_count() > 0);
+    let oldest = open.iter().position(|w| {
+        w.upgrade()
+            .is_some_and(|a| a.in_flight.load(Ordering::SeqCst) == 0)
+    });
+    let Some(i) = oldest else { return false };
+    if let Some(a) = open.remove(i).and_then(|w| w.upgrade()) {
+        a.evicted.notify_one();
+    }
+    true
+}
+
 /// One connection, from accept to close.
-async fn connection(stream: TcpStream, app: Router, mut stop: watch::Receiver<bool>) {
-    let activity = Arc::new(Activity::new());
+async fn connection(
+    stream: TcpStream,
+    activity: Arc<Activity>,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+) {
     let io = TokioIo::new(Watched {
         stream,
         activity: activity.clone(),
@@ -211,6 +251,7 @@ async fn connection(stream: TcpStream, app: Router, mut stop: watch::Receiver<bo
         };
         tokio::select! {
             _ = conn.as_mut() => return,
+            () = activity.evicted.notified() => return,
             () = watchdog => {
                 if activity.deadline().is_some_and(|d| d <= Instant::now()) {
                     return;
