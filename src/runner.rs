@@ -199,7 +199,7 @@ fn spawn_pipelines(set: &mut JoinSet<()>, profile: &Profile, env: &Arc<Env>, slo
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
             };
-            pipeline(ep, env.clone(), slot).await;
+            Box::pin(pipeline(ep, env.clone(), slot)).await;
             if let Some(done) = &env.on_done {
                 done(&name);
             }
@@ -422,20 +422,20 @@ async fn pipeline(ep: Endpoint, env: Arc<Env>, slot: Shared) {
                 slot.lock().http_via_proxy = true;
             }
             let warn_days = env.thresholds.cert_expiry_warn_days;
-            let via = async {
+            let via = Box::pin(async {
                 let c = tunnel::check(&env.tls, &ep, &tunnel, env.timeout, warn_days).await;
                 (c, Some(()))
-            };
+            });
             let _ = tokio::join!(
-                direct(&ep, &env, &slot),
+                Box::pin(direct(&ep, &env, &slot)),
                 stage(&slot, &env, &ep, (probe, Bound::OwnSteps), via, None)
             );
         }
         Some(Proxied::Http(proxy_url)) => {
             slot.lock().http_via_proxy = true;
-            let via = http_via_proxy(&ep, &env, &proxy_url);
+            let via = Box::pin(http_via_proxy(&ep, &env, &proxy_url));
             let _ = tokio::join!(
-                direct(&ep, &env, &slot),
+                Box::pin(direct(&ep, &env, &slot)),
                 stage(&slot, &env, &ep, (Probe::Http, Bound::OwnSteps), via, None)
             );
         }
@@ -514,7 +514,7 @@ async fn direct(ep: &Endpoint, env: &Env, slot: &Shared) {
     let first_sample = attempts_winner_ms(slot, address);
     // tls → http, and latency beside them: the samples need not wait for the handshake.
     tokio::join!(
-        secure_stages(ep, env, slot, connected.connected),
+        Box::pin(secure_stages(ep, env, slot, connected.connected)),
         latency_stage(ep, env, slot, address, first_sample)
     );
     if let Some(p) = connected.pending
