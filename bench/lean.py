@@ -108,9 +108,9 @@ def offline():
     print(f"{RUNS} runs each, `bmw-netcheck --format json`.\n")
     print(HEADER)
     for label, tool in tools():
-        s = series([tool, "--format", "json"], RUNS)
+        s = series([tool, "--format", "json", "--no-history"], RUNS)
         print(row(f"{label}: default run", s))
-        s = series([tool, "--format", "json", "--skip", "dns"], RUNS)
+        s = series([tool, "--format", "json", "--no-history", "--skip", "dns"], RUNS)
         print(row(f"{label}: `--skip dns`", s))
 
 
@@ -180,7 +180,7 @@ def resolver_case():
                                 "cocoapi.bmwgroup.com"]), RUNS)
             print(row(f"`dig` (one A query), {label} resolver", dig))
             for name, tool in tools():
-                s = series(in_ns([tool, "--format", "json", "--resolver", f"127.0.0.1:{port}"]), RUNS)
+                s = series(in_ns([tool, "--format", "json", "--no-history", "--resolver", f"127.0.0.1:{port}"]), RUNS)
                 print(row(f"{name}: default run, {label} resolver", s))
                 named = products(s["outs"])
                 same = all(len(n) == 1 for n in named)
@@ -222,7 +222,7 @@ def scale_case():
                     for i in range(n):
                         f.write(f'[[endpoint]]\nname = "e{i}"\nhost = "e{i}.scale.netcheck.lan"\nport = {refuse}\npublic = false\n\n')
                 argv = [tool, "--profile", path, "--resolver", f"127.0.0.1:{port}", "--format", "json",
-                        "--timeout", "10s", "--deadline", "60s"]
+                        "--timeout", "10s", "--deadline", "60s", "--no-history"]
                 runs = [timed(argv) for _ in range(3)]
                 w = statistics.median(r[0] for r in runs)
                 c = statistics.median(r[1] for r in runs)

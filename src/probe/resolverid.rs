@@ -211,11 +211,7 @@ impl Servers {
     /// `deadline` at the latest.
     pub async fn identity(&self, server: SocketAddr, deadline: Instant) -> Identity {
         self.start(server);
-        let Some(mut rx) = self
-            .get(server)
-            .and_then(|r| r.identity.get())
-            .map(watch::Receiver::clone)
-        else {
+        let Some(mut rx) = self.get(server).and_then(|r| r.identity.get()).cloned() else {
             return Identity::default();
         };
         match tokio::time::timeout_at(deadline, rx.wait_for(Option::is_some)).await {
