@@ -40,7 +40,6 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
     let profile = load_profile(args)?;
     let sel = selection_for(args, &profile);
     let tls = tls::TlsSetup::load(args.ca_file.as_deref())?;
-    tls.warm_up();
     let proxy = ProxyEnv::from_env()?;
     let kb = Knowledge::builtin().map_err(AppError::Internal)?;
     let storage_paths = storage_paths(args)?;

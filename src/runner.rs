@@ -56,7 +56,7 @@ pub struct Env {
     pub resolver: Result<Resolver, String>,
     pub resolver_label: String,
     /// Where the resolver's queries go, for the dns stage's second look at a failed answer.
-    pub resolver_servers: Vec<std::net::SocketAddr>,
+    pub resolver_servers: crate::probe::resolverid::Servers,
     pub tls: tls::TlsSetup,
     pub selection: Selection,
     pub proxy: ProxyEnv,
@@ -171,7 +171,7 @@ fn spawn_pipelines(set: &mut JoinSet<()>, profile: &Profile, env: &Arc<Env>, slo
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
             };
-            pipeline::pipeline(ep, env.clone(), slot).await;
+            Box::pin(pipeline::pipeline(ep, env.clone(), slot)).await;
             if let Some(done) = &env.on_done {
                 done(&name);
             }

@@ -38,6 +38,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
+mod conn;
+
 /// What Prometheus sends: how long it waits for the answer, in seconds.
 const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
 /// Taken off the scrape timeout, so the answer (rendered, sent) arrives before it passes.
@@ -178,21 +180,15 @@ async fn serve(args: &ServeArgs, prepared: Prepared, instance: String) -> Result
         run::interrupted().await;
         let _ = stop_tx.send(true);
     });
-    let mut graceful = stop.clone();
-    let mut forced = stop;
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = graceful.wait_for(|s| *s).await;
-    });
-    // Graceful shutdown waits for open connections; a client that keeps one open must not keep
+    let mut forced = stop.clone();
+    // Connections under way finish their request; a client that keeps one open must not keep
     // the exporter from stopping.
     let give_up = async move {
         let _ = forced.wait_for(|s| *s).await;
         tokio::time::sleep(STOP_GRACE).await;
     };
     tokio::select! {
-        served = server.into_future() => {
-            served.map_err(|e| AppError::Internal(format!("the HTTP server stopped: {e}")))?;
-        }
+        () = conn::serve(listener, app, stop) => {}
         () = give_up => {}
     }
     eprintln!("bmw-netcheck: stopped serving on http://{addr}/");

@@ -110,6 +110,8 @@ pub fn software_product(version: &str) -> Option<&'static str> {
         Some("Knot Resolver")
     } else if v.contains("adguard") {
         Some("AdGuard Home")
+    } else if v.contains("technitium") {
+        Some("Technitium DNS Server")
     } else if v.starts_with("9.") || v.contains("bind") {
         Some("BIND")
     } else {
@@ -167,6 +169,10 @@ mod tests {
         assert_eq!(software_product("dnsmasq-pi-hole-v2.90"), Some("Pi-hole"));
         assert_eq!(software_product("unbound 1.17.1"), Some("unbound"));
         assert_eq!(software_product("9.18.28-1~deb12u2-Debian"), Some("BIND"));
+        assert_eq!(
+            software_product("Technitium DNS Server v13.2"),
+            Some("Technitium DNS Server")
+        );
         assert_eq!(software_product("none of your business"), None);
     }
 }

@@ -12,8 +12,9 @@
 use crate::iface::Resolver;
 use crate::model::{Check, Probe, Status};
 use crate::probe::definition::{Definition, Key, Metric, Perf, Prometheus, Run, Stage};
+use crate::probe::resolverid::{self, Servers};
+pub use crate::probe::resolverid::{resolver, servers};
 use crate::profile::Endpoint;
-use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RecordType;
@@ -51,34 +52,6 @@ pub const DEFINITION: Definition = Definition {
         nagios: Perf::None,
     }],
 };
-
-/// Builds the resolver for a run: the system's configuration, or one server given by the user.
-/// A system without usable DNS configuration is a finding, so the error is kept as text.
-pub fn resolver(server: Option<SocketAddr>, timeout: Duration) -> Result<Resolver, String> {
-    let mut builder = match server {
-        Some(addr) => {
-            let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
-            for c in &mut ns.connections {
-                c.port = addr.port();
-            }
-            Resolver::builder_with_config(
-                ResolverConfig::from_name_servers(vec![ns]),
-                crate::iface::BoundRuntime::default(),
-            )
-        }
-        None => Resolver::builder(crate::iface::BoundRuntime::default())
-            .map_err(|e| format!("no usable DNS configuration on this device: {e}"))?,
-    };
-    let opts = builder.options_mut();
-    // One attempt bounded by the step timeout: retries would hide a flaky resolver, and the
-    // step's bound must hold.
-    opts.timeout = timeout;
-    opts.attempts = 1;
-    opts.cache_size = 64;
-    builder
-        .build()
-        .map_err(|e| format!("cannot set up DNS resolution: {e}"))
-}
 
 /// The answer to one query, sorted into what matters for the diagnosis.
 #[derive(Debug, Clone, PartialEq)]
@@ -304,25 +277,6 @@ pub fn block_page(
     })
 }
 
-/// The servers a run's queries go to: the one given with `--resolver`, else the system's.
-/// Needed for the second look ([`super::dnsfilter`]), which asks a server directly.
-pub fn servers(server: Option<SocketAddr>) -> Vec<SocketAddr> {
-    if let Some(s) = server {
-        return vec![s];
-    }
-    hickory_resolver::system_conf::read_system_conf()
-        .map(|(cfg, _)| {
-            cfg.name_servers()
-                .iter()
-                .map(|ns| {
-                    let port = ns.connections.first().map_or(53, |c| c.port);
-                    SocketAddr::new(ns.ip, port)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The CNAME targets in a lookup's answers, sanitized, in order.
 fn cname_chain(r: &Result<hickory_resolver::lookup::Lookup, NetError>) -> Vec<String> {
     match r {
@@ -355,12 +309,13 @@ const FILTER_CODES: [&str; 6] = [
 ///
 /// The first lookup gets 40% of the step; a name that stays silent is asked once more by hand
 /// (to rule out a lost packet, and to see a truncated answer whose TCP retry goes nowhere), and
-/// an answer that is a refusal is asked for the resolver's reason. When a filter is at work, the
-/// resolver is asked who it is (alongside the retry for a silent name), all within the step.
+/// an answer that is a refusal is asked for the resolver's reason, for a few of the round trips
+/// the lookup took. Who the resolver is gets asked once per run, alongside the first lookup; a
+/// verdict that names a filter reads that answer.
 pub async fn run(
     resolver: &Result<Resolver, String>,
     server_label: &str,
-    servers: &[SocketAddr],
+    servers: &Servers,
     ep: &Endpoint,
     timeout: Duration,
 ) -> (Check, Option<Vec<IpAddr>>) {
@@ -378,13 +333,17 @@ pub async fn run(
             return (c, None);
         }
     };
+    let server = servers.first();
+    if let Some(s) = server {
+        servers.start(s);
+    }
     let first = timeout.mul_f64(0.4);
-    let (ra, raaaa) = tokio::join!(
-        tokio::time::timeout(first, resolver.lookup(ep.host.as_str(), RecordType::A)),
-        tokio::time::timeout(first, resolver.lookup(ep.host.as_str(), RecordType::AAAA)),
-    );
-    let ra = ra.unwrap_or(Err(NetError::Timeout));
-    let raaaa = raaaa.unwrap_or(Err(NetError::Timeout));
+    let timed = |rtype| async move {
+        let asked = Instant::now();
+        let r = tokio::time::timeout(first, resolver.lookup(ep.host.as_str(), rtype)).await;
+        (r.unwrap_or(Err(NetError::Timeout)), asked.elapsed())
+    };
+    let ((ra, ta), (raaaa, taaaa)) = tokio::join!(timed(RecordType::A), timed(RecordType::AAAA));
     let mut elapsed = started.elapsed();
     let mut cnames = cname_chain(&ra);
     for c in cname_chain(&raaaa) {
@@ -393,6 +352,15 @@ pub async fn run(
         }
     }
     let (a, aaaa) = (Answer::from_result(ra), Answer::from_result(raaaa));
+    // The round trip this lookup measured: its quicker answer (a timeout measures nothing).
+    let rtt = [(&a, ta), (&aaaa, taaaa)]
+        .into_iter()
+        .filter(|(x, _)| !matches!(x, Answer::Timeout))
+        .map(|(_, t)| t)
+        .min();
+    if let (Some(s), Some(t)) = (server, rtt) {
+        servers.measured(s, t);
+    }
     let (status, code, summary) = classify(&ep.host, &a, &aaaa, ep.public);
     let mut f = Finding {
         status,
@@ -402,18 +370,23 @@ pub async fn run(
         cnames,
         extra: Vec::new(),
         block_product: None,
-        identity: None,
     };
-    let server = servers.first().copied();
     // The second look, for what the library does not tell.
     if let Some(server) = server {
-        second_look(&mut f, server, ep, &aaaa, step_end).await;
+        // The run's first round trip to this resolver: the quickest answer, the least overhead.
+        let patience = servers
+            .rtt(server)
+            .or(rtt)
+            .map_or(resolverid::MOST, resolverid::patience);
+        second_look(&mut f, server, ep, &aaaa, (step_end, patience)).await;
     }
     // Answers that lead to a filter's block page rather than the service.
     if f.code == "dns.ok" || f.code == "dns.sinkholed" {
-        block_pages(&mut f, ep, &aaaa, servers);
+        block_pages(&mut f, ep, &aaaa, &servers.addrs());
     }
-    who_is_in_the_way(&mut f, server, step_end).await;
+    if let Some(server) = server {
+        who_is_in_the_way(&mut f, servers, server, step_end).await;
+    }
     elapsed = elapsed.max(started.elapsed());
     finish(f, &aaaa, target, server_label, elapsed)
 }
@@ -428,31 +401,23 @@ struct Finding {
     cnames: Vec<String>,
     extra: Vec<(&'static str, serde_json::Value)>,
     block_product: Option<String>,
-    identity: Option<super::dnsfilter::Identity>,
 }
 
 /// Asks the resolver again, directly, for what the library does not tell: a retry of a silent
-/// name, the reason of a refusal (EDE), DNSSEC, a truncated answer's TCP retry.
+/// name (with the time left), the reason of a refusal (EDE), DNSSEC, a truncated answer's TCP
+/// retry (each for `patience`).
 async fn second_look(
     f: &mut Finding,
     server: SocketAddr,
     ep: &Endpoint,
     aaaa: &Answer,
-    step_end: tokio::time::Instant,
+    bounds: (tokio::time::Instant, Duration),
 ) {
     use super::dnsfilter::{self, Second};
     let second = match f.code {
-        "dns.timeout" | "dns.error" => {
-            // Who the resolver is, asked alongside: a silent name leaves no time after.
-            let (second, id) = tokio::join!(
-                dnsfilter::retry(server, &ep.host, step_end),
-                dnsfilter::identify(server, step_end)
-            );
-            f.identity = Some(id);
-            second
-        }
+        "dns.timeout" | "dns.error" => dnsfilter::retry(server, &ep.host, bounds.0).await,
         "dns.servfail" | "dns.refused" | "dns.nxdomain" | "dns.no_address" | "dns.sinkholed" => {
-            dnsfilter::reason(server, &ep.host, f.code == "dns.servfail", step_end).await
+            dnsfilter::reason(server, &ep.host, f.code == "dns.servfail", bounds).await
         }
         _ => Second::Nothing,
     };
@@ -554,23 +519,21 @@ fn block_pages(f: &mut Finding, ep: &Endpoint, aaaa: &Answer, servers: &[SocketA
     }
 }
 
-/// Who is in the way: the resolver's product or the filter's, when a finding points to one.
+/// Who is in the way: the resolver's product or the filter's, when a finding points to one. The
+/// resolver's identity is the run's one answer ([`Servers::identity`]), so every check of the
+/// run names the same product.
 async fn who_is_in_the_way(
     f: &mut Finding,
-    server: Option<SocketAddr>,
+    servers: &Servers,
+    server: SocketAddr,
     step_end: tokio::time::Instant,
 ) {
-    use super::dnsfilter;
-    if let Some(server) = server
-        && (FILTER_CODES.contains(&f.code)
-            || (f.code == "dns.timeout" && f.extra.iter().any(|(k, _)| *k == "retried")))
+    if FILTER_CODES.contains(&f.code)
+        || (f.code == "dns.timeout" && f.extra.iter().any(|(k, _)| *k == "retried"))
     {
-        let id = match f.identity.take() {
-            Some(id) => id,
-            None => dnsfilter::identify(server, step_end).await,
-        };
-        let name = dnsfilter::who(Some(&server.ip()), &id, f.block_product.as_deref());
-        let known = name != dnsfilter::UNKNOWN;
+        let id = servers.identity(server, step_end).await;
+        let name = resolverid::who(Some(&server.ip()), &id, f.block_product.as_deref());
+        let known = name != resolverid::UNKNOWN;
         match f.code {
             // Kept for the run-wide judgement (a drop says who, or not, there).
             "dns.timeout" => {}

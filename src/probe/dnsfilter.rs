@@ -5,16 +5,19 @@
 //! ([`super::dnswire`]), the same resolver often says more: the truncation bit with a TCP retry
 //! that goes nowhere (a firewall closing TCP/53), an Extended DNS Error naming its reason (15
 //! Blocked … 18 Prohibited, or a DNSSEC failure), an answer once DNSSEC checking is disabled, or
-//! its own software (`version.bind`, Pi-hole's `pi.hole`). Every look is bounded by the time left
-//! in the step; a look that finds nothing changes nothing.
+//! its own software (asked once per run, [`super::resolverid`]). A retry of a silent name has the
+//! time left in the step; a look at an answer that came is bounded by a few of the resolver's
+//! round trips. A look that finds nothing changes nothing.
 
-use super::blockpages;
 use super::dnswire::{self, Ask, Reply, WireError};
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::{DNSClass, RecordType};
-use std::net::{IpAddr, SocketAddr};
+use hickory_resolver::proto::rr::RecordType;
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// What the run-wide judgement says when nothing names the product (see [`super::resolverid`]).
+pub use super::resolverid::UNKNOWN;
 
 /// What the second look found.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,15 +43,24 @@ fn left(deadline: Instant) -> Option<Duration> {
     (d >= Duration::from_millis(20)).then_some(d)
 }
 
-/// The retry of a query that timed out (or failed oddly): once over UDP; over TCP when the UDP
-/// answer is truncated.
+/// The time a diagnostic query may take: `patience` (a few of the resolver's round trips, see
+/// [`super::resolverid::patience`]), within what is left of the step.
+fn diagnostic(deadline: Instant, patience: Duration) -> Option<Duration> {
+    left(deadline).map(|d| d.min(patience))
+}
+
+/// The retry of a query that timed out (or failed oddly): once over UDP, with all the time left
+/// (a silent drop gets its full retry); over TCP when the UDP answer is truncated, for a few of
+/// the round trips that UDP answer took.
 pub async fn retry(server: SocketAddr, host: &str, deadline: Instant) -> Second {
     let Some(budget) = left(deadline) else {
         return Second::Nothing;
     };
+    let asked = Instant::now();
     match dnswire::query(server, host, Ask::udp(RecordType::A), budget).await {
         Ok(r) if r.truncated => {
-            let Some(budget) = left(deadline) else {
+            let patience = super::resolverid::patience(asked.elapsed());
+            let Some(budget) = diagnostic(deadline, patience) else {
                 return Second::TcpBlocked {
                     tcp: "no time left".into(),
                 };
@@ -76,9 +88,15 @@ pub async fn retry(server: SocketAddr, host: &str, deadline: Instant) -> Second 
 }
 
 /// Asks again with EDNS for the resolver's reason; on a SERVFAIL without one, asks with DNSSEC
-/// checking disabled.
-pub async fn reason(server: SocketAddr, host: &str, servfail: bool, deadline: Instant) -> Second {
-    let Some(budget) = left(deadline) else {
+/// checking disabled. Each query waits `patience`, a few of the resolver's round trips: a
+/// resolver that answered the lookup at once and keeps silent now will not answer this.
+pub async fn reason(
+    server: SocketAddr,
+    host: &str,
+    servfail: bool,
+    (deadline, patience): (Instant, Duration),
+) -> Second {
+    let Some(budget) = diagnostic(deadline, patience) else {
         return Second::Nothing;
     };
     let Ok(r) = dnswire::query(server, host, Ask::udp(RecordType::A), budget).await else {
@@ -93,7 +111,7 @@ pub async fn reason(server: SocketAddr, host: &str, servfail: bool, deadline: In
     if !(servfail && r.rcode == ResponseCode::ServFail) {
         return Second::Nothing;
     }
-    let Some(budget) = left(deadline) else {
+    let Some(budget) = diagnostic(deadline, patience) else {
         return Second::Nothing;
     };
     let mut ask = Ask::udp(RecordType::A);
@@ -103,94 +121,5 @@ pub async fn reason(server: SocketAddr, host: &str, servfail: bool, deadline: In
             Second::Dnssec(None, Some(cd))
         }
         _ => Second::Nothing,
-    }
-}
-
-/// What the resolver says about itself.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Identity {
-    /// Its `version.bind` text (sanitized).
-    pub software: Option<String>,
-    /// It answers `pi.hole`: a Pi-hole.
-    pub pihole: bool,
-}
-
-/// Asks `version.bind` (class CHAOS), then — for dnsmasq or a resolver that does not say — the
-/// name `pi.hole`, which only a Pi-hole answers. Each within the time left, at most 300 ms.
-pub async fn identify(server: SocketAddr, deadline: Instant) -> Identity {
-    let cap = |left: Duration| left.min(Duration::from_millis(300));
-    let Some(budget) = left(deadline) else {
-        return Identity::default();
-    };
-    let mut version = Ask::udp(RecordType::TXT);
-    version.class = DNSClass::CH;
-    let software = dnswire::query(server, "version.bind", version, cap(budget))
-        .await
-        .ok()
-        .and_then(|r| r.txt.into_iter().next())
-        .filter(|s| !s.is_empty());
-    let maybe_pihole = software
-        .as_deref()
-        .is_none_or(|s| s.to_ascii_lowercase().contains("dnsmasq"));
-    let mut pihole = false;
-    if maybe_pihole && let Some(budget) = left(deadline) {
-        pihole = dnswire::query(server, "pi.hole", Ask::udp(RecordType::A), cap(budget))
-            .await
-            .is_ok_and(|r| r.rcode == ResponseCode::NoError && !r.addrs.is_empty());
-    }
-    Identity { software, pihole }
-}
-
-/// What [`who`] says when nothing names the product.
-pub const UNKNOWN: &str = "a DNS filter (unknown product)";
-
-/// Who is in the way, in words: the product where the evidence names it, else "a DNS filter
-/// (unknown product)".
-pub fn who(server: Option<&IpAddr>, id: &Identity, block_page: Option<&str>) -> String {
-    if let Some(p) = block_page {
-        return p.to_owned();
-    }
-    let software = id
-        .software
-        .as_deref()
-        .and_then(blockpages::software_product);
-    if id.pihole || software == Some("Pi-hole") {
-        return "Pi-hole".into();
-    }
-    if let Some(f) = server.and_then(blockpages::resolver_product) {
-        return f.product.clone();
-    }
-    match (software, id.software.as_deref()) {
-        (Some("unbound"), Some(v)) => format!("unbound ({v}) with a local-zone or RPZ rule"),
-        (Some("dnsmasq"), Some(v)) => format!("dnsmasq ({v}) with an address/blocklist rule"),
-        (Some(p), Some(v)) => format!("{p} ({v})"),
-        _ => UNKNOWN.into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn who_names_the_product_where_it_can() {
-        let none = Identity::default();
-        assert_eq!(who(None, &none, None), "a DNS filter (unknown product)");
-        assert_eq!(
-            who(None, &none, Some("Cisco Umbrella (OpenDNS)")),
-            "Cisco Umbrella (OpenDNS)"
-        );
-        let pihole = Identity {
-            software: Some("dnsmasq-2.90".into()),
-            pihole: true,
-        };
-        assert_eq!(who(None, &pihole, None), "Pi-hole");
-        let unbound = Identity {
-            software: Some("unbound 1.17.1".into()),
-            pihole: false,
-        };
-        assert!(who(None, &unbound, None).starts_with("unbound (unbound 1.17.1)"));
-        let cb: IpAddr = "185.228.168.9".parse().expect("address");
-        assert_eq!(who(Some(&cb), &none, None), "CleanBrowsing");
     }
 }

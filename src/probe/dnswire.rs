@@ -13,7 +13,6 @@ use hickory_resolver::proto::rr::{DNSClass, Name, RData, RecordType};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
 
 /// The EDNS option code of an Extended DNS Error (RFC 8914).
 const EDE_OPTION: u16 = 15;
@@ -201,10 +200,13 @@ async fn udp_exchange(server: SocketAddr, bytes: &[u8], id: u16) -> Result<Vec<u
             .parse()
             .map_err(|_| WireError::Failed("address".into()))?
     };
-    let sock = UdpSocket::bind(local).await.map_err(io_error)?;
+    // Bound like every other socket of the run (`--interface`).
+    let sock = crate::iface::udp(local).await.map_err(io_error)?;
     sock.connect(server).await.map_err(io_error)?;
     sock.send(bytes).await.map_err(io_error)?;
-    let mut buf = vec![0u8; 65_535];
+    // We announce a payload of UDP_PAYLOAD bytes; an answer larger than this buffer is cut and
+    // fails to decode, which is what a client announcing that size would see as well.
+    let mut buf = vec![0u8; 4096];
     loop {
         let n = sock.recv(&mut buf).await.map_err(io_error)?;
         // A stray datagram (a late answer to someone else) is not ours: wait for the real one.
@@ -215,7 +217,7 @@ async fn udp_exchange(server: SocketAddr, bytes: &[u8], id: u16) -> Result<Vec<u
 }
 
 async fn tcp_exchange(server: SocketAddr, bytes: &[u8]) -> Result<Vec<u8>, WireError> {
-    let mut stream = TcpStream::connect(server).await.map_err(io_error)?;
+    let mut stream = crate::iface::connect(server).await.map_err(io_error)?;
     let len =
         u16::try_from(bytes.len()).map_err(|_| WireError::Failed("query too large".into()))?;
     let mut framed = len.to_be_bytes().to_vec();

@@ -30,6 +30,7 @@ pub mod proxy;
 pub mod proxyenv;
 pub mod registry;
 pub mod resolvconf;
+pub mod resolverid;
 pub mod servertime;
 pub mod sockerr;
 pub mod storage;

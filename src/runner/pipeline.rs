@@ -92,19 +92,21 @@ async fn lane(places: &[Stage], ep: &Endpoint, env: &Env, slot: &Shared, carry: 
 /// whether the direct path works; `crosscheck` judges the run by the proxy's path).
 pub(super) async fn pipeline(ep: Endpoint, env: Arc<Env>, slot: Shared) {
     let Some(proxied) = proxypath::proxied_stage(&ep, &env.proxy, &env.selection) else {
-        return direct(&ep, &env, &slot).await;
+        return Box::pin(direct(&ep, &env, &slot)).await;
     };
     let probe = proxied.probe();
     if probe == Probe::Http {
         slot.lock().http_via_proxy = true;
     }
-    let via = async {
+    // Boxed, so a queued or early-failing endpoint holds a pointer, not the state of every
+    // stage it may reach.
+    let via = Box::pin(async {
         let warn_days = env.thresholds.cert_expiry_warn_days;
         let c = proxied.check(&ep, &env.tls, env.timeout, warn_days).await;
         (c, Some(()))
-    };
+    });
     let _ = tokio::join!(
-        direct(&ep, &env, &slot),
+        Box::pin(direct(&ep, &env, &slot)),
         stage(&slot, &env, &ep, (probe, Bound::OwnSteps), via, None)
     );
 }
@@ -191,6 +193,11 @@ async fn tcp_stage(ep: &Endpoint, env: &Env, slot: &Shared, carry: &mut Carry) -
         let why = "needs a connection, and the tcp stage was left out";
         skip_after(slot, ep, sel, Probe::Tcp, why);
         return Flow::Stop;
+    }
+    // The roots and the random seed are set up once, overlapping the first connect: a run whose
+    // names all fail never pays for them.
+    if sel.runs(Probe::Tls) {
+        env.tls.warm_up();
     }
     let addrs = std::mem::take(&mut carry.addrs);
     let connect = async {

@@ -920,3 +920,37 @@ fn a_push_reaches_a_pushgateway_behind_tls_and_basic_auth() {
         );
     }
 }
+
+/// A client that sends half a request head and then nothing is disconnected by the exporter (a
+/// few seconds later; a minute is allowed here), and the exporter serves on.
+#[test]
+fn serve_closes_a_connection_whose_request_head_never_completes() {
+    use std::io::{Read, Write};
+    let lab = Lab::new();
+    let state = tempfile::tempdir().expect("temporary directory");
+    let run = Netcheck::engine(&lab.stuck)
+        .resolver(&lab.dns)
+        .ca_file(&lab.pki)
+        .format("human");
+    let serve = Serve::start(&run, state.path());
+    let mut half = std::net::TcpStream::connect(&serve.addr).expect("connect to serve");
+    half.write_all(b"GET /metrics HTTP/1.1\r\nHost: exporter\r\nAccept: text/plain\r\n")
+        .expect("send half a request head");
+    half.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("read timeout");
+    let mut buf = [0u8; 256];
+    let closed = match half.read(&mut buf) {
+        Ok(0) => true,
+        Ok(n) => panic!(
+            "an answer to half a request: {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        ),
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+        ),
+    };
+    assert!(closed, "the exporter kept the half-sent request open");
+    let (code, own) = get(&serve.url("/metrics"), &[]).expect("GET /metrics");
+    assert_eq!(code, 200, "{own}");
+}

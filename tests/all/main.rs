@@ -20,6 +20,7 @@ mod realproxy;
 mod realtls;
 mod registry;
 mod reports;
+mod resolvers;
 mod scenarios;
 mod schema;
 mod show;

@@ -130,20 +130,22 @@ impl TlsSetup {
     /// Loads the roots and seeds the crypto library's random generator on a background thread.
     /// The first use of randomness in a process seeds it from CPU jitter, which takes tens of
     /// milliseconds; done inside the first handshake, that time would be counted as network time
-    /// and would delay the endpoint's other stages. Started at the beginning of a run, both
-    /// overlap DNS and TCP; the tls stage waits for them before starting its clock.
+    /// and would delay the endpoint's other stages. Started when the first endpoint has its
+    /// addresses, both overlap its TCP connect; the tls stage waits for them before starting its
+    /// clock. A run that never gets that far (every name fails) spends no CPU on them. Only the
+    /// first call does anything.
     pub fn warm_up(&self) {
         let this = self.clone();
-        let tx = self.ready_tx.lock().ok().and_then(|mut t| t.take());
+        let Some(tx) = self.ready_tx.lock().ok().and_then(|mut t| t.take()) else {
+            return;
+        };
         let _ = std::thread::Builder::new()
             .name("tls-warm-up".into())
             .spawn(move || {
                 let mut buf = [0u8; 32];
                 let _ = this.provider.secure_random.fill(&mut buf);
                 let _ = this.trust();
-                if let Some(tx) = tx {
-                    let _ = tx.send(true);
-                }
+                let _ = tx.send(true);
             });
     }
 

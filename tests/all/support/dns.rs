@@ -1,13 +1,14 @@
 //! A DNS server over UDP with a per-name behaviour table, to play every resolver the tool meets:
 //! a working one, one that says NXDOMAIN, SERVFAIL or REFUSED, a blocklist answering `0.0.0.0`,
-//! one that never answers.
+//! one that never answers, one that ignores CHAOS queries (`version.bind`) or a repeated question.
+//! It listens on UDP only: a query over TCP to its port is refused.
 //!
 //! Use names under `netcheck.lan`: the resolver answers `.localhost`, `.invalid` and `.local`
 //! itself, and those tests must see this server's answer. Unknown names get NXDOMAIN.
 
 use super::Task;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, SOA};
+use hickory_proto::rr::rdata::{A, AAAA, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -36,6 +37,12 @@ pub enum DnsAnswer {
     NoRecords,
     /// The inner answer, sent after a delay.
     Delayed(Duration, Box<DnsAnswer>),
+    /// NOERROR with this text as a TXT record, in the query's class: `version.bind` (class
+    /// CHAOS) answered the way BIND answers it.
+    Txt(String),
+    /// The inner answer to the first query of each type for the name; silence for the ones that
+    /// follow, as a resolver that drops a repeated question does.
+    FirstOnly(Box<DnsAnswer>),
 }
 
 impl DnsAnswer {
@@ -156,11 +163,23 @@ async fn serve(
             continue;
         };
         let name = normalize(&query.name().to_ascii());
-        lock(&log).push((name.clone(), query.query_type()));
+        let asked_before = {
+            let mut log = lock(&log);
+            let before = log
+                .iter()
+                .any(|(n, t)| *n == name && *t == query.query_type());
+            log.push((name.clone(), query.query_type()));
+            before
+        };
         let answer = lock(&table)
             .get(&name)
             .cloned()
             .unwrap_or(DnsAnswer::NxDomain);
+        let answer = match answer {
+            DnsAnswer::FirstOnly(_) if asked_before => DnsAnswer::Silent,
+            DnsAnswer::FirstOnly(inner) => *inner,
+            other => other,
+        };
         let (delay, answer) = match answer {
             DnsAnswer::Delayed(d, inner) => (Some(d), *inner),
             other => (None, other),
@@ -193,7 +212,15 @@ fn respond(request: &Message, query: &Query, answer: &DnsAnswer) -> Option<Vec<u
     let name = query.name().clone();
     let addrs: Vec<IpAddr> = match answer {
         DnsAnswer::Silent => return None,
-        DnsAnswer::Delayed(..) => unreachable!("unwrapped by the caller"),
+        DnsAnswer::Delayed(..) | DnsAnswer::FirstOnly(..) => {
+            unreachable!("unwrapped by the caller")
+        }
+        DnsAnswer::Txt(text) => {
+            let mut rec = Record::from_rdata(name, 0, RData::TXT(TXT::new(vec![text.clone()])));
+            rec.dns_class = query.query_class();
+            m.add_answer(rec);
+            return m.to_vec().ok();
+        }
         DnsAnswer::Addrs(list) => list.clone(),
         DnsAnswer::Sinkhole => vec![
             IpAddr::V4(Ipv4Addr::UNSPECIFIED),

@@ -1,0 +1,337 @@
+#!/usr/bin/env python3
+"""lean: what a check costs (CPU, wall time, memory), side by side for two builds of the tool.
+
+Four cases, each bounded, on loopback or inside a network namespace this script creates:
+
+- offline: the default run against this machine's own resolver (`--format json`), N runs;
+- resolver: a real unbound inside a namespace that answers NXDOMAIN at once, behind nftables rules
+  that drop CHAOS-class queries (`version.bind`, `id.server`, ...) and reject TCP/53; the same
+  unbound on a second port without the rules is the plain resolver; `dig` on both for reference;
+- scale: N endpoints whose names resolve (dnsmasq on loopback) and whose port refuses: wall, CPU
+  and peak RSS for N = 1,000 and 5,000, and the cost per endpoint;
+- serve: `serve` on loopback with 10,000 connections that send half a request head and then
+  nothing: the exporter's RSS, how many it holds, and the latency of `GET /metrics` meanwhile.
+
+Run as root (namespaces, nftables): `sudo bench/lean.sh > lean-report.md`. Environment:
+LEAN_BEFORE / LEAN_AFTER (the two binaries; LEAN_BEFORE may be empty), LEAN_RUNS (default 30),
+LEAN_CASES (default "offline resolver scale serve").
+"""
+
+import json
+import os
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+RUNS = int(os.environ.get("LEAN_RUNS", "30"))
+CASES = os.environ.get("LEAN_CASES", "offline resolver scale serve").split()
+NS = "nc-lean"
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def pct(values, p):
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    k = max(0, min(len(s) - 1, round(p / 100 * (len(s) - 1))))
+    return s[k]
+
+
+def timed(argv, env=None):
+    """Runs argv once: (wall ms, CPU ms user+system, max RSS KiB, exit code, stdout)."""
+    start = time.perf_counter()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = (time.perf_counter() - start) * 1000
+    p.returncode = os.waitstatus_to_exitcode(status)
+    cpu = (ru.ru_utime + ru.ru_stime) * 1000
+    return wall, cpu, ru.ru_maxrss, p.returncode, out
+
+
+def series(argv, runs, env=None):
+    walls, cpus, rss, outs = [], [], [], []
+    for _ in range(runs):
+        w, c, m, _, out = timed(argv, env)
+        walls.append(w)
+        cpus.append(c)
+        rss.append(m)
+        outs.append(out)
+    return {"wall": walls, "cpu": cpus, "rss": rss, "outs": outs}
+
+
+def row(label, s):
+    w, c = s["wall"], s["cpu"]
+    return (
+        f"| {label} | {pct(w, 50):.1f} | {pct(w, 95):.1f} | {pct(w, 95) / pct(w, 50):.2f} "
+        f"| {statistics.median(c):.1f} | {max(w):.1f} |"
+    )
+
+
+HEADER = "| contender | wall p50 ms | wall p95 ms | p95/p50 | CPU median ms | wall max ms |\n| --- | --- | --- | --- | --- | --- |"
+
+
+def tools():
+    out = []
+    for name in ("LEAN_BEFORE", "LEAN_AFTER"):
+        path = os.environ.get(name, "")
+        if path:
+            out.append((name.removeprefix("LEAN_").lower(), path))
+    return out
+
+
+def products(outs):
+    """The `filter` named by the dns checks of each run: one set per run."""
+    named = []
+    for raw in outs:
+        try:
+            r = json.loads(raw)
+        except ValueError:
+            continue
+        named.append(
+            sorted({str(c["data"].get("filter")) for c in r["checks"] if c["probe"] == "dns"})
+        )
+    return named
+
+
+def offline():
+    print("\n### Offline: the default run against this machine's resolver\n")
+    print(f"{RUNS} runs each, `bmw-netcheck --format json`.\n")
+    print(HEADER)
+    for label, tool in tools():
+        s = series([tool, "--format", "json", "--no-history"], RUNS)
+        print(row(f"{label}: default run", s))
+        s = series([tool, "--format", "json", "--no-history", "--skip", "dns"], RUNS)
+        print(row(f"{label}: `--skip dns`", s))
+
+
+UNBOUND_CONF = """server:
+    interface: 127.0.0.1@53
+    interface: 127.0.0.1@5353
+    do-daemonize: no
+    use-syslog: no
+    logfile: ""
+    username: ""
+    chroot: ""
+    directory: "{d}"
+    pidfile: "{d}/unbound.pid"
+    do-ip6: no
+    access-control: 127.0.0.0/8 allow
+    local-zone: "." static
+"""
+
+
+def nft_rules():
+    # TCP/53 refused; a UDP/53 query whose question class is CHAOS (3) dropped. The class is the
+    # 16 bits after the name and type; names of the diagnostic queries are at most 64 bytes.
+    rules = ["add table inet lean", "add chain inet lean input { type filter hook input priority 0 ; }"]
+    rules.append("add rule inet lean input tcp dport 53 reject with tcp reset")
+    for qlen in range(2, 65):
+        bit = (8 + 12 + qlen + 2) * 8
+        rules.append(f"add rule inet lean input udp dport 53 @th,{bit},16 0x0003 drop")
+    return "\n".join(rules) + "\n"
+
+
+def in_ns(argv):
+    return ["ip", "netns", "exec", NS] + argv
+
+
+def resolver_case():
+    print("\n### Resolver that ignores CHAOS queries and refuses TCP\n")
+    subprocess.run(["ip", "netns", "del", NS], stderr=subprocess.DEVNULL)
+    subprocess.run(["ip", "netns", "add", NS], check=True)
+    d = tempfile.mkdtemp(prefix="lean-unbound")
+    ub = None
+    try:
+        subprocess.run(in_ns(["ip", "link", "set", "lo", "up"]), check=True)
+        subprocess.run(in_ns(["nft", "-f", "-"]), input=nft_rules().encode(), check=True)
+        with open(f"{d}/unbound.conf", "w") as f:
+            f.write(UNBOUND_CONF.format(d=d))
+        ub = subprocess.Popen(in_ns(["unbound", "-d", "-c", f"{d}/unbound.conf"]),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            r = subprocess.run(in_ns(["dig", "@127.0.0.1", "-p", "5353", "+tries=1", "+time=1",
+                                      "version.bind", "CH", "TXT", "+short"]),
+                               capture_output=True, text=True)
+            if r.stdout.strip():
+                break
+            time.sleep(0.1)
+        chk = subprocess.run(in_ns(["dig", "@127.0.0.1", "+tries=1", "+time=1", "version.bind",
+                                    "CH", "TXT"]), capture_output=True, text=True)
+        tcp = subprocess.run(in_ns(["dig", "@127.0.0.1", "+tcp", "+tries=1", "+time=1",
+                                    "cocoapi.bmwgroup.com"]), capture_output=True, text=True)
+        print(f"Check of the rules: `dig version.bind CH TXT` on port 53 -> "
+              f"{'no answer' if 'timed out' in chk.stdout else 'answered'}; over TCP -> "
+              f"{'refused' if 'refused' in tcp.stdout or 'connection' in tcp.stdout else 'answered'}; "
+              f"port 5353 (plain) answers `{r.stdout.strip()}`.\n")
+        print(f"{RUNS} runs each, every contender started with `ip netns exec` (included in its time).\n")
+        print(HEADER)
+        for port, label in ((53, "filtered"), (5353, "plain")):
+            dig = series(in_ns(["dig", "@127.0.0.1", "-p", str(port), "+tries=1", "+time=5",
+                                "cocoapi.bmwgroup.com"]), RUNS)
+            print(row(f"`dig` (one A query), {label} resolver", dig))
+            for name, tool in tools():
+                s = series(in_ns([tool, "--format", "json", "--no-history", "--resolver", f"127.0.0.1:{port}"]), RUNS)
+                print(row(f"{name}: default run, {label} resolver", s))
+                named = products(s["outs"])
+                same = all(len(n) == 1 for n in named)
+                log(f"{name} {label}: products per run {named[:3]} ... one per run: {same}")
+                print(f"|  ↳ filter named on the dns checks: {'one product in every run' if same else 'differs between checks'} (`{named[0][0] if named and named[0] else '-'}`) | | | | | |")
+    finally:
+        if ub:
+            ub.terminate()
+            ub.wait()
+        subprocess.run(["ip", "netns", "del", NS], stderr=subprocess.DEVNULL)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def scale_case():
+    print("\n### N endpoints whose names resolve and whose port refuses\n")
+    d = tempfile.mkdtemp(prefix="lean-scale")
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    conf = f"no-resolv\nno-hosts\nlisten-address=127.0.0.1\nport={port}\nbind-interfaces\naddress=/scale.netcheck.lan/127.0.0.1\n"
+    with open(f"{d}/dnsmasq.conf", "w") as f:
+        f.write(conf)
+    dm = subprocess.Popen(["dnsmasq", "--keep-in-foreground", f"--conf-file={d}/dnsmasq.conf",
+                           f"--pid-file={d}/pid"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    refuse = closed.getsockname()[1]
+    closed.close()
+    try:
+        print("| contender | N | wall ms (median of 3) | CPU ms | peak RSS MiB |\n| --- | --- | --- | --- | --- |")
+        per = {}
+        for name, tool in tools():
+            for n in (1000, 5000):
+                path = f"{d}/p{n}.toml"
+                with open(path, "w") as f:
+                    f.write('name = "scale"\n\n')
+                    for i in range(n):
+                        f.write(f'[[endpoint]]\nname = "e{i}"\nhost = "e{i}.scale.netcheck.lan"\nport = {refuse}\npublic = false\n\n')
+                argv = [tool, "--profile", path, "--resolver", f"127.0.0.1:{port}", "--format", "json",
+                        "--timeout", "10s", "--deadline", "60s", "--no-history"]
+                runs = [timed(argv) for _ in range(3)]
+                w = statistics.median(r[0] for r in runs)
+                c = statistics.median(r[1] for r in runs)
+                m = statistics.median(r[2] for r in runs) / 1024
+                per[(name, n)] = (w, c, m)
+                print(f"| {name} | {n} | {w:.0f} | {c:.0f} | {m:.1f} |")
+        print()
+        for name, _ in tools():
+            (w1, c1, m1), (w5, c5, m5) = per[(name, 1000)], per[(name, 5000)]
+            print(f"- {name}: per endpoint (N = 5,000 less N = 1,000, over 4,000) "
+                  f"{(m5 - m1) * 1024 / 4000:.1f} KiB of RSS and {(c5 - c1) / 4000:.3f} ms of CPU")
+    finally:
+        dm.terminate()
+        dm.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def metrics_latency(addr, n=20):
+    lat = []
+    for _ in range(n):
+        t = time.perf_counter()
+        try:
+            with urllib.request.urlopen(f"http://{addr}/metrics", timeout=30) as r:
+                r.read()
+            lat.append((time.perf_counter() - t) * 1000)
+        except OSError:
+            lat.append(float("inf"))
+    return lat
+
+
+def serve_case():
+    print("\n### serve with 10,000 connections that send half a request\n")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))
+    d = tempfile.mkdtemp(prefix="lean-serve")
+    with open(f"{d}/p.toml", "w") as f:
+        f.write('name = "serve"\n\n[[endpoint]]\nname = "api"\nhost = "127.0.0.1"\nport = 9\npublic = false\n')
+    print("| contender | RSS before MiB | RSS with 10,000 half requests MiB | connections held after 2 s | held after 8 s | RSS after 8 s MiB | `/metrics` p50 / max ms meanwhile |\n| --- | --- | --- | --- | --- | --- | --- |")
+    for name, tool in tools():
+        env = dict(os.environ, XDG_STATE_HOME=d)
+        p = subprocess.Popen([tool, "serve", "--listen", "127.0.0.1:0", "--profile", f"{d}/p.toml",
+                              "--no-history"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             env=env, text=True)
+        line = p.stderr.readline()
+        if "http://" not in line:  # the allocator restart prints again
+            line = p.stderr.readline()
+        addr = line.split("http://")[1].split("/")[0]
+        host, port = addr.rsplit(":", 1)
+        time.sleep(0.5)
+        metrics_latency(addr, 3)
+        before = rss_kib(p.pid)
+        socks = []
+        for _ in range(10000):
+            s = socket.socket()
+            s.setblocking(True)
+            try:
+                s.connect((host, int(port)))
+                s.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            except OSError:
+                pass
+            socks.append(s)
+        time.sleep(2)
+        during = rss_kib(p.pid)
+        lat = metrics_latency(addr)
+        held2 = held(socks)
+        time.sleep(6)
+        held8 = held(socks)
+        after = rss_kib(p.pid)
+        for s in socks:
+            s.close()
+        p.terminate()
+        p.wait()
+        print(f"| {name} | {before / 1024:.1f} | {during / 1024:.1f} | {held2} | {held8} | {after / 1024:.1f} "
+              f"| {pct(lat, 50):.1f} / {max(lat):.1f} |")
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def held(socks):
+    """Connections the server still holds: not closed by it (no EOF or reset waiting)."""
+    n = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            data = s.recv(1, socket.MSG_PEEK)
+            if data:
+                n += 1
+        except BlockingIOError:
+            n += 1
+        except OSError:
+            pass
+    return n
+
+
+def main():
+    print("## Lean and steady: CPU, tail latency, growth, idle connections\n")
+    print(f"Load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; contenders: "
+          + ", ".join(f"{n} = `{t}`" for n, t in tools()))
+    for case in CASES:
+        log(f"lean: {case}")
+        {"offline": offline, "resolver": resolver_case, "scale": scale_case, "serve": serve_case}[case]()
+    print(f"\nLoad average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
