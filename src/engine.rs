@@ -137,15 +137,8 @@ pub async fn check(
         crate::diagnose::downgrade_informational(&mut checks, &profile.endpoints);
         crate::crosscheck::apply(&mut checks, &profile.endpoints);
         checks.extend(device_checks);
-        // The kernel's route for each endpoint's address: which ones a tunnel carries, and
-        // whether one is dead.
-        let baselines: Vec<&str> = profile
-            .endpoints
-            .iter()
-            .filter(|e| e.role == crate::model::Role::Baseline)
-            .map(|e| e.name.as_str())
-            .collect();
-        vpn::read_run(&mut checks, &baselines);
+        // Which endpoints a tunnel carries (the kernel's routes), and whether one is dead.
+        vpn::read_run(&mut checks, &profile.endpoints);
         // Probes that read what the others measured.
         for p in Probe::all().iter().copied() {
             if p.kind() == Kind::Reader && sel.reported(p) {

@@ -398,13 +398,18 @@ fn blame(vpn: &mut Check, iface: &str, dead: &[String], baselines: &[&str]) {
 }
 
 /// [`read_paths`] with the kernel's routes (or, in a run bound to one interface, that one).
-pub fn read_run(checks: &mut [Check], baselines: &[&str]) {
+pub fn read_run(checks: &mut [Check], endpoints: &[crate::profile::Endpoint]) {
+    let baselines: Vec<&str> = endpoints
+        .iter()
+        .filter(|e| e.role == crate::model::Role::Baseline)
+        .map(|e| e.name.as_str())
+        .collect();
     let route = |ip| {
         crate::iface::bound()
             .map(str::to_owned)
             .or_else(|| crate::platform::route::interface_to(ip))
     };
-    read_paths(checks, baselines, &route);
+    read_paths(checks, &baselines, &route);
 }
 
 #[cfg(test)]
