@@ -21,12 +21,15 @@ pub fn tunnel_owner(iface: &str) -> Option<String> {
         {
             continue;
         }
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fdinfo")) else {
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
             continue;
         };
-        let holds = fds
-            .flatten()
-            .any(|fd| std::fs::read_to_string(fd.path()).is_ok_and(|info| info.contains(&wanted)));
+        // Only the TUN device's descriptors are read further (a link, then one small file).
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|t| t == std::path::Path::new("/dev/net/tun"))
+                && std::fs::read_to_string(entry.path().join("fdinfo").join(fd.file_name()))
+                    .is_ok_and(|info| info.contains(&wanted))
+        });
         if holds {
             let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
             return Some(comm.trim().to_owned());

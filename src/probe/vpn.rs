@@ -129,14 +129,24 @@ pub fn run() -> Check {
     } else {
         crate::platform::processes::running()
     };
-    let software: serde_json::Map<String, serde_json::Value> = tunnels
+    let found: Vec<(String, String, &str)> = tunnels
         .iter()
         .filter_map(|t| {
             let owner = crate::platform::processes::tunnel_owner(&t.name);
-            software(&t.name, owner, &running).map(|(s, _)| (t.name.clone(), s.into()))
+            software(&t.name, owner, &running).map(|(s, how)| (t.name.clone(), s, how))
         })
         .collect();
-    judge(tunnels.iter().map(|t| t.name.clone()).collect(), v4, v6).with("software", software)
+    let software: serde_json::Map<String, serde_json::Value> = found
+        .iter()
+        .map(|(t, s, _)| (t.clone(), s.as_str().into()))
+        .collect();
+    let from: serde_json::Map<String, serde_json::Value> = found
+        .iter()
+        .map(|(t, _, how)| (t.clone(), (*how).into()))
+        .collect();
+    judge(tunnels.iter().map(|t| t.name.clone()).collect(), v4, v6)
+        .with("software", software)
+        .with("software_from", from)
 }
 
 /// VPN programs by process name (as the system lists it, lowercased).
@@ -312,7 +322,11 @@ pub fn read_paths(
     baselines: &[&str],
     route: &dyn Fn(std::net::IpAddr) -> Option<String>,
 ) {
-    let Some(at) = checks.iter().position(|c| c.probe == Probe::Vpn) else {
+    // No tunnel is up: no route leads through one, and the kernel need not be asked.
+    let Some(at) = checks
+        .iter()
+        .position(|c| c.probe == Probe::Vpn && c.code == "vpn.active")
+    else {
         return;
     };
     let tunnels: Vec<String> = checks[at]
@@ -373,6 +387,12 @@ fn blame(vpn: &mut Check, iface: &str, dead: &[String], baselines: &[&str]) {
         .and_then(|s| s.as_str())
         .map(str::to_owned)
         .or_else(|| software(iface, None, &[]).map(|(s, _)| s));
+    let from = vpn
+        .data
+        .get("software_from")
+        .and_then(|s| s.get(iface))
+        .cloned()
+        .unwrap_or_else(|| software.as_ref().map_or("", |_| "interface name").into());
     let neutral = dead.iter().any(|d| baselines.contains(&d.as_str()));
     let evidence = format!(
         "every host routed through {iface} timed out ({}){}",
@@ -393,6 +413,7 @@ fn blame(vpn: &mut Check, iface: &str, dead: &[String], baselines: &[&str]) {
     );
     vpn.data.insert("interface".into(), iface.into());
     vpn.data.insert("vpn_software".into(), software.into());
+    vpn.data.insert("vpn_software_from".into(), from);
     vpn.data.insert("timed_out".into(), dead.to_vec().into());
     vpn.data.insert("evidence".into(), evidence.into());
 }

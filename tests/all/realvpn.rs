@@ -311,6 +311,8 @@ fn assert_dead_tunnel(case: &str, out: &Outcome) {
     );
     assert_eq!(vpn["data"]["interface"], "tun0", "{vpn:#}");
     assert_eq!(vpn["data"]["vpn_software"], "openvpn", "{vpn:#}");
+    // Named by the process that holds the TUN device, not guessed from "tun0".
+    assert_eq!(vpn["data"]["vpn_software_from"], "process", "{vpn:#}");
     let summary = vpn["summary"].as_str().unwrap_or("");
     assert!(
         summary.contains("every host routed through tun0 timed out")
