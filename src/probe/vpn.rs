@@ -124,15 +124,20 @@ fn default_routes() -> (Option<String>, Option<String>) {
 pub fn run() -> Check {
     let tunnels = tunnels_up();
     let (v4, v6) = default_routes();
-    let running = if tunnels.is_empty() {
-        Vec::new()
-    } else {
+    let owners: Vec<Option<String>> = tunnels
+        .iter()
+        .map(|t| crate::platform::processes::tunnel_owner(&t.name))
+        .collect();
+    // The process list is the next clue, needed only where no program holds a tunnel.
+    let running = if owners.iter().any(Option::is_none) {
         crate::platform::processes::running()
+    } else {
+        Vec::new()
     };
     let found: Vec<(String, String, &str)> = tunnels
         .iter()
-        .filter_map(|t| {
-            let owner = crate::platform::processes::tunnel_owner(&t.name);
+        .zip(owners)
+        .filter_map(|(t, owner)| {
             software(&t.name, owner, &running).map(|(s, how)| (t.name.clone(), s, how))
         })
         .collect();
