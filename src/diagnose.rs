@@ -152,7 +152,7 @@ pub fn diagnose(checks: &[Check], endpoints: &[EndpointInfo], kb: &Knowledge) ->
         .iter()
         .map(|e| (e.name.as_str(), e.role))
         .collect();
-    let mut scored: Vec<((bool, u32), Suspect)> = Vec::new();
+    let mut scored: Vec<((bool, bool, u32), Suspect)> = Vec::new();
     for def in &kb.suspect {
         let by_code = matching(def, checks, ctx, &roles);
         if by_code.is_empty() {
@@ -167,8 +167,14 @@ pub fn diagnose(checks: &[Check], endpoints: &[EndpointInfo], kb: &Knowledge) ->
         } else {
             confidence(score)
         };
+        // Measured evidence it needs to rank first (weak_signal: loss or latency), or none.
+        let may_lead = def.first_needs.is_empty()
+            || def
+                .first_needs
+                .iter()
+                .any(|c| by_code.contains_key(c.as_str()));
         scored.push((
-            (!contradicted, score),
+            (!contradicted, may_lead, score),
             Suspect {
                 id: def.id.clone(),
                 title: def.title.clone(),
@@ -409,7 +415,54 @@ mod tests {
             .iter()
             .map(|n| check(Probe::Tcp, Some(n), Status::Fail, "tcp.timeout"))
             .collect();
-        assert_eq!(top(&all_down), "weak_signal");
+        // Timeouts alone do not measure a signal: nothing connects, and no loss was measured.
+        assert_eq!(top(&all_down), "no_connectivity");
+        let mut lossy = all_down.clone();
+        lossy.push(check(
+            Probe::Latency,
+            Some("api"),
+            Status::Warn,
+            "latency.loss",
+        ));
+        assert_eq!(top(&lossy), "weak_signal");
+    }
+
+    #[test]
+    fn equal_evidence_gives_the_same_order_whatever_the_check_order() {
+        // A slow, lossy path through a VPN: timeouts, measured loss, and the tunnel.
+        let mut c = healthy("neutral");
+        c.push(check(Probe::Tcp, Some("api"), Status::Fail, "tcp.timeout"));
+        c.push(check(
+            Probe::Tls,
+            Some("sign-in"),
+            Status::Fail,
+            "tls.timeout",
+        ));
+        c.push(check(
+            Probe::Latency,
+            Some("neutral"),
+            Status::Warn,
+            "latency.loss",
+        ));
+        c.push(check(
+            Probe::Latency,
+            Some("sign-in"),
+            Status::Warn,
+            "latency.high",
+        ));
+        c.push(check(Probe::Vpn, None, Status::Warn, "vpn.active"));
+        let ids = |checks: &[Check]| -> Vec<String> {
+            diagnose(checks, &eps(), &kb())
+                .into_iter()
+                .map(|s| s.id)
+                .collect()
+        };
+        let first = ids(&c);
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..50 {
+            rng.shuffle(&mut c);
+            assert_eq!(ids(&c), first, "{c:?}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::plan::{Probing, Start, load_profile, selection_for};
 use crate::probe::attempt::Attempt;
 use crate::probe::definition::{DeviceFuture, DeviceInput, ReaderInput, Run};
 use crate::probe::proxyenv::ProxyEnv;
-use crate::probe::{dns, storage, tls};
+use crate::probe::{dns, storage, tls, vpn};
 use crate::profile::Profile;
 use crate::runner::{self, Env};
 use crate::term::decide_color;
@@ -138,6 +138,8 @@ pub async fn check(
         crate::diagnose::downgrade_informational(&mut checks, &profile.endpoints);
         crate::crosscheck::apply(&mut checks, &profile.endpoints);
         checks.extend(device_checks);
+        // Which endpoints a tunnel carries (the kernel's routes), and whether one is dead.
+        vpn::read_run(&mut checks, &profile.endpoints);
         // Probes that read what the others measured.
         let read = readings(&checks, &attempts, profile, sel);
         checks.extend(read);

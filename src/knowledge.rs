@@ -128,6 +128,11 @@ pub struct SuspectDef {
     /// be listed. Empty: listed for every run.
     #[serde(default)]
     pub when_checked: Vec<String>,
+    /// Measured findings without which this suspect never ranks first (weak_signal: timeouts
+    /// alone are every dead path's symptom; loss or latency on hosts that answer are its own).
+    /// Without one it ranks after every suspect that has what it needs.
+    #[serde(default)]
+    pub first_needs: Vec<String>,
 }
 
 impl SuspectDef {
@@ -187,6 +192,12 @@ impl Knowledge {
             if !s.when_checked.is_empty() && s.kind != Kind::Untestable {
                 return Err(format!(
                     "suspect {}: when_checked is for untestable causes only",
+                    s.id
+                ));
+            }
+            if let Some(c) = s.first_needs.iter().find(|c| !registry::is_known(c)) {
+                return Err(format!(
+                    "suspect {}: first_needs names unknown code {c}",
                     s.id
                 ));
             }

@@ -4,6 +4,8 @@
 //! or call a system-specific API themselves.
 //!
 //! - [`routes`]: the kernel's routing tables (which interfaces carry a default route);
+//! - [`route`]: the interface the kernel routes traffic to one address through;
+//! - [`processes`]: the program driving a tunnel interface, and the programs running;
 //! - [`links`]: the network interfaces that are up, with their link type;
 //! - [`fs`]: free and total space of the filesystem holding a path (statvfs);
 //! - [`limits`]: this process's limit on open files (getrlimit/setrlimit);
@@ -16,4 +18,6 @@ pub mod fs;
 pub mod limits;
 pub mod links;
 pub mod memory;
+pub mod processes;
+pub mod route;
 pub mod routes;

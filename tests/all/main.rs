@@ -18,6 +18,7 @@ mod netns;
 mod realdns;
 mod realproxy;
 mod realtls;
+mod realvpn;
 mod registry;
 mod reports;
 mod resolvers;
