@@ -16,7 +16,8 @@ Examples:
   bmw-netcheck --service cardata                BMW CarData's API and stream (home automation, EU)
   bmw-netcheck --format markdown -o ticket.md   a report to attach to a support ticket
   bmw-netcheck --only dns,tcp --resolver 9.9.9.9   is it my resolver?
-  bmw-netcheck -q --format prometheus -o /var/lib/node_exporter/bmw.prom   for cron
+  bmw-netcheck -q --lock --format prometheus -o /var/lib/prometheus/node-exporter/bmw_netcheck.prom
+                                                for cron or a timer: node_exporter's textfile directory
   bmw-netcheck explain dns_filter               what a suspect means and how to fix it
 
 Exit codes: 0 all passed, 1 warnings, 2 failures, 3 the check itself could not run.";

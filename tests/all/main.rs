@@ -15,6 +15,7 @@ mod history;
 mod hostile;
 mod layers;
 mod netns;
+mod packaging;
 mod realdns;
 mod realproxy;
 mod realtls;
