@@ -211,6 +211,12 @@ pub fn verdict(r: &Report) -> String {
             t.services_failed, t.services
         );
     }
+    if let Some(tunnel) = dead_tunnel(r) {
+        return format!(
+            "Nothing comes back through the VPN tunnel {tunnel}, which carries this device's \
+             traffic: the VPN, not BMW, is the problem."
+        );
+    }
     if t.baselines_failed > 0 {
         let unresolved = t.services_unresolved == t.services && t.baselines_unresolved > 0;
         return if all_failed && unresolved {
@@ -241,6 +247,17 @@ pub fn verdict(r: &Report) -> String {
          is the problem, not the network as a whole.",
         t.services_failed, t.services
     )
+}
+
+/// The tunnel the vpn check found dead (`vpn.dead_tunnel`): its interface, and its software
+/// when known.
+fn dead_tunnel(r: &Report) -> Option<String> {
+    let c = r.checks.iter().find(|c| c.code == "vpn.dead_tunnel")?;
+    let iface = c.data_str("interface").unwrap_or("(unknown interface)");
+    Some(match c.data_str("vpn_software") {
+        Some(sw) if !sw.is_empty() => format!("{iface} ({sw})"),
+        _ => iface.to_owned(),
+    })
 }
 
 /// The evidence that decided the ranking, once: the top suspect's codes, each with the
@@ -346,6 +363,25 @@ mod tests {
         assert_eq!(g[0].targets, ["api"]);
         assert!(g[0].summary.starts_with("api.example"));
         assert_eq!(healthy_endpoints(&r), ["login", "neutral"]);
+    }
+
+    #[test]
+    fn a_dead_tunnel_is_named_in_the_verdict() {
+        let mut dead = Check::new(
+            Probe::Vpn,
+            None,
+            Status::Fail,
+            "vpn.dead_tunnel",
+            "nothing comes back through tun0",
+        );
+        dead = dead
+            .with("interface", "tun0")
+            .with("vpn_software", "openvpn");
+        let mut checks = vec![nx("api"), nx("neutral")];
+        checks.push(dead);
+        let v = verdict(&report(checks));
+        assert!(v.contains("VPN tunnel tun0 (openvpn)"), "{v}");
+        assert!(!v.contains("this network"), "{v}");
     }
 
     #[test]
