@@ -16,6 +16,7 @@
 
 use crate::model::{Check, Probe, Status};
 use crate::probe::definition::{Definition, DeviceFuture, DeviceInput, Key, Run};
+use crate::probe::tunnels::looks_like_tunnel;
 use serde_json::{Value, json};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -223,24 +224,7 @@ fn uplink_of(local: IpAddr) -> (Option<String>, bool) {
         .into_iter()
         .find(|l| l.name == name)
         .and_then(|l| l.arp_type);
-    (Some(name.clone()), is_tunnel(&name, arp))
-}
-
-/// A tunnel interface, by the kernel's link type (none, PPP, IP-in-IP) or a VPN product's name.
-pub fn is_tunnel(name: &str, arp_type: Option<u32>) -> bool {
-    const NAMES: [&str; 9] = [
-        "tun",
-        "tap",
-        "wg",
-        "utun",
-        "ppp",
-        "ipsec",
-        "tailscale",
-        "nordlynx",
-        "mullvad",
-    ];
-    let lower = name.to_ascii_lowercase();
-    matches!(arp_type, Some(65534 | 512 | 768 | 769)) || NAMES.iter().any(|p| lower.starts_with(p))
+    (Some(name.clone()), looks_like_tunnel(&name, arp))
 }
 
 /// Asks every server at once and judges what they saw.
@@ -473,7 +457,9 @@ mod tests {
         assert!(is_shared("100.127.255.1".parse().expect("ip")));
         assert!(!is_shared("100.128.0.1".parse().expect("ip")));
         assert!(
-            is_tunnel("wg0", None) && is_tunnel("x", Some(65534)) && !is_tunnel("eth0", Some(1))
+            looks_like_tunnel("wg0", None)
+                && looks_like_tunnel("x", Some(65534))
+                && !looks_like_tunnel("eth0", Some(1))
         );
     }
 }

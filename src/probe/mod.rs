@@ -37,4 +37,5 @@ pub mod storage;
 pub mod tcp;
 pub mod tls;
 pub mod tunnel;
+pub mod tunnels;
 pub mod vpn;

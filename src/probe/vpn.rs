@@ -18,6 +18,7 @@
 
 use crate::model::{Check, Probe, Status};
 use crate::probe::definition::{Definition, DeviceFuture, DeviceInput, Run};
+use crate::probe::tunnels::looks_like_tunnel;
 
 /// The vpn probe as the registry ([`crate::probe::registry`]) lists it.
 pub const DEFINITION: Definition = Definition {
@@ -45,33 +46,6 @@ fn start(_: std::sync::Arc<DeviceInput>) -> DeviceFuture {
             .map(|c| vec![c])
             .unwrap_or_default()
     })
-}
-
-/// Name prefixes of tunnel and VPN interfaces across platforms and products.
-const TUNNEL_PREFIXES: [&str; 16] = [
-    "tun",
-    "tap",
-    "wg",
-    "utun",
-    "ppp",
-    "ipsec",
-    "tailscale",
-    "zt",
-    "nordlynx",
-    "proton",
-    "vti",
-    "gpd",
-    "cscotun",
-    "mullvad",
-    "ztun",
-    "wt",
-];
-
-pub fn looks_like_tunnel(name: &str, arp_type: Option<u32>) -> bool {
-    let lower = name.to_ascii_lowercase();
-    TUNNEL_PREFIXES.iter().any(|p| lower.starts_with(p))
-        // ARPHRD_NONE (tun, WireGuard), ARPHRD_PPP, ARPHRD_TUNNEL, ARPHRD_TUNNEL6
-        || matches!(arp_type, Some(65534) | Some(512) | Some(768) | Some(769))
 }
 
 /// The interface of the default route in a /proc/net/route table, or of OpenVPN's `def1` pair
