@@ -335,17 +335,6 @@ fn reply(status: u16, body: &str) -> HttpBehaviour {
     HttpBehaviour::Reply(HttpReply::status(status).body(body))
 }
 
-fn suspect_ids(r: &Value) -> Vec<String> {
-    r["suspects"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s["id"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn top(r: &Value) -> (String, String) {
     let s = &r["suspects"][0];
     (

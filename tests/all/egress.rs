@@ -218,27 +218,7 @@ fn run_asking(bed: &Bed, format: &str, servers: &[&str]) -> Outcome {
     ])
     .arg("--profile")
     .arg(profile.path());
-    let mut cmd = assert_cmd::Command::from_std(cmd);
-    cmd.timeout(Duration::from_secs(60));
-    let started = std::time::Instant::now();
-    let out = cmd
-        .output()
-        .expect("run bmw-netcheck in the client namespace");
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: started.elapsed(),
-        args: Vec::new(),
-    }
-}
-
-fn egress_check(r: &Value) -> Value {
-    r["checks"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["probe"] == "egress"))
-        .cloned()
-        .unwrap_or(Value::Null)
+    run_command(cmd, Vec::new())
 }
 
 #[test]
@@ -250,7 +230,7 @@ fn egress_behind_plain_nat_names_the_public_address() {
     let out = run(&bed, "json");
     out.assert_exit(0);
     let r = out.report();
-    let c = egress_check(&r);
+    let c = device_check(&r, "egress");
     say(&format!("egress, plain NAT: {}", c["summary"]));
     assert_eq!(
         (&c["status"], &c["code"]),
@@ -290,7 +270,7 @@ fn egress_on_a_shared_100_64_uplink_is_carrier_grade_nat() {
     let out = run(&bed, "json");
     out.assert_exit(0);
     let r = out.report();
-    let c = egress_check(&r);
+    let c = device_check(&r, "egress");
     say(&format!("egress, CGNAT: {}", c["summary"]));
     assert_eq!(c["code"], "egress.cgnat", "{c:#}");
     assert_eq!(c["data"]["local_address"], "100.64.77.2");
@@ -346,7 +326,7 @@ fn egress_seen_from_two_addresses_by_two_servers_is_carrier_grade_nat() {
     let out = run_asking(&bed, "json", &[STUN, STUN2]);
     out.assert_exit(0);
     let r = out.report();
-    let c = egress_check(&r);
+    let c = device_check(&r, "egress");
     say(&format!("egress, two exits: {}", c["summary"]));
     assert_eq!(c["code"], "egress.cgnat", "{c:#}");
     let mapped: Vec<&str> = c["data"]["servers"]

@@ -13,17 +13,6 @@ fn top(report: &serde_json::Value) -> String {
         .to_owned()
 }
 
-fn suspect_ids(report: &serde_json::Value) -> Vec<String> {
-    report["suspects"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s["id"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// A TLS 1.0 ServerHello (TLS_RSA_WITH_AES_128_CBC_SHA), as a server that knows nothing newer
 /// answers any ClientHello.
 fn tls10_server_hello() -> Vec<u8> {

@@ -25,7 +25,7 @@ use crate::support::dnsmasq::Dnsmasq;
 use crate::support::unbound::Unbound;
 use crate::support::{
     EndpointSpec, HttpBehaviour, HttpsServer, Leaf, Netcheck, Pki, ProfileFile, code, say, skip,
-    stage,
+    stage, suspect_ids,
 };
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -87,17 +87,6 @@ impl World {
 
 fn top(r: &Value) -> String {
     r["suspects"][0]["id"].as_str().unwrap_or("").to_owned()
-}
-
-fn suspect_ids(r: &Value) -> Vec<String> {
-    r["suspects"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s["id"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Both BMW names have this dns code, and the top suspect is `suspect`; the line for the log.

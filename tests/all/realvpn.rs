@@ -22,7 +22,6 @@
 use crate::netns::ns::{self, Netns};
 use crate::support::daemon::{Daemon, find};
 use crate::support::*;
-use serde_json::Value;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -258,38 +257,7 @@ fn run(bed: &Bed) -> Outcome {
         .args(["--deadline", "15s", "--no-history", "--format", "json"])
         .arg("--profile")
         .arg(profile.path());
-    let mut cmd = assert_cmd::Command::from_std(cmd);
-    cmd.timeout(Duration::from_secs(60));
-    let started = Instant::now();
-    let out = cmd
-        .output()
-        .expect("run bmw-netcheck in the client namespace");
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: started.elapsed(),
-        args: Vec::new(),
-    }
-}
-
-fn vpn_check(r: &Value) -> Value {
-    r["checks"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["probe"] == "vpn"))
-        .cloned()
-        .unwrap_or(Value::Null)
-}
-
-fn suspect_ids(r: &Value) -> Vec<String> {
-    r["suspects"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s["id"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    run_command(cmd, Vec::new())
 }
 
 /// The dead-tunnel verdict: the code, the interface and its software, the evidence in words,
@@ -297,7 +265,7 @@ fn suspect_ids(r: &Value) -> Vec<String> {
 fn assert_dead_tunnel(case: &str, out: &Outcome) {
     out.assert_exit(2);
     let r = out.report();
-    let vpn = vpn_check(&r);
+    let vpn = device_check(&r, "vpn");
     let ids = suspect_ids(&r);
     say(&format!(
         "realvpn: {case}: {} · suspects {ids:?}",
@@ -344,7 +312,7 @@ fn realvpn_dead_peer_behind_def1_routes_is_named() {
     let out = run(&bed);
     assert_dead_tunnel("def1, peer's UDP dropped", &out);
     // The def1 pair is the default route as far as the traffic goes.
-    let vpn = vpn_check(&out.report());
+    let vpn = device_check(&out.report(), "vpn");
     assert_eq!(vpn["data"]["default_route_v4"], "tun0", "{vpn:#}");
     assert_eq!(vpn["data"]["default_route_through_tunnel"], true, "{vpn:#}");
 }
@@ -357,7 +325,7 @@ fn realvpn_live_tunnel_is_not_blamed() {
     let bed = bed(Routes::Def1, Peer::Alive);
     let out = run(&bed);
     let r = out.report();
-    let vpn = vpn_check(&r);
+    let vpn = device_check(&r, "vpn");
     let ids = suspect_ids(&r);
     say(&format!(
         "realvpn: live tunnel: {} · suspects {ids:?}",

@@ -157,20 +157,7 @@ fn run(t: &TwoUplinks, nc: &Netcheck) -> Outcome {
     for var in crate::support::netcheck::PROXY_VARS {
         cmd.env_remove(var);
     }
-    let mut cmd = assert_cmd::Command::from_std(cmd);
-    cmd.timeout(Duration::from_secs(60));
-    let started = std::time::Instant::now();
-    let out = cmd
-        .output()
-        .expect("run bmw-netcheck in the client namespace");
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: started.elapsed(),
-        args: nc.args(),
-    }
-    .validated()
+    run_command(cmd, nc.args()).validated()
 }
 
 fn base(pki: &Pki, profile: &ProfileFile) -> Netcheck {

@@ -37,7 +37,10 @@ pub mod unbound;
 pub use dns::{DnsAnswer, DnsServer};
 pub use https::{DateHeader, HttpBehaviour, HttpReply, HttpsServer};
 #[cfg(test)]
-pub use netcheck::{ALL_OK, Netcheck, Outcome, assert_stages, checks_of, code, stage, status};
+pub use netcheck::{
+    ALL_OK, Netcheck, Outcome, assert_stages, checks_of, code, device_check, run_command, stage,
+    status, suspect_ids,
+};
 pub use pki::{Issuer, Leaf, Pki, ServerIdentity, Validity};
 pub use profile::{EndpointSpec, ProfileFile};
 pub use tcp::{RawMode, RawTcpServer, closed_port};

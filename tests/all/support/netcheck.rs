@@ -195,19 +195,7 @@ impl Netcheck {
 
     /// Runs to completion (killed after a minute: a hang is a failure), capturing everything.
     pub fn run(&self) -> Outcome {
-        let mut cmd = assert_cmd::Command::from_std(self.command());
-        cmd.timeout(HANG);
-        let started = Instant::now();
-        let out = cmd.output().expect("run bmw-netcheck");
-        let elapsed = started.elapsed();
-        Outcome {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            elapsed,
-            args: self.args(),
-        }
-        .validated()
+        run_command(self.command(), self.args()).validated()
     }
 
     /// Runs with stdout on a pipe whose reading end is already closed (`| head -0`).
@@ -362,6 +350,44 @@ fn the_debug_text_detector_sees_library_text() {
     assert!(!looks_like_debug(
         "offers only TLS 1.0 (SSL 3.0, TLS 1.0 or 1.1)"
     ));
+}
+
+/// Runs a prepared command of the binary (in a network namespace, say) to completion, killed
+/// after a minute (a hang is a failure), capturing everything; `args` are what the outcome's
+/// description shows.
+pub fn run_command(cmd: Command, args: Vec<OsString>) -> Outcome {
+    let mut cmd = assert_cmd::Command::from_std(cmd);
+    cmd.timeout(HANG);
+    let started = Instant::now();
+    let out = cmd.output().expect("run bmw-netcheck");
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: started.elapsed(),
+        args,
+    }
+}
+
+/// The device check of `probe` (one without a target), or null.
+pub fn device_check(report: &Value, probe: &str) -> Value {
+    report["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["probe"] == probe))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// The report's suspect ids, in rank order.
+pub fn suspect_ids(report: &Value) -> Vec<String> {
+    report["suspects"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The checks of one endpoint, in report order.
