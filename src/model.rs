@@ -147,8 +147,20 @@ impl Check {
 }
 
 /// A new report id: 12 hex digits, random.
+///
+/// Keyed by the operating system's randomness (the standard library's per-process hash keys,
+/// read once from the kernel), with the process id and the wall clock mixed in: runs started
+/// in the same instant (fifty cron jobs at once) must never share an id. `fastrand`'s own seed
+/// comes from the clock and the thread id, which two processes started together can share.
 pub fn report_id() -> String {
-    format!("{:012x}", fastrand::u64(..) & 0xffff_ffff_ffff)
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    h.write_u128(now);
+    format!("{:012x}", h.finish() & 0xffff_ffff_ffff)
 }
 
 /// Milliseconds with a tenth of a millisecond of precision: finer is noise, coarser hides loopback.
@@ -316,6 +328,16 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_ids_are_twelve_hex_digits_and_do_not_repeat() {
+        let ids: std::collections::BTreeSet<String> = (0..10_000).map(|_| report_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(
+            ids.iter()
+                .all(|i| i.len() == 12 && i.chars().all(|c| c.is_ascii_hexdigit()))
+        );
+    }
 
     #[test]
     fn overall_is_the_worst_status_ignoring_skips() {
