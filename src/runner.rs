@@ -171,7 +171,8 @@ fn spawn_pipelines(set: &mut JoinSet<()>, profile: &Profile, env: &Arc<Env>, slo
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
             };
-            Box::pin(pipeline::pipeline(ep, env.clone(), slot)).await;
+            let run = pipeline::boxed(ep, env.clone(), slot);
+            run.await;
             if let Some(done) = &env.on_done {
                 done(&name);
             }
