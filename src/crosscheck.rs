@@ -17,7 +17,7 @@ use crate::model::{Check, Probe, Status};
 use crate::probe::dnsfilter::UNKNOWN;
 use crate::profile::{Endpoint, Role};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Applies every rule, in order.
 pub fn apply(checks: &mut [Check], endpoints: &[Endpoint]) {
@@ -40,15 +40,23 @@ fn label_paths(checks: &mut [Check]) {
     }
 }
 
-fn host_of<'a>(endpoints: &'a [Endpoint], target: &'a str) -> &'a str {
-    endpoints
-        .iter()
-        .find(|e| e.name == target)
-        .map_or(target, |e| e.host.as_str())
+/// Endpoint name → host, the first endpoint of a name winning: one pass, so that a run with many
+/// endpoints does not search the list once per check.
+fn hosts(endpoints: &[Endpoint]) -> HashMap<&str, &str> {
+    let mut map = HashMap::with_capacity(endpoints.len());
+    for e in endpoints {
+        map.entry(e.name.as_str()).or_insert(e.host.as_str());
+    }
+    map
+}
+
+fn host_of<'a>(hosts: &HashMap<&str, &'a str>, target: &'a str) -> &'a str {
+    hosts.get(target).copied().unwrap_or(target)
 }
 
 /// `dns.timeout` (asked twice) on a resolver that answered other names of the run.
 fn silent_drops(checks: &mut [Check], endpoints: &[Endpoint]) {
+    let hosts = hosts(endpoints);
     // resolver → the hosts it answered (any answer at all: it is alive and reachable).
     let mut answered: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for c in checks.iter().filter(|c| c.probe == Probe::Dns) {
@@ -60,7 +68,7 @@ fn silent_drops(checks: &mut [Check], endpoints: &[Endpoint]) {
             answered
                 .entry(r.to_owned())
                 .or_default()
-                .insert(host_of(endpoints, t).to_owned());
+                .insert(host_of(&hosts, t).to_owned());
         }
     }
     let mut dropped: Vec<Option<String>> = Vec::new();
@@ -72,7 +80,7 @@ fn silent_drops(checks: &mut [Check], endpoints: &[Endpoint]) {
         let Some(resolver) = c.data_str("resolver").map(str::to_owned) else {
             continue;
         };
-        let host = host_of(endpoints, c.target.as_deref().unwrap_or("")).to_owned();
+        let host = host_of(&hosts, c.target.as_deref().unwrap_or("")).to_owned();
         let Some(others) = answered.get(&resolver).filter(|o| !o.contains(&host)) else {
             continue;
         };
@@ -94,11 +102,20 @@ fn silent_drops(checks: &mut [Check], endpoints: &[Endpoint]) {
     }
 }
 
+/// Target → its first dns check, in one pass over the run.
+fn dns_checks(checks: &[Check]) -> HashMap<&str, &Check> {
+    let mut map = HashMap::new();
+    for c in checks.iter().filter(|c| c.probe == Probe::Dns) {
+        if let Some(t) = c.target.as_deref() {
+            map.entry(t).or_insert(c);
+        }
+    }
+    map
+}
+
 /// The dns.ok addresses of an endpoint, when its dns stage passed.
-fn resolved(checks: &[Check], target: &str) -> Option<BTreeSet<String>> {
-    checks
-        .iter()
-        .find(|c| c.probe == Probe::Dns && c.target.as_deref() == Some(target))
+fn resolved(dns: &HashMap<&str, &Check>, target: &str) -> Option<BTreeSet<String>> {
+    dns.get(target)
         .filter(|c| c.code == "dns.ok")
         .and_then(|c| c.data.get("addresses"))
         .and_then(Value::as_array)
@@ -110,15 +127,18 @@ fn resolved(checks: &[Check], target: &str) -> Option<BTreeSet<String>> {
         })
 }
 
-/// The server at that address showed a certificate that is not the service's: what a block
-/// page or walled garden does. (A timeout or refusal could as well be an outage of a load
-/// balancer the service's names share, so it is no evidence here.)
-fn foreign_certificate(checks: &[Check], target: &str) -> bool {
-    checks.iter().any(|c| {
-        c.target.as_deref() == Some(target)
-            && c.probe == Probe::Tls
-            && matches!(c.code.as_str(), "tls.hostname_mismatch" | "tls.untrusted")
-    })
+/// The targets whose server showed a certificate that is not the service's: what a block page
+/// or walled garden does. (A timeout or refusal could as well be an outage of a load balancer
+/// the service's names share, so it is no evidence here.)
+fn foreign_certificates(checks: &[Check]) -> HashSet<&str> {
+    checks
+        .iter()
+        .filter(|c| {
+            c.probe == Probe::Tls
+                && matches!(c.code.as_str(), "tls.hostname_mismatch" | "tls.untrusted")
+        })
+        .filter_map(|c| c.target.as_deref())
+        .collect()
 }
 
 /// Every service name → the same single address, which no working baseline shares, and the
@@ -131,8 +151,9 @@ fn shared_block_page(checks: &mut [Check], endpoints: &[Endpoint]) {
     if services.len() < 2 {
         return;
     }
+    let dns = dns_checks(checks);
     let sets: Vec<Option<BTreeSet<String>>> =
-        services.iter().map(|e| resolved(checks, &e.name)).collect();
+        services.iter().map(|e| resolved(&dns, &e.name)).collect();
     let Some(Some(first)) = sets.first() else {
         return;
     };
@@ -142,15 +163,13 @@ fn shared_block_page(checks: &mut [Check], endpoints: &[Endpoint]) {
     let baselines: Vec<BTreeSet<String>> = endpoints
         .iter()
         .filter(|e| e.role == Role::Baseline)
-        .filter_map(|e| resolved(checks, &e.name))
+        .filter_map(|e| resolved(&dns, &e.name))
         .collect();
     if baselines.is_empty() || baselines.iter().any(|b| !b.is_disjoint(first)) {
         return;
     }
-    if !services
-        .iter()
-        .all(|e| foreign_certificate(checks, &e.name))
-    {
+    let foreign = foreign_certificates(checks);
+    if !services.iter().all(|e| foreign.contains(e.name.as_str())) {
         return;
     }
     let address = first.iter().next().cloned().unwrap_or_default();

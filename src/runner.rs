@@ -36,11 +36,17 @@ use tokio::task::JoinSet;
 /// family, a late family's socket, a latency sample.
 const FDS_PER_PIPELINE: u64 = 6;
 
+/// The most endpoint pipelines in flight, whatever the descriptors allow. A pipeline in its dns
+/// stage holds some 40 KB (the resolver library's state for its two queries, the stage's own);
+/// a cap keeps a run's memory from growing with that state beyond this many endpoints, and
+/// leaves the growth to the endpoints' findings.
+const MAX_IN_FLIGHT: u64 = 1024;
+
 /// How many endpoint pipelines may run at once under a soft limit of `nofile` descriptors:
 /// a reserve for the runtime, stdio, files and device probes, the rest shared by pipelines.
 pub fn pipelines_in_flight(nofile: u64) -> usize {
     let reserve = (nofile / 4).clamp(8, 64);
-    (nofile.saturating_sub(reserve) / FDS_PER_PIPELINE).clamp(1, 4096) as usize
+    (nofile.saturating_sub(reserve) / FDS_PER_PIPELINE).clamp(1, MAX_IN_FLIGHT) as usize
 }
 
 /// The dns stage keeps to the step timeout itself (its retry and second look included); the
@@ -171,7 +177,8 @@ fn spawn_pipelines(set: &mut JoinSet<()>, profile: &Profile, env: &Arc<Env>, slo
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
             };
-            Box::pin(pipeline::pipeline(ep, env.clone(), slot)).await;
+            let run = pipeline::boxed(ep, env.clone(), slot);
+            run.await;
             if let Some(done) = &env.on_done {
                 done(&name);
             }

@@ -56,7 +56,7 @@ pub fn outside_capped(s: &str, max_chars: usize) -> String {
 /// device and the region. Clean text is left as it is, so the pass is cheap and idempotent.
 pub fn report(r: &mut Report) {
     let fix = |s: &mut String| {
-        if s.chars().any(is_hazard) || s.chars().nth(REPORT_MAX_CHARS).is_some() {
+        if needs_fix(s) {
             *s = outside_capped(s, REPORT_MAX_CHARS);
         }
     };
@@ -71,15 +71,7 @@ pub fn report(r: &mut Report) {
         }
         fix(&mut c.code);
         fix(&mut c.summary);
-        let data = std::mem::take(&mut c.data);
-        c.data = data
-            .into_iter()
-            .map(|(mut k, mut v)| {
-                fix(&mut k);
-                value(&mut v, &fix);
-                (k, v)
-            })
-            .collect();
+        entries(&mut c.data, &fix);
     }
     for s in &mut r.suspects {
         fix(&mut s.id);
@@ -105,19 +97,32 @@ fn value(v: &mut Value, fix: &impl Fn(&mut String)) {
     match v {
         Value::String(s) => fix(s),
         Value::Array(items) => items.iter_mut().for_each(|i| value(i, fix)),
-        Value::Object(map) => {
-            let old = std::mem::take(map);
-            *map = old
-                .into_iter()
-                .map(|(mut k, mut v)| {
-                    fix(&mut k);
-                    value(&mut v, fix);
-                    (k, v)
-                })
-                .collect();
-        }
+        Value::Object(map) => entries(map, fix),
         _ => {}
     }
+}
+
+/// Whether the report pass changes `s`: a hazard in it, or more than [`REPORT_MAX_CHARS`].
+fn needs_fix(s: &str) -> bool {
+    s.chars().any(is_hazard) || s.chars().nth(REPORT_MAX_CHARS).is_some()
+}
+
+/// The keys and values of a map. The map is rebuilt only when a key changes (a changed key
+/// takes a new place in the order); clean keys, the rule, keep the map and its allocations.
+fn entries(map: &mut serde_json::Map<String, Value>, fix: &impl Fn(&mut String)) {
+    if !map.keys().any(|k| needs_fix(k)) {
+        map.values_mut().for_each(|v| value(v, fix));
+        return;
+    }
+    let old = std::mem::take(map);
+    *map = old
+        .into_iter()
+        .map(|(mut k, mut v)| {
+            fix(&mut k);
+            value(&mut v, fix);
+            (k, v)
+        })
+        .collect();
 }
 
 /// True when `c` must not reach a terminal or a document as itself.

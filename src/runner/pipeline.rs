@@ -87,12 +87,31 @@ async fn lane(places: &[Stage], ep: &Endpoint, env: &Env, slot: &Shared, carry: 
     }
 }
 
+/// A boxed future, built outside any `async` body.
+type Boxed<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// [`pipeline`] on the heap. Made in a plain function, never inlined: an `async` body that
+/// wrote `Box::pin(pipeline(..)).await` itself could keep room for the unboxed future in its
+/// own state (the optimizer's inlining of `Box::pin` leaves it a local across the await), and
+/// every queued endpoint's task would then be as large as a whole pipeline.
+#[inline(never)]
+pub(super) fn boxed(ep: Endpoint, env: Arc<Env>, slot: Shared) -> Boxed<'static> {
+    Box::pin(pipeline(ep, env, slot))
+}
+
+/// [`direct`] on the heap, built the same way as [`boxed`].
+#[inline(never)]
+fn boxed_direct<'a>(ep: &'a Endpoint, env: &'a Env, slot: &'a Shared) -> Boxed<'a> {
+    Box::pin(direct(ep, env, slot))
+}
+
 /// One endpoint: dns → tcp → (tls → http) ‖ latency; with a proxy, http (or a TLS-only
 /// endpoint's handshake) also goes through it, alongside the direct stages (which still tell
 /// whether the direct path works; `crosscheck` judges the run by the proxy's path).
 pub(super) async fn pipeline(ep: Endpoint, env: Arc<Env>, slot: Shared) {
     let Some(proxied) = proxypath::proxied_stage(&ep, &env.proxy, &env.selection) else {
-        return Box::pin(direct(&ep, &env, &slot)).await;
+        let run = boxed_direct(&ep, &env, &slot);
+        return run.await;
     };
     let probe = proxied.probe();
     if probe == Probe::Http {
@@ -105,8 +124,9 @@ pub(super) async fn pipeline(ep: Endpoint, env: Arc<Env>, slot: Shared) {
         let c = proxied.check(&ep, &env.tls, env.timeout, warn_days).await;
         (c, Some(()))
     });
+    let run = boxed_direct(&ep, &env, &slot);
     let _ = tokio::join!(
-        Box::pin(direct(&ep, &env, &slot)),
+        run,
         stage(&slot, &env, &ep, (probe, Bound::OwnSteps), via, None)
     );
 }
