@@ -157,13 +157,7 @@ fn per_uplink(out: &mut String, r: &Report, layout: Layout) {
         ..r.clone()
     };
     for u in &r.uplinks {
-        let _ = writeln!(
-            out,
-            "\n{} {}  {}",
-            "over".bold(),
-            u.who().bold(),
-            paint(u.status.verdict(), u.status)
-        );
+        uplink_heading(out, u);
         let mut trimmed = String::new();
         findings(
             &mut trimmed,
@@ -280,6 +274,17 @@ fn skipped(r: &Report) -> Vec<(String, String, Vec<String>)> {
 }
 
 /// Every check, grouped by endpoint (and uplink), one line each: `-v`.
+/// The heading of one uplink's part of the report: "over", the uplink and its verdict.
+fn uplink_heading(out: &mut String, u: &crate::model::Uplink) {
+    let _ = writeln!(
+        out,
+        "\n{} {}  {}",
+        "over".bold(),
+        u.who().bold(),
+        paint(u.status.verdict(), u.status)
+    );
+}
+
 fn every_check(out: &mut String, r: &Report, layout: Layout) {
     // A per-uplink run is grouped by uplink first; a plain run is one group.
     let groups: Vec<Option<&crate::model::Uplink>> = if r.uplinks.is_empty() {
@@ -290,13 +295,7 @@ fn every_check(out: &mut String, r: &Report, layout: Layout) {
     for group in &groups {
         let over = group.map(|u| u.name.as_str());
         if let Some(u) = group {
-            let _ = writeln!(
-                out,
-                "\n{} {}  {}",
-                "over".bold(),
-                u.who().bold(),
-                paint(u.status.verdict(), u.status)
-            );
+            uplink_heading(out, u);
         }
         endpoint_groups(out, r, over, layout);
         let link_checks: Vec<&Check> = r
