@@ -89,7 +89,7 @@ async fn http_via_proxy(
         &ep.name,
         (&url, http::Ask::of(ep)),
         proxy_url,
-        config,
+        (config, |e| tls::classify::classify_rustls(e).1),
         ep.expect_status.as_deref(),
         ep.reading,
         timeout,

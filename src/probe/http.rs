@@ -223,7 +223,7 @@ pub async fn run_via_proxy(
     target: &str,
     (url, ask): (&str, Ask<'_>),
     proxy_url: &str,
-    tls: rustls::ClientConfig,
+    (tls, tls_words): (rustls::ClientConfig, TlsWords),
     expect: Option<&[u16]>,
     reading: Reading,
     timeout: Duration,
@@ -267,7 +267,7 @@ pub async fn run_via_proxy(
     };
     let response = match proxied(&client, url, ask).send().await {
         Ok(r) => r,
-        Err(e) => return fail(proxy_failure(&e)),
+        Err(e) => return fail(proxy_failure(&e, tls_words)),
     };
     let ttfb = started.elapsed();
     let received = std::time::SystemTime::now();
@@ -309,16 +309,17 @@ fn proxied(client: &reqwest::Client, url: &str, ask: Ask<'_>) -> reqwest::Reques
     }
 }
 
+/// How a TLS failure is said in words. The tls probe knows (its classifier); the caller that
+/// assembles the proxied path passes it in, so this probe does not reach into another.
+pub type TlsWords = fn(&rustls::Error) -> String;
+
 /// What went wrong on the way through a proxy, in words, secrets removed.
-fn proxy_failure(e: &reqwest::Error) -> String {
+fn proxy_failure(e: &reqwest::Error, tls_words: TlsWords) -> String {
     let mut chain = Vec::new();
     let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(cur) = src {
         if let Some(tls) = cur.downcast_ref::<rustls::Error>() {
-            return format!(
-                "TLS through the proxy failed: {}",
-                crate::probe::tls::classify::classify_rustls(tls).1
-            );
+            return format!("TLS through the proxy failed: {}", tls_words(tls));
         }
         if let Some(io) = cur.downcast_ref::<std::io::Error>() {
             match io.kind() {

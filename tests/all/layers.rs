@@ -308,10 +308,18 @@ fn probe_imports(graph: &BTreeMap<String, (bool, BTreeSet<String>)>) -> Vec<Stri
             continue;
         }
         for used in uses {
-            let used_is_probe = graph.get(used).is_some_and(|(probe, _)| *probe);
-            // A probe's own parts, in its folder, may use the probe's face (`tls/x` → `tls`).
-            let own_part = node.starts_with(&format!("{used}/"));
-            if used_is_probe && !own_part {
+            // The probe a module belongs to: a probe file itself, or a part in a probe's folder
+            // (`tls/classify` is the tls probe's, whatever it declares).
+            let is_probe = |n: &str| graph.get(n).is_some_and(|(probe, _)| *probe);
+            let owner = if is_probe(used) {
+                Some(used.as_str())
+            } else {
+                used.split_once('/').map(|(f, _)| f).filter(|f| is_probe(f))
+            };
+            let Some(owner) = owner else { continue };
+            // A probe's own parts, in its folder, may use each other and the probe's face.
+            let own_part = node == owner || node.starts_with(&format!("{owner}/"));
+            if !own_part {
                 wrong.push(format!("{node} → {used}"));
             }
         }
