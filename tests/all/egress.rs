@@ -54,27 +54,6 @@ fn sysctl(ns: &Netns, path: &str, value: &str) {
         .unwrap_or_else(|e| panic!("write {path}: {e}"));
 }
 
-/// A veth pair from `a` (named `an`) to `b` (named `bn`), addressed and up.
-fn link(a: &Netns, an: &str, a_cidr: &str, b: &Netns, bn: &str, b_cidr: &str) {
-    a.ip(&[
-        "link",
-        "add",
-        an,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        bn,
-        "netns",
-        b.name(),
-    ])
-    .expect("create a veth pair");
-    for (ns, dev, cidr) in [(a, an, a_cidr), (b, bn, b_cidr)] {
-        ns.ip(&["addr", "add", cidr, "dev", dev]).expect("address");
-        ns.ip(&["link", "set", dev, "up"]).expect("link up");
-    }
-}
-
 /// Does a STUN Binding request to `STUN` get an answer (from inside `ns`)?
 fn stun_answers(ns: &Netns) -> bool {
     ns.enter(|| {
@@ -109,7 +88,7 @@ fn bed(client_net: &str, how: Router) -> Bed {
     let client = Netns::create("egc").expect("client namespace");
     let router = Netns::create("egr").expect("router namespace");
     let public = Netns::create("egp").expect("public namespace");
-    link(
+    ns::link(
         &client,
         "up0",
         &format!("{client_net}.2/24"),
@@ -117,7 +96,7 @@ fn bed(client_net: &str, how: Router) -> Bed {
         "in0",
         &format!("{client_net}.1/24"),
     );
-    link(
+    ns::link(
         &router,
         "out0",
         "203.0.113.1/24",

@@ -72,27 +72,6 @@ fn why_not() -> Option<String> {
     None
 }
 
-/// A veth pair from `a` (named `an`) to `b` (named `bn`), addressed and up.
-fn link(a: &Netns, an: &str, a_cidr: &str, b: &Netns, bn: &str, b_cidr: &str) {
-    a.ip(&[
-        "link",
-        "add",
-        an,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        bn,
-        "netns",
-        b.name(),
-    ])
-    .expect("create a veth pair");
-    for (ns, dev, cidr) in [(a, an, a_cidr), (b, bn, b_cidr)] {
-        ns.ip(&["addr", "add", cidr, "dev", dev]).expect("address");
-        ns.ip(&["link", "set", dev, "up"]).expect("link up");
-    }
-}
-
 /// One end of the static-key tunnel, in `ns`.
 fn openvpn(ns: &Netns, key: &Path, dev: &str, local: &str, remote: &str, extra: &[&str]) -> Daemon {
     let (here, there) = if dev == "tun0" {
@@ -131,7 +110,7 @@ fn wait_route(ns: &Netns, daemon: &Daemon, wanted: &str) {
 fn bed(routes: Routes, peer: Peer) -> Bed {
     let client = Netns::create("vpc").expect("client namespace");
     let public = Netns::create("vpp").expect("public namespace");
-    link(
+    ns::link(
         &client,
         "up0",
         "198.51.100.2/24",

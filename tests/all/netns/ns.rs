@@ -55,6 +55,28 @@ fn run_ip(args: &[&str]) -> io::Result<String> {
     }
 }
 
+/// A veth pair from `a` (named `an`) to `b` (named `bn`), addressed and up: the wire between
+/// two of a test's hosts.
+pub fn link(a: &Netns, an: &str, a_cidr: &str, b: &Netns, bn: &str, b_cidr: &str) {
+    a.ip(&[
+        "link",
+        "add",
+        an,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        bn,
+        "netns",
+        b.name(),
+    ])
+    .expect("create a veth pair");
+    for (ns, dev, cidr) in [(a, an, a_cidr), (b, bn, b_cidr)] {
+        ns.ip(&["addr", "add", cidr, "dev", dev]).expect("address");
+        ns.ip(&["link", "set", dev, "up"]).expect("link up");
+    }
+}
+
 /// Removes namespaces left behind by earlier test processes that were killed before their
 /// destructors ran (their pid no longer exists).
 fn sweep_stale() {
