@@ -106,19 +106,24 @@ fn roles(endpoints: &[Endpoint]) -> HashMap<&str, (&str, Role)> {
         .collect()
 }
 
+/// The uplink (`None`: the system's routing), the path and the issuer.
+type GroupKey = (Option<String>, String, String);
+
 /// The same issuer, in no public store, on a service host and on the baseline host of one path:
 /// interception by evidence, named by the proxy's headers where an answer carries them.
 pub fn by_evidence(checks: &mut [Check], endpoints: &[Endpoint]) {
     let roles = roles(endpoints);
-    let mut groups: BTreeMap<(String, String), (Vec<usize>, bool)> = BTreeMap::new();
+    // One path of one uplink: what its checks show together.
+    let mut groups: BTreeMap<GroupKey, (Vec<usize>, bool)> = BTreeMap::new();
     for (i, c) in checks.iter().enumerate() {
         if let Some((path, issuer, trusted)) = foreign(c) {
-            let g = groups.entry((path, issuer)).or_insert((Vec::new(), true));
+            let key = (c.interface.clone(), path, issuer);
+            let g = groups.entry(key).or_insert((Vec::new(), true));
             g.0.push(i);
             g.1 = g.1 && trusted;
         }
     }
-    for ((path, issuer), (members, trusted)) in groups {
+    for ((interface, path, issuer), (members, trusted)) in groups {
         let mut f = Finding {
             issuer,
             path,
@@ -140,12 +145,12 @@ pub fn by_evidence(checks: &mut [Check], endpoints: &[Endpoint]) {
         }
         let targets: BTreeSet<Option<String>> =
             members.iter().map(|&i| checks[i].target.clone()).collect();
-        f.proxy = proxy_named(checks, &targets, &f.path);
+        f.proxy = proxy_named(checks, &targets, (&interface, &f.path));
         for &i in &members {
             name_it(&mut checks[i], &f);
         }
         for c in checks.iter_mut() {
-            if c.status == Status::Skip && targets.contains(&c.target) {
+            if c.status == Status::Skip && targets.contains(&c.target) && c.interface == interface {
                 c.summary = c.summary.replace("(tls.untrusted)", "(tls.intercepted)");
             }
         }
@@ -156,11 +161,12 @@ pub fn by_evidence(checks: &mut [Check], endpoints: &[Endpoint]) {
 fn proxy_named(
     checks: &[Check],
     targets: &BTreeSet<Option<String>>,
-    path: &str,
+    (interface, path): (&Option<String>, &str),
 ) -> Option<ProxySeen> {
     checks
         .iter()
         .filter(|c| c.probe == Probe::Http && c.data_str("path") == Some(path))
+        .filter(|c| &c.interface == interface)
         .filter(|c| targets.contains(&c.target))
         .filter_map(|c| c.data_str("proxy_header"))
         .find_map(|h| {
