@@ -7,6 +7,8 @@
 //! - every BMW name resolving to one address that the neutral host does not share, where a
 //!   certificate not the service's is shown, is a block page or walled garden: `dns.block_page`, and the
 //!   failures that follow are explained by it (so they are not blamed on TLS interception);
+//! - the same issuer, in no public store, on a BMW host and on the neutral host of one path is
+//!   TLS inspection whatever its product (`crate::inspection`);
 //! - with a proxy, the app's path is the proxy: when it works, a blocked direct path is
 //!   information about the network, not a failure.
 //!
@@ -24,6 +26,7 @@ pub fn apply(checks: &mut [Check], endpoints: &[Endpoint]) {
     label_paths(checks);
     silent_drops(checks, endpoints);
     shared_block_page(checks, endpoints);
+    crate::inspection::by_evidence(checks, endpoints);
     proxy_is_the_way_out(checks);
 }
 

@@ -31,6 +31,7 @@ mod fuzz;
 pub mod history;
 pub mod hostname;
 pub mod iface;
+pub mod inspection;
 pub mod instance;
 pub mod interceptors;
 pub mod knowledge;

@@ -247,6 +247,11 @@ fn intercepted_on_proxy_path(tls_check: Check, answered: Option<Check>, shown: &
                 c.data
                     .insert(key.into(), http.data.get(key).cloned().unwrap_or_default());
             }
+            for key in ["proxy_product", "proxy_header", "proxy_error"] {
+                if let Some(v) = http.data.get(key) {
+                    c.data.insert(key.into(), v.clone());
+                }
+            }
         }
         None => {
             c = c

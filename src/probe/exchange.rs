@@ -62,6 +62,27 @@ pub struct Exchange {
     pub truncated: bool,
     /// The `Retry-After` header, read by the http stage's reading of the answer.
     pub retry_after: Option<String>,
+    /// The headers that name a proxy on the way ([`PROXY_HEADERS`]), sanitized.
+    pub proxy_headers: Vec<(String, String)>,
+}
+
+/// The headers a proxy writes of itself: who passed the answer on (`Via`), whose page it is
+/// (`Server`), the proxy's own error name and cache verdict (squid's `X-Squid-Error`,
+/// `X-Cache`, `X-Cache-Lookup`). Read so that an inspecting proxy can be named.
+pub const PROXY_HEADERS: [&str; 5] = [
+    "via",
+    "server",
+    "x-squid-error",
+    "x-cache",
+    "x-cache-lookup",
+];
+
+/// The [`PROXY_HEADERS`] of an answer, from a lookup by header name.
+pub fn proxy_headers<'h>(get: impl Fn(&'static str) -> Option<&'h str>) -> Vec<(String, String)> {
+    PROXY_HEADERS
+        .iter()
+        .filter_map(|name| get(name).map(|v| ((*name).to_owned(), crate::sanitize::outside(v))))
+        .collect()
 }
 
 /// Why an exchange produced no response.
@@ -151,6 +172,8 @@ where
     let location = header(LOCATION).map(|l| crate::sanitize::outside(&l));
     let retry_after = header(RETRY_AFTER).map(|r| crate::sanitize::outside(&r));
     let status = response.status().as_u16();
+    let proxy_headers =
+        proxy_headers(|name| response.headers().get(name).and_then(|v| v.to_str().ok()));
 
     // Read the start of the body, bounded in size and time: a server may trickle forever.
     let mut body = response.into_body();
@@ -158,6 +181,7 @@ where
     let (body, truncated) = read_capped(&mut body, deadline).await;
     let mut x = Exchange::new(status, ttfb, received, date, location, body, truncated);
     x.retry_after = retry_after;
+    x.proxy_headers = proxy_headers;
     Ok(x)
 }
 
@@ -198,6 +222,7 @@ impl Exchange {
             body,
             truncated,
             retry_after: None,
+            proxy_headers: Vec::new(),
         }
     }
 }

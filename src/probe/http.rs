@@ -159,12 +159,12 @@ pub fn check_of(
             .with("ttfb_ms", ms(x.ttfb))
             .with("body_bytes", x.body.len() as u64)
             .with("body_truncated", x.truncated)
-            .with("date", x.date)
+            .with("date", x.date.clone())
             .with(
                 "clock_offset_s",
                 x.clock_offset_s.map(|o| (o * 10.0).round() / 10.0),
             );
-            if let Some(loc) = x.location {
+            if let Some(loc) = x.location.clone() {
                 // An HTTPS endpoint that sends the app to plain HTTP: whatever follows is
                 // readable and alterable on the way (a filter's redirect, or a misconfiguration).
                 if (300..400).contains(&x.status)
@@ -184,8 +184,55 @@ pub fn check_of(
                 check = check.with("location", loc);
             }
             check.data.extend(read.data);
-            check
+            proxy_word(check, &x)
         }
+    }
+}
+
+/// A proxy that names itself in the answer (`Via`, its own `Server`, `X-Squid-Error`) is
+/// recorded (`proxy_product`, `proxy_header`): with an interception, it says whose it is. An
+/// answer that is the proxy's own error page (squid's `X-Squid-Error` with a 4xx or 5xx) is the
+/// proxy's word about the server, not the server's: `http.proxy_error` with `proxy_error`.
+fn proxy_word(mut check: Check, x: &Exchange) -> Check {
+    let Some(seen) = crate::interceptors::proxy_of(&x.proxy_headers) else {
+        return check;
+    };
+    check = check
+        .with("proxy_product", seen.shown.clone())
+        .with("proxy_header", seen.evidence);
+    let error = x
+        .proxy_headers
+        .iter()
+        .find(|(n, _)| n == "x-squid-error")
+        .and_then(|(_, v)| v.split_whitespace().next())
+        .map(str::to_owned);
+    if let (Some(error), true) = (error, x.status >= 400) {
+        check.status = Status::Fail;
+        check.code = "http.proxy_error".into();
+        check.summary = format!(
+            "HTTP {} in {:.1} ms from the proxy, not the server: {} answered with its own error page {error} ({})",
+            x.status,
+            ms(x.ttfb),
+            seen.shown,
+            proxy_error_words(&error)
+        );
+        check = check.with("proxy_error", error);
+    }
+    check
+}
+
+/// What a squid error page says, in words.
+pub fn proxy_error_words(error: &str) -> &'static str {
+    match error {
+        "ERR_SECURE_CONNECT_FAIL" => {
+            "it could not make a verified TLS connection to the server itself"
+        }
+        "ERR_CONNECT_FAIL" => "it could not connect to the server",
+        "ERR_DNS_FAIL" => "it could not resolve the server's name",
+        "ERR_ACCESS_DENIED" => "its rules refuse this request",
+        "ERR_READ_TIMEOUT" | "ERR_LIFETIME_EXP" => "the server did not answer it in time",
+        "ERR_ZERO_SIZE_OBJECT" => "the server closed the connection without an answer",
+        _ => "its own error, not the server's answer",
     }
 }
 
@@ -287,11 +334,15 @@ pub async fn run_via_proxy(
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .map(crate::sanitize::outside);
+    let proxy_headers = crate::probe::exchange::proxy_headers(|name| {
+        response.headers().get(name).and_then(|v| v.to_str().ok())
+    });
     let mut response = response;
     let deadline = tokio::time::Instant::from_std(started) + timeout;
     let (body, truncated) = read_capped(&mut response, deadline).await;
     let mut x = Exchange::new(status, ttfb, received, date, location, body, truncated);
     x.retry_after = retry_after;
+    x.proxy_headers = proxy_headers;
     let how = (expect, reading, ask.body.is_some());
     check_of(target, Ok(x), how, timeout, started.elapsed()).with("via_proxy", shown)
 }

@@ -29,6 +29,9 @@ pub mod prometheus;
 #[cfg(test)]
 pub mod schema;
 pub mod squid;
+// Uses the test binary's network namespaces, which the benchmarks do not include.
+#[cfg(test)]
+pub mod sslbump;
 pub mod tcp;
 pub mod tinyproxy;
 pub mod tlslite;
