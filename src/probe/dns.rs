@@ -42,6 +42,7 @@ pub const DEFINITION: Definition = Definition {
         "dns.filtered",
         "dns.dnssec_failed",
         "dns.tcp_blocked",
+        "dns.rewritten",
     ],
     keys: &[Key::list("addresses"), Key::scalar("resolve_ms")],
     needs: &[],

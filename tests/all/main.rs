@@ -16,6 +16,7 @@ mod hostile;
 mod layers;
 mod netns;
 mod packaging;
+mod realcontrol;
 mod realdns;
 mod realproxy;
 mod realtls;

@@ -1,0 +1,102 @@
+//! DNS over TLS and over HTTPS: a hickory resolver for one [`DnsServer`], and where to reach it.
+//!
+//! Shared below the probes: the run's resolver when `--resolver` names a `tls://` or `https://`
+//! server (to reproduce a phone's Private DNS from a laptop), and the control resolver
+//! ([`super::control`]). The TLS configuration comes from the run (the same trust store and
+//! `--ca-file` roots every handshake of the run uses), so a test's generated certificate is
+//! trusted exactly as a user's corporate root would be.
+
+use crate::iface::{BoundRuntime, Resolver};
+use crate::resolverurl::{DnsServer, Transport};
+use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Makes a client configuration for the given ALPN protocols, with the run's trust: built when
+/// first needed, so a run that never speaks DoT or DoH loads no roots for it.
+pub type TlsMaker =
+    Arc<dyn Fn(&[&[u8]]) -> Result<rustls::ClientConfig, String> + Send + Sync + 'static>;
+
+/// Where to connect to `server`: its address when the URL gives one, else the first address the
+/// system's resolver gives for its host, asked once and bounded by `timeout`.
+pub async fn locate(server: &DnsServer, timeout: Duration) -> Result<SocketAddr, String> {
+    if let Some(ip) = server.pinned {
+        return Ok(SocketAddr::new(ip, server.port));
+    }
+    let system = Resolver::builder(BoundRuntime::default())
+        .map_err(|e| format!("no usable DNS configuration to find {}: {e}", server.host))?
+        .build()
+        .map_err(|e| format!("cannot set up DNS resolution: {e}"))?;
+    let found = tokio::time::timeout(timeout, system.lookup_ip(server.host.as_str()))
+        .await
+        .map_err(|_| {
+            format!(
+                "the system resolver gave no address for {} in time",
+                server.host
+            )
+        })?
+        .map_err(|e| {
+            let why = super::lookup::reason(&e);
+            format!(
+                "the system resolver gives no address for {} ({why})",
+                server.host
+            )
+        })?;
+    found
+        .iter()
+        .next()
+        .map(|ip| SocketAddr::new(ip, server.port))
+        .ok_or_else(|| format!("the system resolver gives no address for {}", server.host))
+}
+
+/// A resolver that asks `server` at `addr` over its transport: one attempt per question,
+/// bounded by `timeout`, as the run's own resolver.
+pub fn resolver(
+    server: &DnsServer,
+    addr: SocketAddr,
+    tls: &TlsMaker,
+    timeout: Duration,
+) -> Result<Resolver, String> {
+    let name: Arc<str> = Arc::from(server.host.as_str());
+    let (mut ns, alpn): (NameServerConfig, &[&[u8]]) = match server.transport {
+        Transport::Udp => (NameServerConfig::udp_and_tcp(addr.ip()), &[]),
+        Transport::Dot => (NameServerConfig::tls(addr.ip(), name), &[]),
+        Transport::Doh => (
+            NameServerConfig::https(addr.ip(), name, Some(Arc::from(server.path.as_str()))),
+            &[b"h2"],
+        ),
+    };
+    for c in &mut ns.connections {
+        c.port = addr.port();
+    }
+    let mut builder = Resolver::builder_with_config(
+        ResolverConfig::from_name_servers(vec![ns]),
+        BoundRuntime::default(),
+    );
+    if server.transport.encrypted() {
+        builder = builder.with_tls_config(tls(alpn)?);
+    }
+    let opts = builder.options_mut();
+    opts.timeout = timeout;
+    opts.attempts = 1;
+    opts.cache_size = 64;
+    builder.build().map_err(|e| {
+        format!(
+            "cannot set up DNS resolution over {}: {e}",
+            server.transport.words()
+        )
+    })
+}
+
+/// The run's resolver for `--resolver` with a `tls://` or `https://` server: located (once,
+/// bounded), then built. A failure is kept as text, as for the system's configuration: every
+/// dns check of the run then says why.
+pub async fn encrypted_resolver(
+    server: &DnsServer,
+    tls: &TlsMaker,
+    timeout: Duration,
+) -> Result<Resolver, String> {
+    let addr = locate(server, timeout).await?;
+    resolver(server, addr, tls, timeout)
+}
