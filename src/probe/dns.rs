@@ -44,7 +44,11 @@ pub const DEFINITION: Definition = Definition {
         "dns.tcp_blocked",
         "dns.rewritten",
     ],
-    keys: &[Key::list("addresses"), Key::scalar("resolve_ms")],
+    keys: &[
+        Key::list("addresses"),
+        Key::scalar("resolve_ms"),
+        Key::scalar("transport"),
+    ],
     needs: &[],
     run: Run::Stage(Stage::Resolve),
     metrics: &[Metric {
