@@ -459,6 +459,17 @@ mod tests {
     }
 
     #[test]
+    fn the_control_key_is_read_and_checked() {
+        let ep = "[[endpoint]]\nname = \"a\"\nhost = \"a.example\"\n";
+        assert_eq!(ok(ep).control, None);
+        let off = ok(&format!("control = \"off\"\n{ep}"));
+        assert_eq!(off.control, Some(ControlSetting::Off));
+        let named = ok(&format!("control = \"tls://dns.example\"\n{ep}"));
+        assert!(matches!(named.control, Some(ControlSetting::Named(_))));
+        assert!(bad(&format!("control = \"ftp://x\"\n{ep}")).contains("control"));
+    }
+
+    #[test]
     fn builtin_profiles_are_valid() {
         for (region, _) in REGIONS {
             let p = builtin(region).expect(region);

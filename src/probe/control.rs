@@ -291,6 +291,10 @@ pub async fn judge(
     let Some(server) = control.server().filter(|_| control.wanted(&check.code, ep)) else {
         return (check, usable);
     };
+    // A lookup that used the whole step (silence, asked twice) leaves the control no time.
+    if end <= tokio::time::Instant::now() + Duration::from_millis(10) {
+        return (check, usable);
+    }
     let local = addresses(&check);
     let cmp = compare(control, ep, &check.code, &local, end).await;
     let first_failure = cmp.verdict == Verdict::Unreachable
@@ -396,6 +400,35 @@ fn words(server: &DnsServer, cmp: &Comparison) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn endpoint(role: &str) -> Endpoint {
+        let text = format!("[[endpoint]]\nname = \"a\"\nhost = \"a.example\"\nrole = \"{role}\"\n");
+        let p = crate::profile::parse(&text, "t.toml").expect("a valid profile");
+        p.endpoints[0].clone()
+    }
+
+    fn control(setting: &str) -> Control {
+        let tls: TlsMaker = Arc::new(|_: &[&[u8]]| Err("no TLS in this test".to_owned()));
+        let s = ControlSetting::parse(setting).expect("a setting");
+        Control::new(&s, tls, Duration::from_secs(1))
+    }
+
+    #[test]
+    fn by_default_only_a_suspicious_service_answer_is_asked_about() {
+        let default = control("default");
+        let (service, baseline) = (endpoint("service"), endpoint("baseline"));
+        assert!(
+            !default.wanted("dns.ok", &service),
+            "a healthy run adds nothing"
+        );
+        for code in SUSPICIOUS {
+            assert!(default.wanted(code, &service), "{code}");
+        }
+        assert!(!default.wanted("dns.nxdomain", &baseline));
+        let named = control("tls://dns.example");
+        assert!(named.every_name() && named.wanted("dns.ok", &baseline));
+        assert!(!control("off").wanted("dns.nxdomain", &service));
+    }
 
     #[test]
     fn verdict_names_read_back() {

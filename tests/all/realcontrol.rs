@@ -231,3 +231,25 @@ fn another_address_is_judged_by_its_certificate() {
         "realcontrol: ok   another address: the service's certificate passes, another is rewritten",
     );
 }
+
+/// A resolver or control that cannot be read is a usage error: exit 3, one line.
+#[test]
+fn a_bad_resolver_or_control_url_is_a_usage_error() {
+    for (flag, value) in [
+        ("--resolver", "tls://"),
+        ("--resolver", "https://user@dns.netcheck.lan/dns-query"),
+        ("--resolver", "tls://dns.netcheck.lan#not-an-address"),
+        ("--control", "ftp://dns.netcheck.lan"),
+        ("--control", "sometimes"),
+    ] {
+        let out = Netcheck::bare()
+            .arg("run")
+            .arg("--no-history")
+            .arg(flag)
+            .arg(value)
+            .run();
+        assert_eq!(out.code, 3, "{flag} {value}\n{}", out.describe());
+        assert!(out.stdout.is_empty(), "{flag} {value}");
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    }
+}
