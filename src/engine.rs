@@ -153,7 +153,7 @@ pub async fn check(
             resolver_label: probing.resolver_label(),
             resolver_servers,
             control,
-            resolver_transport: probing.resolver_transport(),
+            resolver_url: probing.resolver.clone(),
             tls: tls.clone(),
             selection: sel.clone(),
             proxy: proxy.clone(),

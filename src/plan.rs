@@ -8,7 +8,7 @@ use crate::error::AppError;
 use crate::model::Probe;
 use crate::profile::{self, Profile};
 use crate::report::Format;
-use crate::resolverurl::{ControlSetting, DnsServer, Transport};
+use crate::resolverurl::{ControlSetting, DnsServer};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -38,13 +38,6 @@ impl Probing {
         self.resolver
             .as_ref()
             .map_or_else(|| "system".to_owned(), DnsServer::to_string)
-    }
-
-    /// How the run's resolver is asked: plain DNS unless `--resolver` names DoT or DoH.
-    pub fn resolver_transport(&self) -> Transport {
-        self.resolver
-            .as_ref()
-            .map_or(Transport::Udp, |s| s.transport)
     }
 }
 

@@ -65,8 +65,8 @@ pub struct Env {
     pub resolver_servers: crate::probe::resolverid::Servers,
     /// The control resolver: a second opinion the dns stage asks (see `probe::control`).
     pub control: Arc<crate::probe::control::Control>,
-    /// How the run's resolver is asked: plain DNS, DoT or DoH (`--resolver`).
-    pub resolver_transport: crate::resolverurl::Transport,
+    /// The resolver named with `--resolver` (plain DNS, DoT or DoH), if any.
+    pub resolver_url: Option<crate::resolverurl::DnsServer>,
     pub tls: tls::TlsSetup,
     pub selection: Selection,
     pub proxy: ProxyEnv,

@@ -47,6 +47,8 @@ pub struct Control {
     timeout: Duration,
     built: OnceCell<Result<Resolver, String>>,
     unreachable_said: AtomicBool,
+    /// Why the run's encrypted `--resolver` is silent, once asked (see [`judge`]).
+    resolver_silent: OnceCell<Option<String>>,
 }
 
 /// What the two answers say together: the `verdict` of a dns check's `control` data.
@@ -140,6 +142,7 @@ impl Control {
             timeout,
             built: OnceCell::new(),
             unreachable_said: AtomicBool::new(false),
+            resolver_silent: OnceCell::new(),
         }
     }
 
@@ -271,30 +274,34 @@ async fn own_certificate(
     }
 }
 
-/// The dns stage's hook: asks the control when the local answer calls for it (within what is
-/// left of the step, `end`), records its answer in the check's `control` data, and turns the
-/// verdict into the check's words. Names the run's transport in every dns check.
+/// The dns stage's hook: names the run's transport in every dns check, says why an encrypted
+/// `--resolver` gave no answer, asks the control when the local answer calls for it (within what
+/// is left of the step, `end`), records its answer in the check's `control` data, and turns the
+/// verdict into the check's words.
 pub async fn judge(
     control: &Control,
-    transport: Transport,
+    resolver: Option<&DnsServer>,
     ep: &Endpoint,
     found: (Check, Option<Vec<IpAddr>>),
     end: tokio::time::Instant,
 ) -> (Check, Option<Vec<IpAddr>>) {
     let (mut check, mut usable) = found;
+    let transport = resolver.map_or(Transport::Udp, |s| s.transport);
     check
         .data
         .insert("transport".into(), json!(transport.name()));
-    if transport.encrypted() {
+    if let Some(server) = resolver.filter(|s| s.transport.encrypted()) {
+        silent_resolver(control, server, &mut check, ep, end).await;
         check.summary = format!("{} (over {})", check.summary, transport.words());
     }
-    let Some(server) = control.server().filter(|_| control.wanted(&check.code, ep)) else {
+    // A lookup that used the whole step (silence, asked twice) leaves the control no time.
+    let no_time = end <= tokio::time::Instant::now() + Duration::from_millis(10);
+    let Some(server) = control
+        .server()
+        .filter(|_| !no_time && control.wanted(&check.code, ep))
+    else {
         return (check, usable);
     };
-    // A lookup that used the whole step (silence, asked twice) leaves the control no time.
-    if end <= tokio::time::Instant::now() + Duration::from_millis(10) {
-        return (check, usable);
-    }
     let local = addresses(&check);
     let cmp = compare(control, ep, &check.code, &local, end).await;
     let first_failure = cmp.verdict == Verdict::Unreachable
@@ -316,6 +323,32 @@ pub async fn judge(
         _ => check.summary = format!("{}; {said}", check.summary),
     }
     (check, usable)
+}
+
+/// An encrypted `--resolver` that gave no answer at all (`dns.error` after both lookups; a
+/// resolver that could not even be set up says why itself): the reason, found once per run by a
+/// handshake of its own, replaces the resolver library's words.
+async fn silent_resolver(
+    control: &Control,
+    server: &DnsServer,
+    check: &mut Check,
+    ep: &Endpoint,
+    end: tokio::time::Instant,
+) {
+    if check.code != "dns.error" || !check.data.contains_key("a") {
+        return;
+    }
+    let why = control
+        .resolver_silent
+        .get_or_init(|| dohdot::why_silent(server, &control.tls, end))
+        .await;
+    if let Some(why) = why {
+        check.summary = format!(
+            "no answer from the resolver {server} for {}: {why}",
+            ep.host
+        );
+        check.data.insert("resolver_error".into(), json!(why));
+    }
 }
 
 /// The addresses the local resolver gave (the check's `addresses`).

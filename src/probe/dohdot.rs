@@ -100,3 +100,60 @@ pub async fn encrypted_resolver(
     let addr = locate(server, timeout).await?;
     resolver(server, addr, tls, timeout)
 }
+
+/// Why an encrypted resolver gave no answer, in words: one connection and handshake of its own
+/// (the resolver library only says it had no connection). `None` when the handshake works (the
+/// failure is then past it) or no time is left.
+pub async fn why_silent(
+    server: &DnsServer,
+    tls: &TlsMaker,
+    end: tokio::time::Instant,
+) -> Option<String> {
+    let left = end.checked_duration_since(tokio::time::Instant::now())?;
+    let addr = match locate(server, left).await {
+        Ok(a) => a,
+        Err(why) => return Some(why),
+    };
+    let alpn: &[&[u8]] = if server.transport == Transport::Doh {
+        &[b"h2"]
+    } else {
+        &[]
+    };
+    let config = tls(alpn).ok()?;
+    let name = rustls::pki_types::ServerName::try_from(server.host.clone()).ok()?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let attempt = async {
+        let tcp = crate::iface::connect(addr).await.map_err(|e| (true, e))?;
+        connector.connect(name, tcp).await.map_err(|e| (false, e))
+    };
+    match tokio::time::timeout_at(end, attempt).await {
+        Err(_) => Some(format!("{addr} gave no answer in time")),
+        Ok(Ok(_)) => None,
+        Ok(Err((true, e))) => Some(match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => format!("{addr} refused the connection"),
+            std::io::ErrorKind::TimedOut => format!("{addr} gave no answer in time"),
+            _ => format!("no connection to {addr}"),
+        }),
+        Ok(Err((false, e))) => Some(handshake_words(&e, addr, &server.host)),
+    }
+}
+
+/// A failed handshake with a resolver, in words.
+fn handshake_words(e: &std::io::Error, addr: SocketAddr, host: &str) -> String {
+    use rustls::CertificateError as C;
+    let cert = match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::InvalidCertificate(c)) => c,
+        _ => return format!("the TLS handshake with {addr} failed"),
+    };
+    let what = match cert {
+        C::UnknownIssuer => "issued by an authority this device does not trust",
+        C::NotValidForName | C::NotValidForNameContext { .. } => "made out for another name",
+        C::Expired | C::ExpiredContext { .. } => "expired",
+        C::NotValidYet | C::NotValidYetContext { .. } => "not valid yet",
+        _ => "rejected",
+    };
+    format!("the certificate {addr} shows for {host} is {what}")
+}

@@ -196,7 +196,8 @@ async fn dns_stage(ep: &Endpoint, env: &Env, slot: &Shared, carry: &mut Carry) -
         )
         .await;
         // The second opinion, within what is left of the step (see `probe::control`).
-        control::judge(&env.control, env.resolver_transport, ep, found, step_end).await
+        let url = env.resolver_url.as_ref();
+        control::judge(&env.control, url, ep, found, step_end).await
     };
     let bound = (Probe::Dns, Bound::StepWithGrace);
     match stage(slot, env, ep, bound, lookup, None).await {

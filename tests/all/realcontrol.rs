@@ -156,11 +156,19 @@ fn an_encrypted_resolver_answers_and_is_named() {
         .timeout("2s")
         .run();
     let r = out.report();
-    assert_eq!(
-        stage(&r, "api", "dns")["status"],
-        "fail",
-        "{}",
-        out.describe()
+    assert_eq!(code(&r, "api", "dns"), "dns.error", "{}", out.describe());
+    let s = summary(&r, "api");
+    assert!(
+        s.contains("issued by an authority this device does not trust"),
+        "{s}"
+    );
+    // And a resolver that is not there says so.
+    let closed = closed_port();
+    let url = format!("tls://{RESOLVER_NAME}:{}#127.0.0.1", closed.port());
+    let (r, describe) = run(&p, &pki, &url, "off");
+    assert!(
+        summary(&r, "api").contains("refused the connection"),
+        "{describe}"
     );
 }
 
