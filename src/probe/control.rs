@@ -342,7 +342,7 @@ async fn silent_resolver(
         .resolver_silent
         .get_or_init(|| dohdot::why_silent(server, &control.tls, end))
         .await;
-    if let Some(why) = why {
+    if let Some(why) = why.as_deref().map(crate::sanitize::outside) {
         check.summary = format!(
             "no answer from the resolver {server} for {}: {why}",
             ep.host
