@@ -214,7 +214,8 @@ pub async fn compare(
     let mut certificate = None;
     let verdict = match &answer {
         Answer::Failed(_) => Verdict::Unreachable,
-        Answer::NoAddress { .. } => Verdict::Agrees,
+        // No address anywhere; a name only the local network knows is judged below.
+        Answer::NoAddress { .. } if code != "dns.ok" => Verdict::Agrees,
         Answer::Addrs(theirs) if code != "dns.ok" => {
             if theirs.iter().any(|ip| !ip.is_unspecified()) {
                 Verdict::Filtered
@@ -223,7 +224,7 @@ pub async fn compare(
             }
         }
         Answer::Addrs(theirs) if local.iter().any(|ip| theirs.contains(ip)) => Verdict::Agrees,
-        Answer::Addrs(_) => match local.first() {
+        Answer::Addrs(_) | Answer::NoAddress { .. } => match local.first() {
             None => Verdict::Agrees,
             Some(ip) => match own_certificate(control, ep, *ip, end).await {
                 Some(own) => {
@@ -409,9 +410,20 @@ fn words(server: &DnsServer, cmp: &Comparison) -> String {
         (Answer::Failed(why), ..) => {
             format!("{who} could not be asked ({why}), so there is no second opinion")
         }
-        (Answer::NoAddress { nx }, ..) => {
+        (Answer::NoAddress { nx }, verdict, certificate) => {
             let what = if *nx { "NXDOMAIN" } else { "no records" };
-            format!("{who} agrees ({what})")
+            match (verdict, certificate) {
+                (Verdict::Cdn, Some((ip, _))) => format!(
+                    "{who} answers {what} (a name of the local network), and {ip} serves the service's own certificate"
+                ),
+                (Verdict::Rewritten, Some((ip, _))) => format!(
+                    "{who} answers {what}, and {ip} does not serve the service's certificate"
+                ),
+                (Verdict::Unverified, _) => format!(
+                    "{who} answers {what}; the local address could not be asked for its certificate"
+                ),
+                _ => format!("{who} agrees ({what})"),
+            }
         }
         (Answer::Addrs(a), Verdict::Agrees, _) => format!("{who} agrees ({})", theirs(a)),
         (Answer::Addrs(a), Verdict::Cdn, Some((ip, _))) => format!(
