@@ -70,6 +70,9 @@ pub fn command_line(plan: &Plan) -> Vec<OsString> {
     if let Some(r) = &plan.probing.resolver {
         pair("--resolver", r.to_string().into());
     }
+    if let Some(c) = &plan.probing.control {
+        pair("--control", c.to_string().into());
+    }
     if let Some(c) = &scope.ca_file {
         pair("--ca-file", c.clone().into());
     }

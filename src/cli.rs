@@ -2,10 +2,11 @@
 
 use crate::model::Probe;
 use crate::report::Format;
+use crate::resolverurl::{ControlSetting, DnsServer};
 pub use crate::term::ColorWhen;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -178,9 +179,17 @@ pub struct RunArgs {
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Send DNS queries to this server instead of the system's resolvers
-    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_resolver)]
-    pub resolver: Option<SocketAddr>,
+    /// Send DNS queries to this server instead of the system's resolvers: IP[:PORT], or
+    /// tls://HOST[:PORT] (DNS over TLS) or https://HOST[:PORT]/PATH (DNS over HTTPS), with
+    /// #IP after the URL to connect there instead of looking HOST up
+    #[arg(long, value_name = "IP[:PORT]|URL", value_parser = parse_resolver)]
+    pub resolver: Option<DnsServer>,
+
+    /// The control resolver, a second opinion on suspicious answers: a tls:// or https:// URL
+    /// (asked about every name), or off (default: https://1.1.1.1/dns-query, asked only about
+    /// a suspicious answer)
+    #[arg(long, value_name = "URL|off", value_parser = parse_control, env = "BMW_NETCHECK_CONTROL")]
+    pub control: Option<ControlSetting>,
 
     /// Trust the certificates in this PEM file as roots, in addition to the system's
     #[arg(long, value_name = "PEM")]
@@ -348,22 +357,14 @@ fn parse_jitter(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// `IP` or `IP:PORT` (`[v6]:PORT` for IPv6 with a port); port 53 by default.
-pub fn parse_resolver(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(addr) = s.parse::<SocketAddr>() {
-        if addr.port() == 0 {
-            return Err("port must be 1-65535".into());
-        }
-        return Ok(addr);
-    }
-    let bare = s.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<IpAddr>()
-        .map(|ip| SocketAddr::new(ip, 53))
-        .map_err(|_| {
-            format!(
-                "'{s}' is not an IP address with an optional port (e.g. 9.9.9.9 or 127.0.0.1:5353)"
-            )
-        })
+/// `IP[:PORT]` (port 53 by default), `tls://host[:port][#IP]` or `https://host[:port][/path][#IP]`.
+pub fn parse_resolver(s: &str) -> Result<DnsServer, String> {
+    DnsServer::parse(s)
+}
+
+/// `off`, or a resolver as [`parse_resolver`] reads it.
+pub fn parse_control(s: &str) -> Result<ControlSetting, String> {
+    ControlSetting::parse(s)
 }
 
 /// A usage error as one line that keeps clap's hints: the missing argument named, the valid
@@ -473,22 +474,14 @@ mod tests {
 
     #[test]
     fn resolver_forms() {
-        assert_eq!(
-            parse_resolver("9.9.9.9").unwrap(),
-            "9.9.9.9:53".parse().unwrap()
-        );
-        assert_eq!(
-            parse_resolver("127.0.0.1:5353").unwrap(),
-            "127.0.0.1:5353".parse().unwrap()
-        );
-        assert_eq!(parse_resolver("::1").unwrap(), "[::1]:53".parse().unwrap());
-        assert_eq!(
-            parse_resolver("[::1]:54").unwrap(),
-            "[::1]:54".parse().unwrap()
-        );
+        let plain = |s: &str| parse_resolver(s).unwrap().plain_addr();
+        assert_eq!(plain("9.9.9.9"), Some("9.9.9.9:53".parse().unwrap()));
+        assert_eq!(plain("[::1]:54"), Some("[::1]:54".parse().unwrap()));
+        assert_eq!(plain("tls://dns.example"), None);
         assert!(parse_resolver("dns.google").is_err());
         assert!(parse_resolver("1.2.3.4:0").is_err());
-        assert!(parse_resolver("1.2.3.4:70000").is_err());
+        assert!(parse_control("off").is_ok());
+        assert!(parse_control("ftp://x").is_err());
     }
 
     #[test]

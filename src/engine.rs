@@ -16,8 +16,9 @@ use crate::plan::{Probing, Start, load_profile, selection_for};
 use crate::probe::attempt::Attempt;
 use crate::probe::definition::{DeviceFuture, DeviceInput, ReaderInput, Run};
 use crate::probe::proxyenv::ProxyEnv;
-use crate::probe::{dns, storage, tls, vpn};
+use crate::probe::{control, dns, dohdot, storage, tls, vpn};
 use crate::profile::Profile;
+use crate::resolverurl::DnsServer;
 use crate::runner::{self, Env};
 use crate::term::decide_color;
 use std::sync::Arc;
@@ -88,6 +89,40 @@ pub fn execute(
     Ok(report)
 }
 
+/// The run's resolver (the system's, a plain `--resolver`, or a DoT/DoH one located once), the
+/// servers its second looks ask (none for DoT/DoH: they speak plain DNS), and the control.
+async fn resolvers(
+    profile: &Profile,
+    probing: &Probing,
+    tls: &tls::TlsSetup,
+) -> (
+    Result<crate::iface::Resolver, String>,
+    crate::probe::resolverid::Servers,
+    Arc<control::Control>,
+) {
+    let trust = tls.clone();
+    let maker: dohdot::TlsMaker = Arc::new(move |alpn: &[&[u8]]| {
+        trust.client_config(alpn, Arc::new(std::sync::Mutex::new(None)))
+    });
+    let setting = probing.control.as_ref().or(profile.control.as_ref());
+    let control = control::Control::new(
+        &setting.cloned().unwrap_or_default(),
+        maker.clone(),
+        probing.timeout,
+    );
+    let (resolver, servers) = match &probing.resolver {
+        Some(s) if s.transport.encrypted() => (
+            dohdot::encrypted_resolver(s, &maker, probing.timeout).await,
+            crate::probe::resolverid::Servers::new(Vec::new()),
+        ),
+        other => {
+            let plain = other.as_ref().and_then(DnsServer::plain_addr);
+            (dns::resolver(plain, probing.timeout), dns::servers(plain))
+        }
+    };
+    (resolver, servers, Arc::new(control))
+}
+
 /// One check of the prepared profile, bounded by `deadline`: the report, not yet delivered.
 /// `serve` calls it on its own runtime for every scrape.
 pub async fn check(
@@ -108,17 +143,17 @@ pub async fn check(
     let started = Instant::now();
     let started_at = SystemTime::now();
     let checks = {
-        let resolver_label = probing
-            .resolver
-            .map_or_else(|| "system".to_owned(), |a| a.to_string());
+        let (resolver, resolver_servers, control) = resolvers(profile, probing, tls).await;
         let env = Arc::new(Env {
             timeout: probing.timeout,
             deadline,
             samples: probing.samples,
             thresholds: profile.thresholds.clone(),
-            resolver: dns::resolver(probing.resolver, probing.timeout),
-            resolver_label,
-            resolver_servers: dns::servers(probing.resolver),
+            resolver,
+            resolver_label: probing.resolver_label(),
+            resolver_servers,
+            control,
+            resolver_url: probing.resolver.clone(),
             tls: tls.clone(),
             selection: sel.clone(),
             proxy: proxy.clone(),

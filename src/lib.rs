@@ -49,6 +49,7 @@ pub mod push;
 pub mod redact;
 pub mod report;
 pub mod request;
+pub mod resolverurl;
 pub mod run;
 pub mod runner;
 pub mod runtime;

@@ -11,6 +11,7 @@ use crate::plan::Selection;
 use crate::plan::load_profile;
 use crate::profile::{self, Profile};
 use crate::report::Format;
+use crate::resolverurl::Transport;
 use crate::runner;
 use crate::term::decide_color;
 use schemars::JsonSchema;
@@ -63,6 +64,59 @@ fn reading(profile: &Profile) -> String {
         profile::Reading::Probe => "probe (this check is not the service's own client: 401/403/489 prove the path works; a quota concerns this check's own requests)".into(),
         profile::Reading::General => "general (403/489: the service refuses this client; 429 or a quota: a rate limit)".into(),
     }
+}
+
+/// The resolver the run asks, and the control resolver: how each is asked, in words.
+fn resolvers(profile: &Profile, args: &RunArgs) -> (ListResolver, ListControl) {
+    let resolver = match &args.resolver {
+        Some(s) => ListResolver {
+            url: s.to_string(),
+            transport: s.transport.name().to_owned(),
+        },
+        None => ListResolver {
+            url: "system".to_owned(),
+            transport: Transport::Udp.name().to_owned(),
+        },
+    };
+    let setting = args.control.as_ref().or(profile.control.as_ref());
+    let control = match setting.cloned().unwrap_or_default().server() {
+        Some((s, every)) => ListControl {
+            url: Some(s.to_string()),
+            transport: Some(s.transport.name().to_owned()),
+            asked: if every { "every_name" } else { "suspicious" }.to_owned(),
+        },
+        None => ListControl {
+            url: None,
+            transport: None,
+            asked: "off".to_owned(),
+        },
+    };
+    (resolver, control)
+}
+
+/// The two lines `list` prints about DNS.
+fn resolver_lines(profile: &Profile, args: &RunArgs) -> [String; 2] {
+    let (r, c) = resolvers(profile, args);
+    let words = |t: &str| match t {
+        "dot" => Transport::Dot.words(),
+        "doh" => Transport::Doh.words(),
+        _ => Transport::Udp.words(),
+    };
+    let control = match (&c.url, &c.transport) {
+        (Some(url), Some(t)) => {
+            let when = if c.asked == "every_name" {
+                "asked about every name"
+            } else {
+                "asked only about a suspicious answer for a service name"
+            };
+            format!("{url} ({}), {when}", words(t))
+        }
+        _ => "off".to_owned(),
+    };
+    [
+        format!("resolver: {} ({})", r.url, words(&r.transport)),
+        format!("control resolver: {control}"),
+    ]
 }
 
 fn human(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
@@ -124,6 +178,9 @@ fn human(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
         },
         profile.egress.stun.join(", ")
     );
+    for line in resolver_lines(profile, args) {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(out, "\nthresholds:");
     for (name, value, what) in profile.thresholds.describe() {
         let _ = writeln!(out, "  {name:<22} {value:<12} {what}");
@@ -180,6 +237,9 @@ fn markdown(profile: &Profile, sel: &Selection, args: &RunArgs) -> String {
         |c| format!("GET {} expecting {}", c.url, c.expect_status),
     );
     let _ = writeln!(out, "\ncaptive portal check: {}", escape(&captive));
+    for line in resolver_lines(profile, args) {
+        let _ = writeln!(out, "\n{}", escape(&line));
+    }
     let _ = writeln!(
         out,
         "\n### Thresholds\n\n| threshold | value | meaning |\n| --- | --- | --- |"
@@ -213,6 +273,29 @@ pub struct ListReport {
     /// Threshold name → value: a number, or text where the value is not one.
     pub thresholds: serde_json::Map<String, Value>,
     pub limits: ListLimits,
+    /// The resolver the run asks.
+    pub resolver: ListResolver,
+    /// The control resolver: a second opinion on suspicious answers.
+    pub control: ListControl,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ListResolver {
+    /// `system`, or the `--resolver` given (`IP:PORT`, `tls://…`, `https://…`).
+    pub url: String,
+    /// `udp` (plain DNS), `dot` or `doh`.
+    pub transport: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ListControl {
+    /// The control's URL; absent when it is off.
+    pub url: Option<String>,
+    /// `dot`, `doh` (or `udp` for a plain control); absent when it is off.
+    pub transport: Option<String>,
+    /// `suspicious` (only about a suspicious answer for a service name: the default),
+    /// `every_name` (a control named with `--control` or the profile), or `off`.
+    pub asked: String,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -256,7 +339,10 @@ pub struct ListLimits {
 }
 
 fn as_json(profile: &Profile, sel: &Selection, args: &RunArgs) -> Value {
+    let (resolver, control) = resolvers(profile, args);
     let doc = ListReport {
+        resolver,
+        control,
         profile: profile.name.clone(),
         source: profile.source.clone(),
         reading: profile.reading.as_str().to_owned(),

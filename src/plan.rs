@@ -8,8 +8,8 @@ use crate::error::AppError;
 use crate::model::Probe;
 use crate::profile::{self, Profile};
 use crate::report::Format;
+use crate::resolverurl::{ControlSetting, DnsServer};
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,7 +18,9 @@ use std::time::Duration;
 pub struct Probing {
     pub timeout: Duration,
     pub samples: u32,
-    pub resolver: Option<SocketAddr>,
+    pub resolver: Option<DnsServer>,
+    /// `--control`; the profile's `control` key when absent.
+    pub control: Option<ControlSetting>,
 }
 
 impl Probing {
@@ -26,8 +28,16 @@ impl Probing {
         Probing {
             timeout: args.timeout,
             samples: args.samples,
-            resolver: args.resolver,
+            resolver: args.resolver.clone(),
+            control: args.control.clone(),
         }
+    }
+
+    /// The resolver as the dns checks name it: `system`, or as given with `--resolver`.
+    pub fn resolver_label(&self) -> String {
+        self.resolver
+            .as_ref()
+            .map_or_else(|| "system".to_owned(), DnsServer::to_string)
     }
 }
 

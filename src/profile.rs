@@ -158,10 +158,13 @@ pub struct Profile {
     pub reading: Reading,
     /// The public-address check (`[egress]`, `--egress`): off unless asked for.
     pub egress: Egress,
+    /// The control resolver (`control = "off" | "tls://…" | "https://…"`); `--control` wins.
+    pub control: Option<ControlSetting>,
 }
 
 pub use crate::hostname::valid_host;
 pub use crate::request::{Egress, Method};
+use crate::resolverurl::ControlSetting;
 
 // ---- the raw TOML shape -------------------------------------------------------------------------
 
@@ -177,6 +180,7 @@ struct RawProfile {
     #[serde(default)]
     thresholds: Thresholds,
     egress: Option<crate::request::RawEgress>,
+    control: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -294,6 +298,10 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
     let captive = captive(raw.captive).map_err(err)?;
     let egress = crate::request::egress(raw.egress).map_err(err)?;
     thresholds::check(&raw.thresholds).map_err(err)?;
+    let control = match raw.control.as_deref().map(ControlSetting::parse) {
+        Some(Err(why)) => return Err(err(format!("control: {why}"))),
+        other => other.and_then(Result::ok),
+    };
     Ok(Profile {
         // The profile's name is the report's region field: outside text like any other.
         name: raw
@@ -306,6 +314,7 @@ pub fn parse(text: &str, source: &str) -> Result<Profile, AppError> {
         thresholds: raw.thresholds,
         reading: raw.reading,
         egress,
+        control,
     })
 }
 
@@ -447,6 +456,17 @@ mod tests {
             Ok(_) => panic!("expected an error for:\n{text}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn the_control_key_is_read_and_checked() {
+        let ep = "[[endpoint]]\nname = \"a\"\nhost = \"a.example\"\n";
+        assert_eq!(ok(ep).control, None);
+        let off = ok(&format!("control = \"off\"\n{ep}"));
+        assert_eq!(off.control, Some(ControlSetting::Off));
+        let named = ok(&format!("control = \"tls://dns.example\"\n{ep}"));
+        assert!(matches!(named.control, Some(ControlSetting::Named(_))));
+        assert!(bad(&format!("control = \"ftp://x\"\n{ep}")).contains("control"));
     }
 
     #[test]

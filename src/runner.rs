@@ -63,6 +63,10 @@ pub struct Env {
     pub resolver_label: String,
     /// Where the resolver's queries go, for the dns stage's second look at a failed answer.
     pub resolver_servers: crate::probe::resolverid::Servers,
+    /// The control resolver: a second opinion the dns stage asks (see `probe::control`).
+    pub control: Arc<crate::probe::control::Control>,
+    /// The resolver named with `--resolver` (plain DNS, DoT or DoH), if any.
+    pub resolver_url: Option<crate::resolverurl::DnsServer>,
     pub tls: tls::TlsSetup,
     pub selection: Selection,
     pub proxy: ProxyEnv,

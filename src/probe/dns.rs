@@ -42,8 +42,13 @@ pub const DEFINITION: Definition = Definition {
         "dns.filtered",
         "dns.dnssec_failed",
         "dns.tcp_blocked",
+        "dns.rewritten",
     ],
-    keys: &[Key::list("addresses"), Key::scalar("resolve_ms")],
+    keys: &[
+        Key::list("addresses"),
+        Key::scalar("resolve_ms"),
+        Key::scalar("transport"),
+    ],
     needs: &[],
     run: Run::Stage(Stage::Resolve),
     metrics: &[Metric {

@@ -12,7 +12,7 @@ use super::{Bound, Env, Shared, skip_after, stage};
 use crate::model::{Check, Probe};
 use crate::probe::attempt::{Attempt, Outcome};
 use crate::probe::definition::Stage;
-use crate::probe::{dns, http, latency, registry, tcp, tls};
+use crate::probe::{control, dns, http, latency, registry, tcp, tls};
 use crate::profile::{Endpoint, Protocol};
 use crate::proxypath;
 use std::future::Future;
@@ -185,13 +185,20 @@ async fn dns_stage(ep: &Endpoint, env: &Env, slot: &Shared, carry: &mut Carry) -
         skip_after(slot, ep, sel, Probe::Dns, why);
         return Flow::Stop;
     }
-    let lookup = dns::run(
-        &env.resolver,
-        &env.resolver_label,
-        &env.resolver_servers,
-        ep,
-        env.timeout,
-    );
+    let step_end = tokio::time::Instant::now() + env.timeout;
+    let lookup = async {
+        let found = dns::run(
+            &env.resolver,
+            &env.resolver_label,
+            &env.resolver_servers,
+            ep,
+            env.timeout,
+        )
+        .await;
+        // The second opinion, within what is left of the step (see `probe::control`).
+        let url = env.resolver_url.as_ref();
+        control::judge(&env.control, url, ep, found, step_end).await
+    };
     let bound = (Probe::Dns, Bound::StepWithGrace);
     match stage(slot, env, ep, bound, lookup, None).await {
         Ok(a) => {

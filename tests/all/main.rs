@@ -17,6 +17,7 @@ mod layers;
 mod netns;
 mod packaging;
 mod realbump;
+mod realcontrol;
 mod realdns;
 mod realproxy;
 mod realtls;

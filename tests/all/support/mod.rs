@@ -14,6 +14,7 @@
 pub mod daemon;
 pub mod dns;
 pub mod dnsmasq;
+pub mod encdns;
 pub mod hellorelay;
 pub mod https;
 pub mod mitmproxy;

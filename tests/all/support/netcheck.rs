@@ -184,6 +184,8 @@ impl Netcheck {
         for var in PROXY_VARS {
             cmd.env_remove(var);
         }
+        // The default control resolver is a public one: a test names its own (`--control`).
+        cmd.env("BMW_NETCHECK_CONTROL", "off");
         for (k, v) in &self.env {
             match v {
                 Some(v) => cmd.env(k, v),
