@@ -223,6 +223,7 @@ fn every_bad_input_exits_3_with_one_clear_line() {
         let mut cmd = Command::cargo_bin("bmw-netcheck").expect("binary");
         cmd.args(&c.args)
             .args(["--no-history", "--deadline", "2s", "--timeout", "500ms"])
+            .env("BMW_NETCHECK_CONTROL", "off")
             .env_remove("HTTPS_PROXY")
             .env_remove("https_proxy")
             .env_remove("ALL_PROXY")
@@ -327,6 +328,7 @@ fn an_unreadable_profile_exits_3() {
         std::process::Command::new(bin)
     };
     let out = cmd
+        .env("BMW_NETCHECK_CONTROL", "off")
         .arg("--profile")
         .arg(&path)
         .args(["--no-history", "--only", "dns"])

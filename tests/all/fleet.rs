@@ -325,6 +325,7 @@ impl Serve {
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .args(run.args())
             .env("XDG_STATE_HOME", state)
+            .env("BMW_NETCHECK_CONTROL", "off")
             .env_remove("NO_COLOR")
             .env_remove("GLIBC_TUNABLES")
             .stdin(Stdio::null())

@@ -1018,6 +1018,7 @@ fn own_limits_a_low_descriptor_limit_is_never_network_evidence() {
         .arg("ulimit -n 128 && exec \"$0\" \"$@\"")
         .arg(assert_cmd::cargo::cargo_bin!("bmw-netcheck"))
         .args(run.args())
+        .env("BMW_NETCHECK_CONTROL", "off")
         .env_remove("HTTPS_PROXY")
         .env_remove("https_proxy")
         .env_remove("ALL_PROXY")

@@ -39,6 +39,7 @@ fn fixture(name: &str) -> Report {
 fn bin() -> Command {
     let mut cmd = Command::cargo_bin("bmw-netcheck").expect("the binary");
     cmd.env("COLUMNS", "80")
+        .env("BMW_NETCHECK_CONTROL", "off")
         .env_remove("NO_COLOR")
         .env_remove("CLICOLOR_FORCE");
     cmd
