@@ -10,10 +10,12 @@
 //!
 //! A reset is answered at once and in that order: a large hello first, then the name (a
 //! path-MTU black hole drops, it never resets). A handshake with no answer after half the step's
-//! time gets the three at once, beside it: there is no time left to wait for one after another.
-//! Each control is one attempt on a fresh connection to the same address, inside the step's
-//! time; the first in the table that gets through while the attempt with the service's name and
-//! a normal segment size does not decides. None runs when the first handshake succeeded.
+//! time gets the classic hello beside it, and when that has not got through after a quarter of
+//! the time left, the other two at once: there is no time to wait for one after another. Each
+//! control is one attempt on a fresh connection to the same address, inside the step's time;
+//! the first in the table that gets through while the attempt with the service's name and a
+//! normal segment size does not decides. None runs when the first handshake succeeded, and the
+//! name control none for an IP address (its hello carries no name).
 
 use super::handshake::{Attempt, Hello, attempt, cut_off, hello_bytes};
 use super::trust::TlsSetup;
@@ -166,6 +168,9 @@ pub(super) async fn after_reset(
         Some(ref c) if c.result.as_ref().err().is_some_and(cut_off) => {}
         _ => return Outcome::Own(modern),
     }
+    if !names_server(host) {
+        return Outcome::Own(modern);
+    }
     let other = control_name(host);
     let control = fresh(setup, alpn, &other, peer, None).await;
     if !control.as_ref().is_some_and(answered) {
@@ -177,8 +182,9 @@ pub(super) async fn after_reset(
     ])
 }
 
-/// The modern handshake has had no answer for half the step's time: the three controls at
-/// once, until they have all finished or `until`. `None`: none of them decided.
+/// The modern handshake has had no answer for half the step's time: the classic hello at once,
+/// and when it has not got through after a quarter of the time left, the small-MSS and the
+/// renamed controls beside it; until they have all finished or `until`. `None`: none decided.
 pub(super) async fn after_silence(
     setup: &TlsSetup,
     alpn: &[&[u8]],
@@ -188,22 +194,27 @@ pub(super) async fn after_silence(
 ) -> Option<Outcome> {
     let peer = peer?;
     let other = control_name(host);
+    let later = Instant::now() + until.saturating_duration_since(Instant::now()) / 4;
     let classic = fresh(setup, alpn, host, peer, None);
-    let small = fresh(setup, alpn, host, peer, Some(SMALL_MSS));
-    let renamed = fresh(setup, alpn, &other, peer, None);
+    let small = async {
+        tokio::time::sleep_until(later.into()).await;
+        fresh(setup, alpn, host, peer, Some(SMALL_MSS)).await
+    };
+    let renamed = async {
+        tokio::time::sleep_until(later.into()).await;
+        fresh(setup, alpn, &other, peer, None).await
+    };
     tokio::pin!(classic, small, renamed);
     let (mut a, mut b, mut c): (Slot, Slot, Slot) = (None, None, None);
+    if !names_server(host) {
+        // An address sends no server name: there is none to change.
+        c = Some(None);
+    }
     let stop = tokio::time::sleep_until(until.into());
     tokio::pin!(stop);
-    loop {
-        if a.as_ref()
-            .is_some_and(|x| x.as_ref().is_some_and(|x| x.result.is_ok()))
-        {
-            break;
-        }
-        if a.is_some() && b.is_some() && c.is_some() {
-            break;
-        }
+    while !(a.as_ref().is_some_and(|x| x.as_ref().is_some_and(answered))
+        || (a.is_some() && b.is_some() && c.is_some()))
+    {
         tokio::select! {
             got = &mut classic, if a.is_none() => a = Some(got),
             got = &mut small, if b.is_none() => b = Some(got),
@@ -212,6 +223,14 @@ pub(super) async fn after_silence(
         }
     }
     decide(setup, alpn, (host, &other), a, b, c)
+}
+
+/// Does a hello to `host` carry a server name (SNI)? Not for an IP address.
+fn names_server(host: &str) -> bool {
+    matches!(
+        ServerName::try_from(host.to_owned()),
+        Ok(ServerName::DnsName(_))
+    )
 }
 
 /// The first control in the module's table that got through while the attempt with the
