@@ -174,7 +174,7 @@ fn bed(filter: Filter, mid: Mid) -> Bed {
         })
         .collect();
     let listen: SocketAddr = format!("{SERVER}:443").parse().expect("address");
-    let nginx = NsNginx::start(server.name(), listen, &sites, |a| {
+    let nginx = NsNginx::start(server.name(), &[listen], &sites, |a| {
         client
             .enter(|| TcpStream::connect_timeout(&a, Duration::from_millis(300)).is_ok())
             .unwrap_or(false)
@@ -230,6 +230,7 @@ fn assert_sni_blocked(r: &Value, ended: &str) {
     let t = stage(r, "cocoapi", "tls");
     assert_eq!(t["code"], "tls.sni_blocked", "{t}");
     let summary = t["summary"].as_str().unwrap_or("");
+    say(&format!("realpath: {summary}"));
     assert!(
         summary.contains(&format!("blocks connections that name {SERVICE}")),
         "{summary}"
@@ -285,6 +286,10 @@ fn a_small_mtu_link_with_icmp_filtered_is_a_path_mtu_black_hole() {
     let r = run(&bed, false);
     let t = stage(&r, "cocoapi", "tls");
     assert_eq!(t["code"], "tls.mtu_blackhole", "{t}");
+    say(&format!(
+        "realpath: {}",
+        t["summary"].as_str().unwrap_or("")
+    ));
     assert_eq!(
         t["data"]["control"], "same address and hello, small MSS",
         "{t}"
@@ -309,4 +314,284 @@ fn the_same_small_mtu_link_with_icmp_allowed_passes() {
     assert_eq!(code(&r, "cocoapi", "http"), "http.ok", "{r:#}");
     let t = stage(&r, "cocoapi", "tls");
     assert!(t["data"].get("control").is_none(), "no control ran: {t}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// NAT64: an IPv6-only client, unbound doing DNS64, tayga translating to an IPv4 server.
+//
+//  client ns (IPv6 only) ── veth ── router ns: tayga (fd00:64::/96 ↔ 192.168.255.0/24) ── veth ── server ns
+//  fd00:1::2, unbound and        fd00:1::1                 192.0.2.1, fd00:2::1        192.0.2.10 (nginx),
+//  its zone on 127.0.0.1                                                               fd00:2::10 (nginx)
+//
+// api.netcheck.lan has only an IPv4 address (DNS64 synthesizes fd00:64::c000:20a); the neutral
+// v6.netcheck.lan has a native IPv6 one. tayga's prefix is a private /96 because it refuses to
+// map private IPv4 into 64:ff9b::/96.
+// ---------------------------------------------------------------------------------------------
+
+const NAT64_PREFIX: &str = "fd00:64::/96";
+
+/// The IPv6-only client, the router with tayga, the dual-stack server and the resolvers.
+struct Nat64Bed {
+    client: Netns,
+    _router: Netns,
+    _server: Netns,
+    tayga: Option<crate::support::daemon::Daemon>,
+    _nginx: NsNginx,
+    _zone: DnsServer,
+    _unbound: crate::support::daemon::Daemon,
+    resolver: SocketAddr,
+    ca: OpensslCa,
+}
+
+fn nat64_why_not() -> Option<String> {
+    if let Some(why) = ns::unavailable() {
+        return Some(why);
+    }
+    for program in ["tayga", "unbound"] {
+        if let Err(why) = find(program) {
+            return Some(why);
+        }
+    }
+    if nginx_binary().is_none() {
+        return Some("nginx is not installed (apt-get install nginx-light)".into());
+    }
+    if !openssl_available() {
+        return Some("the openssl command is not installed".into());
+    }
+    None
+}
+
+/// No duplicate address detection: the namespaces' IPv6 addresses are usable at once.
+fn no_dad(ns: &Netns) {
+    for path in [
+        "/proc/sys/net/ipv6/conf/all/accept_dad",
+        "/proc/sys/net/ipv6/conf/default/accept_dad",
+    ] {
+        sysctl(ns, path, "0");
+    }
+}
+
+/// tayga in the router namespace, its tun device up and routed.
+fn start_tayga(router: &Netns) -> crate::support::daemon::Daemon {
+    use crate::support::daemon::Daemon;
+    let dir = Daemon::scratch("netcheck-tayga");
+    let conf = dir.path().join("tayga.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "tun-device nat64\nipv4-addr 192.168.255.1\nprefix {NAT64_PREFIX}\ndynamic-pool 192.168.255.0/24\ndata-dir {}\n",
+            dir.path().display()
+        ),
+    )
+    .expect("write tayga.conf");
+    let conf = conf.to_string_lossy().into_owned();
+    let tayga = find("tayga").expect("tayga");
+    let tayga = tayga.to_string_lossy().into_owned();
+    exec(router, &tayga, &["--mktun", "-c", &conf]);
+    router.ip(&["link", "set", "nat64", "up"]).expect("tun up");
+    router
+        .ip(&["route", "add", "192.168.255.0/24", "dev", "nat64"])
+        .expect("route");
+    router
+        .ip(&["-6", "route", "add", NAT64_PREFIX, "dev", "nat64"])
+        .expect("route");
+    let mut cmd = router.command(&tayga);
+    cmd.args(["--nodetach", "-c", &conf]);
+    Daemon::spawn_command("tayga", cmd, dir)
+}
+
+/// unbound in the client namespace: DNS64 with the test's prefix, the test zones and
+/// `ipv4only.arpa` from a zone server beside it.
+fn start_unbound(client: &Netns, zone: SocketAddr) -> (crate::support::daemon::Daemon, SocketAddr) {
+    use crate::support::daemon::{Daemon, free_port};
+    let dir = Daemon::scratch("netcheck-unbound64");
+    let d = dir.path().display().to_string();
+    let port = free_port();
+    let stub = |name: &str| {
+        format!(
+            "stub-zone:\n    name: \"{name}\"\n    stub-addr: {}@{}\n",
+            zone.ip(),
+            zone.port()
+        )
+    };
+    let conf = format!(
+        "server:\n    interface: 127.0.0.1@{port}\n    port: {port}\n    do-daemonize: no\n    use-syslog: no\n    logfile: \"\"\n    username: \"\"\n    chroot: \"\"\n    directory: \"{d}\"\n    pidfile: \"{d}/unbound.pid\"\n    access-control: 127.0.0.0/8 allow\n    do-not-query-localhost: no\n    qname-minimisation: no\n    module-config: \"dns64 iterator\"\n    dns64-prefix: {NAT64_PREFIX}\n    local-zone: \"lan.\" nodefault\n    local-zone: \"arpa.\" nodefault\n    domain-insecure: \"netcheck.lan\"\n{}{}",
+        stub("netcheck.lan"),
+        stub("ipv4only.arpa")
+    );
+    let path = dir.path().join("unbound.conf");
+    std::fs::write(&path, conf).expect("write unbound.conf");
+    let unbound = find("unbound").expect("unbound");
+    let mut cmd = client.command(unbound);
+    cmd.arg("-d").arg("-c").arg(&path);
+    let mut daemon = Daemon::spawn_command("unbound", cmd, dir);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+    daemon.wait_until(addr, || {
+        client
+            .enter(|| crate::support::daemon::answers_dns(addr))
+            .unwrap_or(false)
+    });
+    (daemon, addr)
+}
+
+fn nat64_bed() -> Nat64Bed {
+    let client = Netns::create("n6c").expect("client namespace");
+    let router = Netns::create("n6r").expect("router namespace");
+    let server = Netns::create("n6s").expect("server namespace");
+    for n in [&client, &router, &server] {
+        no_dad(n);
+    }
+    ns::link(
+        &client,
+        "up0",
+        "fd00:1::2/64",
+        &router,
+        "in0",
+        "fd00:1::1/64",
+    );
+    ns::link(
+        &router,
+        "out0",
+        "192.0.2.1/24",
+        &server,
+        "srv0",
+        "192.0.2.10/24",
+    );
+    router
+        .ip(&["addr", "add", "fd00:2::1/64", "dev", "out0"])
+        .expect("address");
+    server
+        .ip(&["addr", "add", "fd00:2::10/64", "dev", "srv0"])
+        .expect("address");
+    client
+        .ip(&["-6", "route", "add", "default", "via", "fd00:1::1"])
+        .expect("route");
+    server
+        .ip(&["route", "add", "default", "via", "192.0.2.1"])
+        .expect("route");
+    server
+        .ip(&["-6", "route", "add", "default", "via", "fd00:2::1"])
+        .expect("route");
+    sysctl(&router, "/proc/sys/net/ipv4/ip_forward", "1");
+    sysctl(&router, "/proc/sys/net/ipv6/conf/all/forwarding", "1");
+    let tayga = start_tayga(&router);
+
+    let ca = OpensslCa::new(TEST_ROOT);
+    let sites: Vec<Site> = [("api", "api.netcheck.lan"), ("v6", "v6.netcheck.lan")]
+        .iter()
+        .map(|(file, name)| {
+            let leaf = ca.issue(file, &LeafSpec::new(name));
+            Site {
+                name: (*name).into(),
+                chain: leaf.chain,
+                key: leaf.key,
+            }
+        })
+        .collect();
+    let listen: Vec<SocketAddr> = ["192.0.2.10:443", "[fd00:2::10]:443"]
+        .iter()
+        .map(|a| a.parse().expect("address"))
+        .collect();
+    let nginx = NsNginx::start(server.name(), &listen, &sites, |a| {
+        let reach = if a.is_ipv6() { &client } else { &router };
+        reach
+            .enter(|| TcpStream::connect_timeout(&a, Duration::from_millis(300)).is_ok())
+            .unwrap_or(false)
+    });
+    let socket = client
+        .bind_udp("127.0.0.1:0".parse().expect("address"))
+        .expect("a DNS socket in the client namespace");
+    let v4 = |s: &str| IpAddr::V4(s.parse().expect("address"));
+    let zone = DnsServer::from_socket(
+        socket,
+        [
+            ("api.netcheck.lan", DnsAnswer::Addrs(vec![v4("192.0.2.10")])),
+            (
+                "v6.netcheck.lan",
+                DnsAnswer::Addrs(vec!["fd00:2::10".parse().expect("address")]),
+            ),
+            (
+                "ipv4only.arpa",
+                DnsAnswer::Addrs(vec![v4("192.0.0.170"), v4("192.0.0.171")]),
+            ),
+        ],
+    );
+    let (unbound, resolver) = start_unbound(&client, zone.addr());
+    Nat64Bed {
+        client,
+        _router: router,
+        _server: server,
+        tayga: Some(tayga),
+        _nginx: nginx,
+        _zone: zone,
+        _unbound: unbound,
+        resolver,
+        ca,
+    }
+}
+
+/// The binary in the IPv6-only client: the IPv4-only service and the native IPv6 baseline.
+fn run_nat64(bed: &Nat64Bed) -> Value {
+    let endpoints = [
+        EndpointSpec::new("api", "api.netcheck.lan", 443),
+        EndpointSpec::new("v6", "v6.netcheck.lan", 443).role("baseline"),
+    ];
+    let profile = ProfileFile::with_thresholds(&endpoints, profile::LOOPBACK_THRESHOLDS);
+    let nc = Netcheck::engine(&profile)
+        .resolver_addr(&bed.resolver.to_string())
+        .ca_path(&bed.ca.ca_file())
+        .timeout("2s");
+    let mut cmd = bed.client.command(env!("CARGO_BIN_EXE_bmw-netcheck"));
+    cmd.args(nc.args());
+    for var in netcheck::PROXY_VARS {
+        cmd.env_remove(var);
+    }
+    run_command(cmd, nc.args()).validated().report()
+}
+
+#[test]
+fn an_ipv6_only_device_reaches_ipv4_hosts_through_nat64_and_says_so() {
+    if let Some(why) = nat64_why_not() {
+        skip(&format!("realpath::nat64: {why}"));
+        return;
+    }
+    let mut bed = nat64_bed();
+    // Working NAT64: the connection says which prefix carried it.
+    let r = run_nat64(&bed);
+    let t = stage(&r, "api", "tcp");
+    assert_eq!(t["code"], "tcp.ok", "{r:#}");
+    let summary = t["summary"].as_str().unwrap_or("");
+    assert!(
+        summary.contains(&format!("through NAT64 prefix {NAT64_PREFIX}")),
+        "{summary}"
+    );
+    assert_eq!(t["data"]["nat64"]["ipv4"], "192.0.2.10", "{t}");
+    say(&format!("realpath: working NAT64: {summary}"));
+    assert_eq!(code(&r, "api", "http"), "http.ok", "{r:#}");
+    assert!(
+        !stage(&r, "v6", "tcp")["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("NAT64"),
+        "{r:#}"
+    );
+
+    // tayga stopped: the synthesized address gets no answer while native IPv6 works.
+    drop(bed.tayga.take());
+    let r = run_nat64(&bed);
+    let t = stage(&r, "api", "tcp");
+    assert_eq!(t["code"], "tcp.nat64_failed", "{r:#}");
+    let summary = t["summary"].as_str().unwrap_or("");
+    assert!(
+        summary.contains(&format!("NAT64 prefix {NAT64_PREFIX}")),
+        "{summary}"
+    );
+    say(&format!("realpath: NAT64 stopped: {summary}"));
+    assert_eq!(code(&r, "v6", "tcp"), "tcp.ok", "{r:#}");
+    assert_eq!(
+        suspect_ids(&r).first().map(String::as_str),
+        Some("nat64_gateway"),
+        "{:#}",
+        r["suspects"]
+    );
 }

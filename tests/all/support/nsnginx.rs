@@ -21,12 +21,12 @@ pub struct NsNginx {
 }
 
 impl NsNginx {
-    /// Starts nginx in `ns` (by name, as `ip netns exec` takes it) on `listen`, answering 200
-    /// "ok" on `/` for every site; waits until `accepts(listen)` holds (a connect made from a
-    /// namespace that reaches it: the caller's).
+    /// Starts nginx in `ns` (by name, as `ip netns exec` takes it) on the `listen` addresses,
+    /// answering 200 "ok" on `/` for every site; waits until `accepts` holds for each (a connect
+    /// made from a namespace that reaches it: the caller's).
     pub fn start(
         ns: &str,
-        listen: SocketAddr,
+        listen: &[SocketAddr],
         sites: &[Site],
         accepts: impl Fn(SocketAddr) -> bool,
     ) -> NsNginx {
@@ -36,8 +36,12 @@ impl NsNginx {
         let mut servers = String::new();
         for (i, s) in sites.iter().enumerate() {
             let default = if i == 0 { " default_server" } else { "" };
+            let listen: String = listen
+                .iter()
+                .map(|a| format!("    listen {a} ssl{default};\n"))
+                .collect();
             servers.push_str(&format!(
-                "  server {{\n    listen {listen} ssl{default};\n    server_name {};\n    ssl_certificate {};\n    ssl_certificate_key {};\n    location / {{ return 200 \"ok\\n\"; }}\n  }}\n",
+                "  server {{\n{listen}    server_name {};\n    ssl_certificate {};\n    ssl_certificate_key {};\n    location / {{ return 200 \"ok\\n\"; }}\n  }}\n",
                 s.name,
                 s.chain.display(),
                 s.key.display()
@@ -61,7 +65,9 @@ impl NsNginx {
             .arg(&conf_path)
             .args(["-g", "daemon off;"]);
         let mut daemon = Daemon::spawn_command("nginx", cmd, dir);
-        daemon.wait_until(listen, || accepts(listen));
+        for &a in listen {
+            daemon.wait_until(a, || accepts(a));
+        }
         NsNginx { _daemon: daemon }
     }
 }
