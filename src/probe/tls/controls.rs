@@ -151,18 +151,25 @@ async fn fresh(
 type Slot = Option<Option<Attempt>>;
 
 /// The modern handshake was reset: a classic hello with the same name, and when that is reset
-/// too, the same hello with a control name.
+/// too, the same hello with a control name; each until `until`. A reset of the name and any
+/// TLS answer to the control (a certificate, or an alert of the server's) tell a filter.
 pub(super) async fn after_reset(
     setup: &TlsSetup,
     alpn: &[&[u8]],
     host: &str,
-    peer: Option<SocketAddr>,
+    (peer, until): (Option<SocketAddr>, Instant),
     modern: Attempt,
 ) -> Outcome {
+    let bounded = |f| async move {
+        tokio::time::timeout_at(until.into(), f)
+            .await
+            .ok()
+            .flatten()
+    };
     let Some(peer) = peer.filter(|_| modern.result.as_ref().err().is_some_and(cut_off)) else {
         return Outcome::Own(modern);
     };
-    let classic = fresh(setup, alpn, host, peer, None).await;
+    let classic = bounded(fresh(setup, alpn, host, peer, None)).await;
     match classic {
         Some(c) if c.result.is_ok() => return Outcome::LargeHello(c),
         Some(ref c) if c.result.as_ref().err().is_some_and(cut_off) => {}
@@ -172,7 +179,7 @@ pub(super) async fn after_reset(
         return Outcome::Own(modern);
     }
     let other = control_name(host);
-    let control = fresh(setup, alpn, &other, peer, None).await;
+    let control = bounded(fresh(setup, alpn, &other, peer, None)).await;
     if !control.as_ref().is_some_and(answered) {
         return Outcome::Own(modern);
     }
@@ -260,7 +267,9 @@ fn decide(
         };
         return Some(Outcome::Mtu(b, vec![normal, small]));
     }
-    if ok(&c, answered) {
+    // Without a reset to go by, a quick refusal of an unknown name is no proof: the server's
+    // certificate must arrive.
+    if ok(&c, flight_arrived) {
         return Some(Outcome::Sni(vec![
             Tried::new(setup, alpn, host, None, a),
             Tried::new(setup, alpn, other, None, c),

@@ -149,14 +149,14 @@ pub(super) async fn handshakes(
     let modern = attempt(setup, alpn, name, stream, Hello::Modern);
     tokio::pin!(modern);
     tokio::select! {
-        done = &mut modern => Ok(controls::after_reset(setup, alpn, host, peer, done?).await),
+        done = &mut modern => Ok(controls::after_reset(setup, alpn, host, (peer, until), done?).await),
         _ = tokio::time::sleep(patience), if !patience.is_zero() => {
             // No answer yet: the controls beside it. The modern hello started first on the
             // same path, so it wins unless the path holds it back.
             let beside = controls::after_silence(setup, alpn, host, peer, until);
             tokio::pin!(beside);
             tokio::select! {
-                done = &mut modern => Ok(controls::after_reset(setup, alpn, host, peer, done?).await),
+                done = &mut modern => Ok(controls::after_reset(setup, alpn, host, (peer, until), done?).await),
                 got = &mut beside => match got {
                     Some(outcome) => Ok(outcome),
                     None => Ok(Outcome::Own(modern.await?)),
