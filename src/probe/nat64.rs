@@ -128,9 +128,15 @@ pub async fn discover(
 /// over native IPv6, is `tcp.nat64_failed`.
 pub fn read_run(checks: &mut [Check], attempts: &[(String, Vec<Attempt>)], prefix: Option<Prefix>) {
     let Some(prefix) = prefix else { return };
-    let native_v6 = attempts.iter().flat_map(|(_, a)| a).any(|a| {
-        a.outcome == Outcome::Ok
-            && matches!(a.address.ip(), IpAddr::V6(v6) if prefix.embedded(v6).is_none())
+    // The control: an endpoint of the same run that connected over native IPv6.
+    let native_v6 = attempts.iter().find_map(|(target, tried)| {
+        tried
+            .iter()
+            .find(|a| {
+                a.outcome == Outcome::Ok
+                    && matches!(a.address.ip(), IpAddr::V6(v6) if prefix.embedded(v6).is_none())
+            })
+            .map(|a| format!("{target} connected over native IPv6 to {}", a.address))
     });
     let by_target: HashMap<&str, &Vec<Attempt>> =
         attempts.iter().map(|(t, a)| (t.as_str(), a)).collect();
@@ -140,8 +146,8 @@ pub fn read_run(checks: &mut [Check], attempts: &[(String, Vec<Attempt>)], prefi
         };
         if c.status == Status::Pass {
             through(c, prefix);
-        } else if native_v6 {
-            failed(c, tried, prefix);
+        } else if let Some(control) = &native_v6 {
+            failed(c, tried, prefix, control);
         }
     }
 }
@@ -172,7 +178,7 @@ fn through(c: &mut Check, prefix: Prefix) {
 
 /// `tcp.nat64_failed`: every IPv6 address tried was synthesized and none answered; IPv4 (which
 /// this device has no route for) is not what to talk about.
-fn failed(c: &mut Check, tried: &[Attempt], prefix: Prefix) {
+fn failed(c: &mut Check, tried: &[Attempt], prefix: Prefix, control: &str) {
     let synthesized: Vec<Ipv4Addr> = tried
         .iter()
         .filter_map(|a| match a.address.ip() {
@@ -197,6 +203,7 @@ fn failed(c: &mut Check, tried: &[Attempt], prefix: Prefix) {
         "nat64".into(),
         json!({ "prefix": prefix.to_string(), "ipv4": list }),
     );
+    c.data.insert("control".into(), json!(control));
 }
 
 #[cfg(test)]
@@ -265,5 +272,9 @@ mod tests {
         assert_eq!(checks[0].code, "tcp.nat64_failed");
         assert!(checks[0].summary.contains("NAT64 prefix 64:ff9b::/96"));
         assert!(checks[0].summary.contains("192.0.2.10"));
+        assert_eq!(
+            checks[0].data["control"],
+            "v6 connected over native IPv6 to [2001:db8::10]:443"
+        );
     }
 }

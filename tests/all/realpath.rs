@@ -611,6 +611,10 @@ fn an_ipv6_only_device_reaches_ipv4_hosts_through_nat64_and_says_so() {
     say(&format!("realpath: NAT64 stopped: {summary}"));
     assert_eq!(code(&r, "v6", "tcp"), "tcp.ok", "{r:#}");
     assert_eq!(
+        t["data"]["control"], "v6 connected over native IPv6 to [fd00:2::10]:443",
+        "{t}"
+    );
+    assert_eq!(
         suspect_ids(&r).first().map(String::as_str),
         Some("nat64_gateway"),
         "{:#}",
