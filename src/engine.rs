@@ -16,7 +16,7 @@ use crate::plan::{Probing, Start, load_profile, selection_for};
 use crate::probe::attempt::Attempt;
 use crate::probe::definition::{DeviceFuture, DeviceInput, ReaderInput, Run};
 use crate::probe::proxyenv::ProxyEnv;
-use crate::probe::{control, dns, dohdot, storage, tls, vpn};
+use crate::probe::{control, dns, dohdot, nat64, storage, tls, vpn};
 use crate::profile::Profile;
 use crate::resolverurl::DnsServer;
 use crate::runner::{self, Env};
@@ -163,8 +163,11 @@ pub async fn check(
             }),
         });
         let device = device_probes(profile, &env, proxy, storage_paths.clone());
-        let (results, device_checks) =
-            runner::run_endpoints(profile, env.clone(), device, started, interrupt).await;
+        let nat64 = nat64::discover(&env.resolver, env.timeout, sel.runs(Probe::Tcp));
+        let ((results, device_checks), nat64) = tokio::join!(
+            runner::run_endpoints(profile, env.clone(), device, started, interrupt),
+            nat64
+        );
         let attempts: Vec<(String, Vec<Attempt>)> = results
             .iter()
             .map(|r| (r.endpoint.name.clone(), r.attempts.clone()))
@@ -172,6 +175,7 @@ pub async fn check(
         let mut checks: Vec<Check> = results.into_iter().flat_map(|r| r.checks).collect();
         crate::diagnose::downgrade_informational(&mut checks, &profile.endpoints);
         crate::crosscheck::apply(&mut checks, &profile.endpoints);
+        nat64::read_run(&mut checks, &attempts, nat64);
         checks.extend(device_checks);
         // Which endpoints a tunnel carries (the kernel's routes), and whether one is dead.
         vpn::read_run(&mut checks, &profile.endpoints);

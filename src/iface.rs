@@ -87,6 +87,18 @@ pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     TcpSocket::from_std_stream(std_stream).connect(addr).await
 }
 
+/// As [`connect`], with the largest segment this side announces and sends set to `mss` before
+/// the SYN goes out (`TCP_MAXSEG`): the server then sends segments small enough for any path.
+pub async fn connect_with_mss(addr: SocketAddr, mss: u32) -> io::Result<TcpStream> {
+    let socket = new_socket(&addr, socket2::Type::STREAM)?;
+    #[cfg(unix)]
+    socket.set_tcp_mss(mss)?;
+    #[cfg(not(unix))]
+    let _ = mss;
+    let std_stream: std::net::TcpStream = socket.into();
+    TcpSocket::from_std_stream(std_stream).connect(addr).await
+}
+
 /// An HTTP client (the proxied http stage) bound like every other socket of the run.
 pub fn bind_client(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
     #[cfg(any(target_os = "linux", target_os = "android"))]

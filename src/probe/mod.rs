@@ -27,6 +27,7 @@ pub mod http;
 pub mod ipv6;
 pub mod latency;
 pub mod lookup;
+pub mod nat64;
 pub mod oauth;
 pub mod proxy;
 pub mod proxyenv;

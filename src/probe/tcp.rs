@@ -25,6 +25,7 @@ pub const DEFINITION: Definition = Definition {
         "tcp.unreachable",
         "tcp.error",
         "tcp.local_limit",
+        "tcp.nat64_failed",
         "tcp.skipped",
     ],
     keys: &[Key::scalar("connect_ms"), Key::scalar("address")],

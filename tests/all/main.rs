@@ -19,6 +19,7 @@ mod packaging;
 mod realbump;
 mod realcontrol;
 mod realdns;
+mod realpath;
 mod realproxy;
 mod realtls;
 mod realvpn;

@@ -1,9 +1,11 @@
 //! The handshakes of the tls stage: the one a modern client makes, and the second looks when it
-//! is cut off (a classic hello to tell a dropped large hello, a legacy hello to learn what an old
-//! server speaks, the clear-text chain of a TLS 1.2 server).
+//! is cut off (the [`controls`] that tell a dropped large hello, a path-MTU black hole and an SNI
+//! filter apart, a legacy hello to learn what an old server speaks, the clear-text chain of a
+//! TLS 1.2 server).
 //!
 //! [`run`] is the stage; the runner and the proxy path call it on their connection.
 
+use super::controls::{self, Outcome};
 use super::legacy;
 use super::trust::*;
 use super::verdict::*;
@@ -134,78 +136,34 @@ pub(super) fn cut_off(e: &io::Error) -> bool {
         )
 }
 
-/// The classic retry, on a fresh connection to the same address.
-pub(super) async fn classic(
-    setup: &TlsSetup,
-    alpn: &[&[u8]],
-    name: ServerName<'static>,
-    peer: Option<std::net::SocketAddr>,
-) -> Option<Attempt> {
-    let stream = TcpStream::connect(peer?).await.ok()?;
-    let _ = stream.set_nodelay(true);
-    let a = attempt(setup, alpn, name, stream, Hello::Classic)
-        .await
-        .ok()?;
-    a.result.is_ok().then_some(a)
-}
-
-/// The modern handshake, and beside it a classic one when the modern one is cut off or has no
-/// answer after `patience`. Ok(Ok(attempt)): the modern handshake's own outcome; Ok(Err(attempt)):
-/// only the classic retry got through; Err: no handshake could be made (the reason).
+/// The modern handshake, and the controls of [`controls`] when it is reset or has no answer
+/// after `patience`. Err: no handshake could be made (the reason).
 pub(super) async fn handshakes(
     setup: &TlsSetup,
     alpn: &[&[u8]],
-    name: ServerName<'static>,
+    (host, name): (&str, ServerName<'static>),
     stream: TcpStream,
     peer: Option<std::net::SocketAddr>,
-    patience: Duration,
-) -> Result<Result<Attempt, Attempt>, String> {
-    let modern = attempt(setup, alpn, name.clone(), stream, Hello::Modern);
+    (patience, until): (Duration, Instant),
+) -> Result<Outcome, String> {
+    let modern = attempt(setup, alpn, name, stream, Hello::Modern);
     tokio::pin!(modern);
-    let outcome: Result<Attempt, Attempt> = tokio::select! {
-        done = &mut modern => match done {
-            Err(why) => {
-                return Err(why);
-            }
-            Ok(a) => match &a.result {
-                Err(e) if cut_off(e) => match classic(setup, alpn, name.clone(), peer).await {
-                    Some(c) => Err(c),
-                    None => Ok(a),
-                },
-                _ => Ok(a),
-            },
-        },
+    tokio::select! {
+        done = &mut modern => Ok(controls::after_reset(setup, alpn, host, (peer, until), done?).await),
         _ = tokio::time::sleep(patience), if !patience.is_zero() => {
-            // No answer yet: try a classic hello beside it. The modern one started first on
-            // the same path, so it wins unless the path holds it back.
-            let retry = classic(setup, alpn, name.clone(), peer);
-            tokio::pin!(retry);
+            // No answer yet: the controls beside it. The modern hello started first on the
+            // same path, so it wins unless the path holds it back.
+            let beside = controls::after_silence(setup, alpn, host, peer, until);
+            tokio::pin!(beside);
             tokio::select! {
-                done = &mut modern => match done {
-                    Err(why) => {
-                        return Err(why);
-                    }
-                    Ok(a) => match &a.result {
-                        Err(e) if cut_off(e) => match retry.await {
-                            Some(c) => Err(c),
-                            None => Ok(a),
-                        },
-                        _ => Ok(a),
-                    },
-                },
-                got = &mut retry => match got {
-                    Some(c) => Err(c),
-                    None => match modern.await {
-                        Ok(a) => Ok(a),
-                        Err(why) => {
-                            return Err(why);
-                        }
-                    },
+                done = &mut modern => Ok(controls::after_reset(setup, alpn, host, (peer, until), done?).await),
+                got = &mut beside => match got {
+                    Some(outcome) => Ok(outcome),
+                    None => Ok(Outcome::Own(modern.await?)),
                 },
             }
         }
-    };
-    Ok(outcome)
+    }
 }
 
 /// A server that refused before showing a certificate, for want of a version or a suite, is
@@ -290,7 +248,8 @@ pub fn alpn(protocol: crate::profile::Protocol) -> &'static [&'static [u8]] {
 }
 
 /// Runs the tls stage on a connected socket: the handshake a modern client makes, and when it
-/// is cut off or gets no answer while a classic hello gets through, `tls.large_hello_dropped`.
+/// is reset or gets no answer, the controls that name what the path does
+/// (`tls.large_hello_dropped`, `tls.mtu_blackhole`, `tls.sni_blocked`).
 pub async fn run(
     setup: &TlsSetup,
     target: &str,
@@ -301,49 +260,45 @@ pub async fn run(
     policy: Policy,
 ) -> (Check, Option<TlsStream<TcpStream>>) {
     let t = Some(target);
+    let entered = Instant::now();
     // Roots loaded and the RNG seeded, off the clock (see TlsSetup::warm_up).
     setup.ready().await;
-    let name = match ServerName::try_from(host.to_owned()) {
-        Ok(n) => n,
-        Err(_) => {
-            return (
-                Check::new(
-                    Probe::Tls,
-                    t,
-                    Status::Fail,
-                    "tls.handshake_failed",
-                    format!("{host} cannot be used as a TLS server name"),
-                ),
-                None,
-            );
-        }
+    let Ok(name) = ServerName::try_from(host.to_owned()) else {
+        let why = format!("{host} cannot be used as a TLS server name");
+        let c = Check::new(Probe::Tls, t, Status::Fail, "tls.handshake_failed", why);
+        return (c, None);
     };
     let peer = stream.peer_addr().ok();
     let started = Instant::now();
-    let patience = policy.timeout / 2;
-    let outcome = match handshakes(setup, alpn, name.clone(), stream, peer, patience).await {
+    let times = (policy.timeout / 2, controls::until(entered, policy.timeout));
+    let outcome = match handshakes(setup, alpn, (host, name.clone()), stream, peer, times).await {
         Ok(o) => o,
         Err(why) => {
-            return (
-                Check::new(Probe::Tls, t, Status::Fail, "tls.handshake_failed", why),
-                None,
-            );
+            let c = Check::new(Probe::Tls, t, Status::Fail, "tls.handshake_failed", why);
+            return (c, None);
         }
     };
-    let large_dropped = outcome.is_err();
-    let a = match outcome {
-        Ok(a) | Err(a) => a,
+    let (a, control) = match outcome {
+        Outcome::Own(a) => (a, None),
+        Outcome::LargeHello(a) => (a, Some(None)),
+        Outcome::Mtu(a, tried) => (a, Some(Some(tried))),
+        Outcome::Sni(tried) => {
+            let elapsed = started.elapsed();
+            let c = controls::sni_blocked(target, host, &tried);
+            return (c.took(elapsed).with("handshake_ms", ms(elapsed)), None);
+        }
     };
-    let elapsed = if large_dropped {
-        started.elapsed()
-    } else {
-        a.elapsed
+    let elapsed = match control {
+        Some(_) => started.elapsed(),
+        None => a.elapsed,
     };
     let mut check = judge(setup, target, host, &a, warn_days, policy);
     check = second_looks(check, &a, peer, host, policy, started).await;
-    if large_dropped {
-        check = large_hello_dropped(check, setup, alpn, &name);
-    }
+    check = match control {
+        None => check,
+        Some(None) => large_hello_dropped(check, setup, alpn, &name),
+        Some(Some(tried)) => controls::mtu_blackhole(check, &tried),
+    };
     let check = check.took(elapsed).with("handshake_ms", ms(elapsed));
     (check, a.result.ok())
 }

@@ -11,6 +11,7 @@
 
 pub mod certificate;
 pub mod classify;
+pub mod controls;
 pub mod handshake;
 pub mod interception;
 pub mod legacy;
@@ -52,6 +53,8 @@ pub const DEFINITION: Definition = Definition {
         "tls.revoked",
         "tls.large_hello_dropped",
         "tls.version_too_low",
+        "tls.sni_blocked",
+        "tls.mtu_blackhole",
         "tls.skipped",
     ],
     keys: &[

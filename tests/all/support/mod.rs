@@ -23,6 +23,7 @@ pub mod mitmproxy;
 #[cfg(test)]
 pub mod netcheck;
 pub mod nginx;
+pub mod nsnginx;
 pub mod opensslpki;
 pub mod pki;
 pub mod profile;
