@@ -38,6 +38,8 @@ pub struct Context {
     pub baseline_failed: bool,
     pub clock_skewed: bool,
     pub network_failed: bool,
+    /// Loss or high latency measured on a host that answered.
+    pub link_weak: bool,
 }
 
 impl Context {
@@ -67,6 +69,9 @@ impl Context {
             network_failed: checks
                 .iter()
                 .any(|c| c.target.is_some() && c.status == Status::Fail),
+            link_weak: checks
+                .iter()
+                .any(|c| matches!(c.code.as_str(), "latency.loss" | "latency.high")),
         }
     }
 
@@ -79,6 +84,8 @@ impl Context {
             Some(When::ClockSkewed) => self.clock_skewed,
             Some(When::ClockOk) => !self.clock_skewed,
             Some(When::NetworkFailed) => self.network_failed,
+            Some(When::LinkSteady) => !self.link_weak,
+            Some(When::LinkWeak) => self.link_weak,
         }
     }
 }
