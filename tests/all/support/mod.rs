@@ -22,6 +22,7 @@ pub mod mitmproxy;
 #[cfg(test)]
 pub mod netcheck;
 pub mod nginx;
+pub mod nginxhosts;
 pub mod opensslpki;
 pub mod pki;
 pub mod profile;
