@@ -33,24 +33,45 @@ struct OverTcp {
 /// returned as [`super::dnsfilter::retry`] gives it, except when UDP stays silent and TCP answers:
 /// then the TCP answer, as [`Second::ViaTcp`], with `dns.udp_blocked`'s mark in `extra`
 /// ([`verdict`] reads it). Both attempts go into `extra` as `transports`.
+///
+/// A resolver that has answered over TCP is alive and near: the UDP retry then gets a few more of
+/// TCP's round trips ([`super::resolverid::patience`]), not the rest of the step.
 pub async fn retry(
     server: SocketAddr,
     host: &str,
     deadline: Instant,
     extra: &mut Vec<(&'static str, Value)>,
 ) -> Second {
-    let control = tokio::spawn(over_tcp(server, host.to_owned(), deadline));
+    let mut control = tokio::spawn(over_tcp(server, host.to_owned(), deadline));
     let asked = Clock::now();
-    let second = dnsfilter::retry(server, host, deadline).await;
-    if second != Second::SilentAgain {
-        control.abort();
-        return second;
-    }
-    let udp =
-        json!({ "transport": "udp", "result": "no answer in time", "ms": ms(asked.elapsed()) });
-    let Ok(Some(tcp)) = control.await else {
+    let udp = dnsfilter::retry(server, host, deadline);
+    tokio::pin!(udp);
+    let (second, tcp) = tokio::select! {
+        second = &mut udp => {
+            if second != Second::SilentAgain {
+                control.abort();
+                return second;
+            }
+            (second, control.await.ok().flatten())
+        }
+        tcp = &mut control => {
+            let tcp = tcp.ok().flatten();
+            let answered = tcp.as_ref().is_some_and(|t| t.reply.is_ok());
+            let wait = match &tcp {
+                Some(t) if answered => patience(t.ms),
+                _ => deadline.saturating_duration_since(Instant::now()),
+            };
+            match tokio::time::timeout(wait, &mut udp).await {
+                Ok(second) if second != Second::SilentAgain => return second,
+                _ => (Second::SilentAgain, tcp),
+            }
+        }
+    };
+    let Some(tcp) = tcp else {
         return second;
     };
+    let udp =
+        json!({ "transport": "udp", "result": "no answer in time", "ms": ms(asked.elapsed()) });
     let tcp_json = json!({ "transport": "tcp", "result": describe(&tcp.reply), "ms": tcp.ms });
     extra.push(("transports", json!([udp, tcp_json])));
     match tcp.reply {
@@ -60,6 +81,12 @@ pub async fn retry(
         }
         _ => second,
     }
+}
+
+/// A few of the TCP exchange's round trips (connect and query: two of them).
+fn patience(tcp_ms: f64) -> std::time::Duration {
+    let round_trip = std::time::Duration::from_secs_f64(tcp_ms.max(0.0) / 2000.0);
+    super::resolverid::patience(round_trip)
 }
 
 /// The same query over TCP, with the time left in the step (none left: not asked).
