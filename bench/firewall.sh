@@ -5,6 +5,7 @@
 #
 #   sudo bench/firewall.sh BEFORE_BINARY AFTER_BINARY [RUNS] > firewall-report.md
 #
+# FW_CASES=healthy (a part of the case names) runs only the matching cases.
 # Each case is run RUNS times (default 10) with each binary: --timeout 2s, --only
 # dns,tcp,tls,http,latency, three endpoints. The figures are the medians of the report's
 # duration_ms and of the slowest dns and tcp check of each run.
@@ -49,12 +50,12 @@ printf '%s' "$profile" >"$work/profile.toml"
 # A CA and one wildcard certificate for the three names.
 (
     cd "$work"
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 30 \
         -subj "/CN=netcheck bench root" -addext basicConstraints=critical,CA:TRUE 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -keyout leaf.key -out leaf.csr \
         -subj "/CN=*.fw.netcheck.lan" 2>/dev/null
     printf 'subjectAltName=DNS:*.fw.netcheck.lan\n' >ext.cnf
-    openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+    openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
         -extfile ext.cnf -out leaf.pem 2>/dev/null
     cat leaf.pem ca.pem >chain.pem
 )
@@ -128,6 +129,7 @@ cases=(
 ip netns exec "$public" sysctl -qw net.ipv4.icmp_ratelimit=0
 for c in "${cases[@]}"; do
     name=${c%%|*} rule=${c#*|}
+    [[ $name == *"${FW_CASES:-}"* ]] || continue
     rules "$rule"
     echo "bench: $name" >&2
     # The builds alternate, run by run, so a busy machine weighs on both alike.

@@ -77,6 +77,7 @@ pub async fn retry(
     match tcp.reply {
         Ok(reply) if !reply.truncated => {
             extra.push(("udp_blocked", json!(true)));
+            extra.push(("decided_by", json!("tcp_control")));
             Second::ViaTcp(reply)
         }
         _ => second,

@@ -115,6 +115,16 @@ impl Filter {
         }
     }
 
+    /// What decided a verdict of this class: the ICMP message, this device's rules, or the
+    /// control connect.
+    pub fn decided_by(self) -> &'static str {
+        match self {
+            Filter::IcmpAdminProhibited | Filter::IcmpPortUnreachable => "icmp",
+            Filter::LocalProhibited => "local_rules",
+            _ => "control",
+        }
+    }
+
     /// Whether the class names a filter by itself, with no control needed.
     pub fn is_direct(self) -> bool {
         matches!(

@@ -128,7 +128,9 @@ pub async fn run(target: &str, addrs: &[IpAddr], port: u16, timeout: Duration) -
         Err(_) => {
             // No answer for half the step: the control starts now, inside the step's time.
             let preferred = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first());
-            control = preferred.map(|ip| spawn_control(SocketAddr::new(*ip, port), step_end));
+            control = preferred
+                .filter(|ip| on_a_path(ip))
+                .map(|ip| spawn_control(SocketAddr::new(*ip, port), step_end));
             race.await
         }
     };
@@ -144,7 +146,7 @@ pub async fn run(target: &str, addrs: &[IpAddr], port: u16, timeout: Duration) -
             let failure = Failure::of(attempts, port);
             let control = match control {
                 Some(c) => c.await.ok(),
-                None if !failure.primary.address.ip().is_unspecified() => {
+                None if on_a_path(&failure.primary.address.ip()) => {
                     spawn_control(failure.primary.address, step_end).await.ok()
                 }
                 None => None,
@@ -152,6 +154,12 @@ pub async fn run(target: &str, addrs: &[IpAddr], port: u16, timeout: Duration) -
             failed(target, failure, control, timeout, started.elapsed())
         }
     }
+}
+
+/// Whether a control can tell anything: not for the placeholder of "no address", and not on
+/// loopback, where no path lies between and a reset is a closed port.
+fn on_a_path(ip: &IpAddr) -> bool {
+    !ip.is_unspecified() && !ip.is_loopback()
 }
 
 /// The control connect to `address`'s host on the other port, bounded by the step's end.
@@ -343,7 +351,10 @@ fn failed(
             attempts.iter().map(Attempt::to_json).collect::<Vec<_>>(),
         );
     if let Some(class) = filtered {
-        check = check.with("filter", class.label()).with("port", port);
+        check = check
+            .with("filter", class.label())
+            .with("port", port)
+            .with("decided_by", class.decided_by());
         // A silent drop is the one class a weak link can imitate: the diagnosis weighs it
         // against the loss and latency the run measured.
         if class == Filter::Drop {
@@ -462,6 +473,7 @@ mod tests {
         assert_eq!(r.check.data_str("reason"), Some("silent_drop"));
         assert_eq!(r.check.data["control"]["result"], json!("connected"));
         assert_eq!(r.check.data["control"]["port"], json!(80));
+        assert_eq!(r.check.data_str("decided_by"), Some("control"));
     }
 
     #[test]
@@ -483,6 +495,7 @@ mod tests {
         assert_eq!(r.check.code, "tcp.filtered");
         assert_eq!(r.check.data_str("filter"), Some("icmp_admin_prohibited"));
         assert!(r.check.summary.contains("administratively prohibited"));
+        assert_eq!(r.check.data_str("decided_by"), Some("icmp"));
         assert!(!r.check.data.contains_key("reason"));
     }
 }

@@ -154,6 +154,12 @@ fn bed(rule: &str) -> Bed {
             .ip(&["addr", "add", &format!("{addr}/32"), "dev", "lo"])
             .expect("an endpoint address");
     }
+    // Every rejected SYN gets its ICMP answer: the kernel's rate limit (a burst of six, then one
+    // a second) would turn some of them into silence.
+    public
+        .enter(|| std::fs::write("/proc/sys/net/ipv4/icmp_ratelimit", "0"))
+        .expect("enter the public namespace")
+        .expect("switch off the ICMP rate limit");
     let at: Vec<(&str, String)> = HOSTS
         .iter()
         .map(|(n, a, _)| (*n, (*a).to_owned()))
