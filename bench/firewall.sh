@@ -5,7 +5,8 @@
 #
 #   sudo bench/firewall.sh BEFORE_BINARY AFTER_BINARY [RUNS] > firewall-report.md
 #
-# FW_CASES=healthy (a part of the case names) runs only the matching cases.
+# FW_CASES=healthy (a part of the case names) runs only the matching cases; FW_ONLY=dns,tcp
+# changes the stages run (default dns,tcp,tls,http,latency).
 # Each case is run RUNS times (default 10) with each binary: --timeout 2s, --only
 # dns,tcp,tls,http,latency, three endpoints. The figures are the medians of the report's
 # duration_ms and of the slowest dns and tcp check of each run.
@@ -87,7 +88,7 @@ rules() {
 
 # One run of `bin`, its JSON report on stdout.
 once() {
-    ip netns exec "$client" "$1" run --only dns,tcp,tls,http,latency --timeout 2s \
+    ip netns exec "$client" "$1" run --only "${FW_ONLY:-dns,tcp,tls,http,latency}" --timeout 2s \
         --deadline 20s --no-history --format json --resolver 198.51.100.1 \
         --ca-file "$work/ca.pem" --profile "$work/profile.toml" || true
 }
