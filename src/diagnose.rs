@@ -38,7 +38,8 @@ pub struct Context {
     pub baseline_failed: bool,
     pub clock_skewed: bool,
     pub network_failed: bool,
-    /// Loss or high latency measured on a host that answered.
+    /// Loss or high latency measured on a host that answered (a latency check, or a control
+    /// connect slower than the latency threshold: `slow_path`).
     pub link_weak: bool,
 }
 
@@ -69,9 +70,10 @@ impl Context {
             network_failed: checks
                 .iter()
                 .any(|c| c.target.is_some() && c.status == Status::Fail),
-            link_weak: checks
-                .iter()
-                .any(|c| matches!(c.code.as_str(), "latency.loss" | "latency.high")),
+            link_weak: checks.iter().any(|c| {
+                matches!(c.code.as_str(), "latency.loss" | "latency.high")
+                    || c.data.get("slow_path") == Some(&serde_json::Value::Bool(true))
+            }),
         }
     }
 

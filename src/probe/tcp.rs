@@ -116,8 +116,14 @@ async fn try_family(addrs: Vec<SocketAddr>, timeout: Duration) -> FamilyEnd {
     (attempt, None, filter)
 }
 
-/// Runs the tcp stage against the resolved addresses.
-pub async fn run(target: &str, addrs: &[IpAddr], port: u16, timeout: Duration) -> TcpResult {
+/// Runs the tcp stage against the resolved addresses. `slow_ms` is the profile's latency warning
+/// threshold: a control slower than that measured a slow path, which a silence may be part of.
+pub async fn run(
+    target: &str,
+    addrs: &[IpAddr],
+    (port, slow_ms): (u16, f64),
+    timeout: Duration,
+) -> TcpResult {
     let started = Instant::now();
     let step_end = tokio::time::Instant::now() + timeout;
     let race = race(addrs, port, timeout);
@@ -146,12 +152,15 @@ pub async fn run(target: &str, addrs: &[IpAddr], port: u16, timeout: Duration) -
             let failure = Failure::of(attempts, port);
             let control = match control {
                 Some(c) => c.await.ok(),
+                // This device's own limit says nothing about the path: no control.
+                None if failure.primary.outcome == Outcome::LocalLimit => None,
                 None if on_a_path(&failure.primary.address.ip()) => {
                     spawn_control(failure.primary.address, step_end).await.ok()
                 }
                 None => None,
             };
-            failed(target, failure, control, timeout, started.elapsed())
+            let timing = (timeout, slow_ms, started.elapsed());
+            failed(target, failure, control, timing)
         }
     }
 }
@@ -305,12 +314,13 @@ impl Failure {
     }
 }
 
+/// The check of a failed stage; `timing` is the step timeout, the latency warning threshold
+/// (ms) and the time the stage took.
 fn failed(
     target: &str,
     failure: Failure,
     control: Option<Control>,
-    timeout: Duration,
-    elapsed: Duration,
+    (timeout, slow_ms, elapsed): (Duration, f64, Duration),
 ) -> TcpResult {
     let Failure {
         attempts,
@@ -359,6 +369,11 @@ fn failed(
         // against the loss and latency the run measured.
         if class == Filter::Drop {
             check = check.with("reason", "silent_drop");
+            // The control's own round trip is a latency sample: above the threshold, the path
+            // itself is slow, and the diagnosis counts the silence as the link's.
+            if control.as_ref().is_some_and(|c| c.connect_ms > slow_ms) {
+                check = check.with("slow_path", true);
+            }
         }
     }
     if let Some(c) = &control {
@@ -466,9 +481,10 @@ mod tests {
     fn a_port_filter_is_named_with_its_port_class_and_control() {
         let failure = Failure::of(vec![(attempt(Outcome::Timeout), Filter::Drop)], 443);
         let t = Duration::from_secs(2);
-        let r = failed("api", failure, Some(control("connected")), t, t);
+        let r = failed("api", failure, Some(control("connected")), (t, 250.0, t));
         assert_eq!(r.check.code, "tcp.filtered");
         assert!(r.check.summary.contains("port 443"), "{}", r.check.summary);
+        assert!(!r.check.data.contains_key("slow_path"));
         assert_eq!(r.check.data_str("filter"), Some("drop"));
         assert_eq!(r.check.data_str("reason"), Some("silent_drop"));
         assert_eq!(r.check.data["control"]["result"], json!("connected"));
@@ -477,10 +493,23 @@ mod tests {
     }
 
     #[test]
+    fn a_slow_control_marks_the_path_slow() {
+        let failure = Failure::of(vec![(attempt(Outcome::Timeout), Filter::Drop)], 443);
+        let t = Duration::from_secs(2);
+        let slow = Control {
+            connect_ms: 310.0,
+            ..control("connected")
+        };
+        let r = failed("api", failure, Some(slow), (t, 250.0, t));
+        assert_eq!(r.check.code, "tcp.filtered");
+        assert_eq!(r.check.data["slow_path"], json!(true));
+    }
+
+    #[test]
     fn silence_on_both_ports_stays_a_timeout() {
         let failure = Failure::of(vec![(attempt(Outcome::Timeout), Filter::Drop)], 443);
         let t = Duration::from_secs(2);
-        let r = failed("api", failure, Some(control("timeout")), t, t);
+        let r = failed("api", failure, Some(control("timeout")), (t, 250.0, t));
         assert_eq!(r.check.code, "tcp.timeout");
         assert_eq!(r.check.data["control"]["result"], json!("timeout"));
         assert!(!r.check.data.contains_key("filter"));
@@ -491,7 +520,7 @@ mod tests {
         let a = attempt(Outcome::Unreachable);
         let failure = Failure::of(vec![(a, Filter::IcmpAdminProhibited)], 443);
         let t = Duration::from_secs(2);
-        let r = failed("api", failure, Some(control("timeout")), t, t);
+        let r = failed("api", failure, Some(control("timeout")), (t, 250.0, t));
         assert_eq!(r.check.code, "tcp.filtered");
         assert_eq!(r.check.data_str("filter"), Some("icmp_admin_prohibited"));
         assert!(r.check.summary.contains("administratively prohibited"));

@@ -481,3 +481,75 @@ fn realfirewall_weak_link_is_a_weak_signal_in_20_runs_of_20() {
         started.elapsed().as_secs_f64()
     ));
 }
+
+/// The diagnosis of a silent port, without a network: on a steady path a firewall, where the
+/// control itself was slow (or latency is measured high) the link's — the order the 20 runs
+/// above rely on, checked on the checks themselves.
+#[test]
+fn realfirewall_a_silent_port_is_weighed_by_the_path() {
+    use bmw_netcheck::diagnose::diagnose;
+    use bmw_netcheck::knowledge::Knowledge;
+    use bmw_netcheck::model::{Check, EndpointInfo, Probe, Role, Status};
+    let kb = Knowledge::builtin().expect("the knowledge base");
+    let endpoints: Vec<EndpointInfo> = HOSTS
+        .iter()
+        .map(|(name, _, role)| EndpointInfo {
+            name: (*name).into(),
+            host: host(name),
+            port: 443,
+            role: if *role == "baseline" {
+                Role::Baseline
+            } else {
+                Role::Service
+            },
+        })
+        .collect();
+    let silent = |name: &str, slow: bool| {
+        let c = Check::new(
+            Probe::Tcp,
+            Some(name),
+            Status::Fail,
+            "tcp.filtered",
+            "a firewall drops connections to port 443",
+        )
+        .with("filter", "drop")
+        .with("reason", "silent_drop");
+        if slow { c.with("slow_path", true) } else { c }
+    };
+    let first = |checks: &[Check]| {
+        diagnose(checks, &endpoints, &kb)
+            .first()
+            .map(|s| s.id.clone())
+            .unwrap_or_default()
+    };
+    let steady: Vec<Check> = ["api", "neutral"]
+        .iter()
+        .map(|n| silent(n, false))
+        .collect();
+    assert_eq!(first(&steady), "vpn_firewall");
+    let slow: Vec<Check> = ["api", "neutral"].iter().map(|n| silent(n, true)).collect();
+    assert_eq!(first(&slow), "weak_signal");
+    // Latency measured high on a host that answered: the same silence is the link's.
+    let mut measured = steady.clone();
+    measured.push(Check::new(
+        Probe::Latency,
+        Some("sign-in"),
+        Status::Warn,
+        "latency.high",
+        "median 300 ms",
+    ));
+    assert_eq!(first(&measured), "weak_signal");
+    // An ICMP "administratively prohibited" is the firewall's own word, whatever the link.
+    let icmp = Check::new(
+        Probe::Tcp,
+        Some("api"),
+        Status::Fail,
+        "tcp.filtered",
+        "a firewall rejects connections to port 443 with ICMP",
+    )
+    .with("filter", "icmp_admin_prohibited");
+    let mut direct = measured.clone();
+    direct.retain(|c| c.probe != Probe::Tcp);
+    direct.push(icmp);
+    assert_eq!(first(&direct), "vpn_firewall");
+}
