@@ -213,7 +213,9 @@ fn run(client: &Netns, resolver: &str, ca: &Path, profile: &ProfileFile, timeout
     for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"] {
         cmd.env_remove(var).env_remove(var.to_lowercase());
     }
-    run_command(cmd, Vec::new())
+    // The arguments after the program, for the schema check of the report.
+    let args: Vec<std::ffi::OsString> = cmd.get_args().skip(4).map(|a| a.to_owned()).collect();
+    run_command(cmd, args).validated()
 }
 
 fn run_bed(bed: &Bed) -> Outcome {
