@@ -65,7 +65,7 @@ fn silent_drops(checks: &mut [Check], endpoints: &[Endpoint]) {
     for c in checks.iter().filter(|c| c.probe == Probe::Dns) {
         let silent = matches!(
             c.code.as_str(),
-            "dns.timeout" | "dns.error" | "dns.skipped" | "dns.tcp_blocked"
+            "dns.timeout" | "dns.error" | "dns.skipped" | "dns.tcp_blocked" | "dns.udp_blocked"
         );
         if let (false, Some(r), Some(t)) = (silent, c.data_str("resolver"), c.target.as_deref()) {
             answered

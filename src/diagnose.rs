@@ -38,6 +38,9 @@ pub struct Context {
     pub baseline_failed: bool,
     pub clock_skewed: bool,
     pub network_failed: bool,
+    /// Loss or high latency measured on a host that answered (a latency check, or a control
+    /// connect slower than the latency threshold: `slow_path`).
+    pub link_weak: bool,
 }
 
 impl Context {
@@ -67,6 +70,10 @@ impl Context {
             network_failed: checks
                 .iter()
                 .any(|c| c.target.is_some() && c.status == Status::Fail),
+            link_weak: checks.iter().any(|c| {
+                matches!(c.code.as_str(), "latency.loss" | "latency.high")
+                    || c.data.get("slow_path") == Some(&serde_json::Value::Bool(true))
+            }),
         }
     }
 
@@ -79,6 +86,8 @@ impl Context {
             Some(When::ClockSkewed) => self.clock_skewed,
             Some(When::ClockOk) => !self.clock_skewed,
             Some(When::NetworkFailed) => self.network_failed,
+            Some(When::LinkSteady) => !self.link_weak,
+            Some(When::LinkWeak) => self.link_weak,
         }
     }
 }

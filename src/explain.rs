@@ -24,6 +24,12 @@ fn condition(e: &Evidence) -> String {
         Some(When::ClockSkewed) => parts.push("while the device clock is off"),
         Some(When::ClockOk) => parts.push("while the device clock is right"),
         Some(When::NetworkFailed) => parts.push("while some endpoint check fails"),
+        Some(When::LinkSteady) => {
+            parts.push("while no loss or high latency is measured on the hosts that answer")
+        }
+        Some(When::LinkWeak) => {
+            parts.push("while loss or high latency is measured on the hosts that answer")
+        }
     }
     let mut text = parts.join(" ");
     if let Some(r) = &e.reason {

@@ -60,7 +60,7 @@ fn bind_socket(_socket: &socket2::Socket, _name: &str) -> io::Result<()> {
     ))
 }
 
-fn new_socket(addr: &SocketAddr, kind: socket2::Type) -> io::Result<socket2::Socket> {
+pub(crate) fn new_socket(addr: &SocketAddr, kind: socket2::Type) -> io::Result<socket2::Socket> {
     let domain = socket2::Domain::for_address(*addr);
     let protocol = if kind == socket2::Type::DGRAM {
         socket2::Protocol::UDP

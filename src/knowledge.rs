@@ -60,6 +60,11 @@ pub enum When {
     ClockSkewed,
     ClockOk,
     NetworkFailed,
+    /// No loss and no high latency measured on the hosts that answered: a silence is not the
+    /// link's.
+    LinkSteady,
+    /// Loss or high latency measured on a host that answered: the link itself is weak.
+    LinkWeak,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -7,6 +7,7 @@
 //! - [`route`]: the interface the kernel routes traffic to one address through;
 //! - [`processes`]: the program driving a tunnel interface, and the programs running;
 //! - [`links`]: the network interfaces that are up, with their link type;
+//! - [`icmp`]: the ICMP error that ended a connection attempt (the socket's error queue);
 //! - [`fs`]: free and total space of the filesystem holding a path (statvfs);
 //! - [`limits`]: this process's limit on open files (getrlimit/setrlimit);
 //! - [`memory`]: this process's resident memory.
@@ -15,6 +16,7 @@
 //! description of an interface's kind stay with `iface.rs`, which already refuses them off Linux.
 
 pub mod fs;
+pub mod icmp;
 pub mod limits;
 pub mod links;
 pub mod memory;

@@ -43,6 +43,7 @@ pub const DEFINITION: Definition = Definition {
         "dns.dnssec_failed",
         "dns.tcp_blocked",
         "dns.rewritten",
+        "dns.udp_blocked",
     ],
     keys: &[
         Key::list("addresses"),
@@ -419,8 +420,10 @@ async fn second_look(
     bounds: (tokio::time::Instant, Duration),
 ) {
     use super::dnsfilter::{self, Second};
+    use super::dnstransport;
     let second = match f.code {
-        "dns.timeout" | "dns.error" => dnsfilter::retry(server, &ep.host, bounds.0).await,
+        "dns.timeout" => dnstransport::retry(server, &ep.host, bounds.0, &mut f.extra).await,
+        "dns.error" => dnsfilter::retry(server, &ep.host, bounds.0).await,
         "dns.servfail" | "dns.refused" | "dns.nxdomain" | "dns.no_address" | "dns.sinkholed" => {
             dnsfilter::reason(server, &ep.host, f.code == "dns.servfail", bounds).await
         }
@@ -448,8 +451,11 @@ async fn second_look(
                 }
             }
             (f.status, f.code, f.summary) = classify(&ep.host, &f.a, aaaa, ep.public);
+            let verdict = (&mut f.status, &mut f.code, &mut f.summary);
+            dnstransport::verdict(verdict, &f.extra, &ep.host);
         }
         Second::TcpBlocked { tcp } => {
+            f.extra.push(dnstransport::truncated(&tcp));
             f.extra.push(("tcp_retry", json!(tcp)));
             (f.status, f.code) = (Status::Fail, "dns.tcp_blocked");
             f.summary = format!(
@@ -592,7 +598,8 @@ fn finish(
     for (k, v) in f.extra {
         check = check.with(k, v);
     }
-    let usable = (f.status == Status::Pass).then_some(all);
+    let usable =
+        (f.status == Status::Pass || f.code == super::dnstransport::UDP_BLOCKED).then_some(all);
     (check, usable)
 }
 

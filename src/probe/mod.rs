@@ -7,7 +7,7 @@
 //!
 //! Each probe declares itself in a [`definition::Definition`] and is listed in [`registry`]. No
 //! probe imports another: what two of them share lives in a module below them (the HTTP
-//! [`exchange`], TCP [`attempt`]s, [`sockerr`], [`servertime`], [`proxyenv`], [`lookup`], the
+//! [`exchange`], TCP [`attempt`]s, [`sockerr`], the [`portfilter`] control, [`servertime`], [`proxyenv`], [`lookup`], the
 //! proxy [`tunnel`], the DNS wire helpers), and `tests/all/layers.rs` keeps it so.
 
 pub mod answer;
@@ -19,6 +19,7 @@ pub mod control;
 pub mod definition;
 pub mod dns;
 pub mod dnsfilter;
+pub mod dnstransport;
 pub mod dnswire;
 pub mod dohdot;
 pub mod egress;
@@ -29,6 +30,7 @@ pub mod latency;
 pub mod lookup;
 pub mod nat64;
 pub mod oauth;
+pub mod portfilter;
 pub mod proxy;
 pub mod proxyenv;
 pub mod registry;

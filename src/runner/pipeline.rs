@@ -228,7 +228,8 @@ async fn tcp_stage(ep: &Endpoint, env: &Env, slot: &Shared, carry: &mut Carry) -
     }
     let addrs = std::mem::take(&mut carry.addrs);
     let connect = async {
-        let r = tcp::run(&ep.name, &addrs, ep.port, env.timeout).await;
+        let slow_ms = env.thresholds.latency_warn_ms;
+        let r = tcp::run(&ep.name, &addrs, (ep.port, slow_ms), env.timeout).await;
         slot.lock().attempts.extend(r.attempts);
         let done = r.connected.map(|connected| (connected, r.pending));
         (r.check, done)

@@ -20,6 +20,7 @@ mod realbump;
 mod realcontrol;
 mod realdns;
 mod realpath;
+mod realfirewall;
 mod realproxy;
 mod realtls;
 mod realvpn;

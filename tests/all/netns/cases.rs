@@ -262,7 +262,8 @@ fn loss_case(rate: f64, samples: u32, seed: u64) -> String {
     )
 }
 
-/// Every connection attempt to the port vanishes: `tcp.timeout` after exactly `--timeout`, and
+/// Every connection attempt to the port vanishes while port 80 of the host answers (a reset): a
+/// port filter, `tcp.filtered` (drop) after exactly `--timeout`, and
 /// the run ends soon after.
 fn syn_blackhole() -> String {
     let bed = testbed(Shaping::rtt(millis(50)).with_blackhole(Filter::syn_to(Some(443))));
@@ -292,13 +293,16 @@ fn syn_blackhole() -> String {
         NAME,
         &[
             ("pass", "dns.ok"),
-            ("fail", "tcp.timeout"),
+            ("fail", "tcp.filtered"),
             ("skip", "tls.skipped"),
             ("skip", "http.skipped"),
             ("skip", "latency.skipped"),
         ],
     );
     let tcp = stage(&report, NAME, "tcp");
+    // Port 80 of the same host answers (a reset): the silence is port 443's, a filter.
+    assert_eq!(tcp["data"]["filter"], "drop", "{tcp:#}");
+    assert_eq!(tcp["data"]["control"]["result"], "refused", "{tcp:#}");
     let took = duration_ms(tcp);
     assert_bounded("tcp duration_ms", took, 1000.0, 1500.0);
     let elapsed = out.elapsed.as_secs_f64() * 1000.0;
@@ -310,7 +314,7 @@ fn syn_blackhole() -> String {
     assert!(stats.blackholed[0] >= 1, "the line dropped the SYNs");
     assert_eq!(https.handshakes(), 0, "nothing reached the server");
     format!(
-        "SYN blackhole, --timeout 1s: tcp.timeout after {took:.1} ms, run ended in {elapsed:.0} ms, \
+        "SYN blackhole, --timeout 1s: tcp.filtered (drop) after {took:.1} ms, run ended in {elapsed:.0} ms, \
          {} SYN(s) dropped",
         stats.blackholed[0]
     )

@@ -24,6 +24,7 @@ pub mod mitmproxy;
 pub mod netcheck;
 pub mod nginx;
 pub mod nsnginx;
+pub mod nginxhosts;
 pub mod opensslpki;
 pub mod pki;
 pub mod profile;
