@@ -19,6 +19,9 @@ pub struct Probing {
     pub timeout: Duration,
     pub samples: u32,
     pub resolver: Option<SocketAddr>,
+    /// `--proxy` and `--pac`: where the proxy settings come from.
+    pub proxy: crate::proxysettings::ProxyFlag,
+    pub pac: Option<String>,
 }
 
 impl Probing {
@@ -27,6 +30,8 @@ impl Probing {
             timeout: args.timeout,
             samples: args.samples,
             resolver: args.resolver,
+            proxy: args.proxy.clone(),
+            pac: args.pac.clone(),
         }
     }
 }

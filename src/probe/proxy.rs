@@ -1,12 +1,17 @@
-//! proxy: proxy settings in the environment (credentials redacted).
+//! proxy: the proxy settings the run follows, where they came from, and what a PAC file chose
+//! (credentials redacted).
 //!
 //! A proxy changes the path the app's traffic takes, so the http stage goes through it when one
-//! applies (and a failure there is the proxy's). The settings are read and redacted by
-//! [`crate::probe::proxyenv`]; this probe reports what is configured.
+//! applies (and a failure there is the proxy's). The settings are found and followed before the
+//! run (`crate::proxysettings`: command line, environment, desktop, PAC, WPAD) and redacted by
+//! [`crate::probe::proxyenv`]; this probe reports the decision: `proxy.none` and `proxy.env` as
+//! before, `proxy.cli`, `proxy.desktop` and `proxy.pac` for the other sources, and
+//! `proxy.pac_unreachable` / `proxy.pac_error` when a PAC file could not be followed (the run
+//! then goes direct, and says so).
 
 use crate::model::{Check, Probe, Status};
 use crate::probe::definition::{Definition, DeviceInput, Run};
-use crate::probe::proxyenv::{ProxyEnv, shown_value};
+use crate::probe::proxyenv::{Decision, ProxyEnv, shown_value};
 use std::sync::Arc;
 
 pub use crate::probe::proxyenv::VARS;
@@ -15,8 +20,18 @@ pub use crate::probe::proxyenv::VARS;
 pub const DEFINITION: Definition = Definition {
     probe: Probe::Proxy,
     name: "proxy",
-    description: "proxy settings in the environment (credentials redacted)",
-    codes: &["proxy.none", "proxy.env", "proxy.timeout", "proxy.skipped"],
+    description: "the proxy settings the app's path follows: command line, environment, desktop, PAC, WPAD (credentials redacted)",
+    codes: &[
+        "proxy.none",
+        "proxy.env",
+        "proxy.timeout",
+        "proxy.skipped",
+        "proxy.cli",
+        "proxy.desktop",
+        "proxy.pac",
+        "proxy.pac_unreachable",
+        "proxy.pac_error",
+    ],
     keys: &[],
     metrics: &[],
     needs: &[],
@@ -26,17 +41,31 @@ pub const DEFINITION: Definition = Definition {
     }),
 };
 
-/// The proxy check: what is configured, credentials redacted.
+/// The proxy check: what is configured and where it came from, credentials redacted.
 pub fn check(env: &ProxyEnv) -> Check {
+    let c = match env.decision.as_deref() {
+        Some(d) if d.from != "env" => decided(env, d),
+        _ => from_env(env),
+    };
+    let looked_at = env.decision.as_ref().map(|d| d.looked_at.clone());
+    match looked_at.filter(|l| !l.is_empty()) {
+        Some(l) => c.with("looked_at", l),
+        None => c,
+    }
+}
+
+/// The settings came from the environment, or from nowhere.
+fn from_env(env: &ProxyEnv) -> Check {
     if env.vars.is_empty() {
         return Check::new(
             Probe::Proxy,
             None,
             Status::Pass,
             "proxy.none",
-            "no proxy configured in the environment",
+            "no proxy configured in the environment, the desktop's settings or by WPAD",
         )
-        .with("variables", serde_json::json!({}));
+        .with("variables", serde_json::json!({}))
+        .with("source", "none");
     }
     let shown: serde_json::Map<String, serde_json::Value> = env
         .vars
@@ -58,4 +87,131 @@ pub fn check(env: &ProxyEnv) -> Check {
     Check::new(Probe::Proxy, None, Status::Pass, "proxy.env", summary)
         .with("variables", serde_json::Value::Object(shown))
         .with("https_proxy", env.https.as_deref().map(shown_value))
+        .with("source", "env")
+}
+
+/// The settings came from the command line, the desktop, or a PAC file.
+fn decided(env: &ProxyEnv, d: &Decision) -> Check {
+    let Some(pac) = d.pac_url.as_deref() else {
+        return fixed(env, d);
+    };
+    let whence = match d.from.as_str() {
+        "cli" => "given with --pac".to_owned(),
+        "wpad" => format!("found by WPAD ({})", env.source.trim_start_matches("wpad:")),
+        other => format!("set in the {} settings", place(other)),
+    };
+    let choices: Vec<serde_json::Value> = d
+        .choices
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "host": crate::sanitize::outside(&c.host),
+                "answer": c.answer,
+                "path": if c.via.is_some() { "proxy" } else { "direct" },
+                "via_proxy": c.via,
+                "notes": c.notes,
+                "error": c.failed,
+            })
+        })
+        .collect();
+    let failed: Vec<String> = d
+        .choices
+        .iter()
+        .filter_map(|c| c.failed.as_ref().map(|f| format!("{}: {f}", c.host)))
+        .collect();
+    let (code, summary) = if let Some((code, why)) = &d.failure {
+        let summary = format!(
+            "the PAC file {whence} could not be followed ({why}); every endpoint is tested on the direct path"
+        );
+        (*code, summary)
+    } else if !failed.is_empty() {
+        let summary = format!(
+            "the PAC file {whence} ({pac}) gave no usable answer for {}; those go direct",
+            failed.join("; ")
+        );
+        ("proxy.pac_error", summary)
+    } else {
+        (
+            "proxy.pac",
+            format!("the PAC file {whence} ({pac}) chose: {}", chosen(d)),
+        )
+    };
+    let status = if code == "proxy.pac" {
+        Status::Pass
+    } else {
+        Status::Warn
+    };
+    Check::new(Probe::Proxy, None, status, code, summary)
+        .with("source", env.source.clone())
+        .with("settings_from", d.from.clone())
+        .with("pac_url", pac)
+        .with("pac_choices", choices)
+}
+
+/// A proxy (or none) given on the command line or in the desktop's settings.
+fn fixed(env: &ProxyEnv, d: &Decision) -> Check {
+    let code = if d.from == "cli" {
+        "proxy.cli"
+    } else {
+        "proxy.desktop"
+    };
+    let whence = if d.from == "cli" {
+        "the command line says".to_owned()
+    } else {
+        format!("the {} settings say", place(&d.from))
+    };
+    let summary = match env.https.as_deref() {
+        Some(p) => format!(
+            "{whence}: HTTPS goes through the proxy {}{}",
+            shown_value(p),
+            if env.no_proxy.is_empty() {
+                String::new()
+            } else {
+                format!(" (except {})", shown_value(&env.no_proxy.join(", ")))
+            }
+        ),
+        None => format!("{whence}: no proxy; every endpoint goes direct"),
+    };
+    Check::new(Probe::Proxy, None, Status::Pass, code, summary)
+        .with("source", env.source.clone())
+        .with("https_proxy", env.https.as_deref().map(shown_value))
+        .with(
+            "no_proxy",
+            env.no_proxy
+                .iter()
+                .map(|n| crate::sanitize::outside(n))
+                .collect::<Vec<_>>(),
+        )
+}
+
+/// Where settings named `from` live, for a sentence.
+fn place(from: &str) -> &'static str {
+    match from {
+        "gnome" => "GNOME desktop's",
+        "kde" => "KDE desktop's",
+        "macos" => "macOS system",
+        "windows" => "Windows (WinINET)",
+        _ => "system's",
+    }
+}
+
+/// What the PAC file chose, host by host, in a few words.
+fn chosen(d: &Decision) -> String {
+    let mut parts: Vec<String> = d
+        .choices
+        .iter()
+        .take(8)
+        .map(|c| match &c.via {
+            Some(p) => format!("{} through {p}", crate::sanitize::outside(&c.host)),
+            None => format!("{} direct", crate::sanitize::outside(&c.host)),
+        })
+        .collect();
+    if d.choices.len() > 8 {
+        parts.push(format!("and {} more", d.choices.len() - 8));
+    }
+    if parts.is_empty() {
+        "no endpoint to decide for".into()
+    } else {
+        parts.join(", ")
+    }
 }

@@ -17,6 +17,7 @@ mod layers;
 mod netns;
 mod packaging;
 mod realdns;
+mod realpac;
 mod realproxy;
 mod realtls;
 mod realvpn;

@@ -23,6 +23,7 @@ pub mod mitmproxy;
 pub mod netcheck;
 pub mod nginx;
 pub mod opensslpki;
+pub mod pacserver;
 pub mod pki;
 pub mod profile;
 pub mod prometheus;
