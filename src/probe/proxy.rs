@@ -44,7 +44,7 @@ pub const DEFINITION: Definition = Definition {
 /// The proxy check: what is configured and where it came from, credentials redacted.
 pub fn check(env: &ProxyEnv) -> Check {
     let c = match env.decision.as_deref() {
-        Some(d) if d.from != "env" => decided(env, d),
+        Some(d) if !d.from.is_empty() && d.from != "env" => decided(env, d),
         _ => from_env(env),
     };
     let looked_at = env.decision.as_ref().map(|d| d.looked_at.clone());

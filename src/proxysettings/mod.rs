@@ -327,5 +327,7 @@ async fn wpad_dns(names: &[String], mut d: Decision, f: &Follow<'_>) -> ProxyEnv
             shown_value(name)
         ));
     }
+    // Nothing found: no proxy anywhere, and the places looked at are said.
+    d.from.clear();
     with(ProxyEnv::default(), "", d)
 }
