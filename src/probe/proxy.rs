@@ -20,7 +20,7 @@ pub use crate::probe::proxyenv::VARS;
 pub const DEFINITION: Definition = Definition {
     probe: Probe::Proxy,
     name: "proxy",
-    description: "the proxy settings the app's path follows: command line, environment, desktop, PAC, WPAD (credentials redacted)",
+    description: "proxy settings the app follows: flags, environment, desktop, PAC, WPAD (credentials redacted)",
     codes: &[
         "proxy.none",
         "proxy.env",
@@ -62,7 +62,7 @@ fn from_env(env: &ProxyEnv) -> Check {
             None,
             Status::Pass,
             "proxy.none",
-            "no proxy configured in the environment, the desktop's settings or by WPAD",
+            "no proxy configured in the environment",
         )
         .with("variables", serde_json::json!({}))
         .with("source", "none");
