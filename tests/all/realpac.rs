@@ -36,8 +36,8 @@ const PAC_HOST: &str = "pac.netcheck.lan";
 /// The fixtures, the resolver and squid of one test.
 struct Corp {
     pki: Pki,
-    api: HttpsServer,
-    neutral: HttpsServer,
+    /// Held for the run: the servers stop when dropped.
+    _servers: [HttpsServer; 2],
     dns: Dnsmasq,
     squid: Squid,
     profile: ProfileFile,
@@ -75,8 +75,7 @@ impl Corp {
         ]);
         Some(Corp {
             pki,
-            api,
-            neutral,
+            _servers: [api, neutral],
             dns,
             squid,
             profile,
