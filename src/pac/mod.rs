@@ -140,21 +140,27 @@ pub async fn choose(
     timeout: Duration,
     near: Option<IpAddr>,
 ) -> Result<Vec<PacChoice>, Failure> {
+    let limits = Limits {
+        time: timeout.min(Duration::from_secs(5)),
+        ..Limits::default()
+    };
     let handle = tokio::runtime::Handle::current();
     let r = resolver.clone();
+    // A look-up blocks the script, so the script's time bound holds for look-ups too.
+    let until = std::time::Instant::now() + limits.time;
     let lookup: Lookup = Arc::new(move |host: &str| {
         let Ok(r) = &r else { return Vec::new() };
-        let found = handle.block_on(tokio::time::timeout(timeout, r.lookup_ip(host)));
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Vec::new();
+        }
+        let found = handle.block_on(tokio::time::timeout(left.min(timeout), r.lookup_ip(host)));
         match found {
             Ok(Ok(l)) => l.iter().take(8).collect(),
             _ => Vec::new(),
         }
     });
     let my_ip = my_address(near);
-    let limits = Limits {
-        time: timeout.min(Duration::from_secs(5)),
-        ..Limits::default()
-    };
     let asks = hosts.clone();
     let answers = tokio::task::spawn_blocking(move || {
         engine::evaluate(&script, &asks, lookup, my_ip, limits)
@@ -163,8 +169,9 @@ pub async fn choose(
     .map_err(|_| ("proxy.pac_error", "the script could not be run".to_owned()))?
     .map_err(|e| ("proxy.pac_error", e.to_string()))?;
     let mut out = Vec::new();
+    let mut tried = Tried::new();
     for ((_, host), answer) in hosts.into_iter().zip(answers) {
-        out.push(follow(host, answer, resolver, timeout).await);
+        out.push(follow(host, answer, (resolver, timeout), &mut tried).await);
     }
     Ok(out)
 }
@@ -174,8 +181,8 @@ pub async fn choose(
 async fn follow(
     host: String,
     answer: Answer,
-    resolver: &Result<Resolver, String>,
-    timeout: Duration,
+    (resolver, timeout): (&Result<Resolver, String>, Duration),
+    tried: &mut Tried,
 ) -> PacChoice {
     let mut choice = PacChoice {
         host,
@@ -214,7 +221,15 @@ async fn follow(
             Entry::Proxy(hp) => {
                 let url = format!("http://{hp}");
                 first_proxy.get_or_insert_with(|| url.clone());
-                match accepts(&hp, resolver, timeout).await {
+                let accepted = match tried.get(&hp) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let now = accepts(&hp, resolver, timeout).await;
+                        tried.insert(hp.clone(), now.clone());
+                        now
+                    }
+                };
+                match accepted {
                     Ok(()) => {
                         choice.via = Some(url);
                         return choice;
@@ -227,6 +242,10 @@ async fn follow(
     choice.via = first_proxy;
     choice
 }
+
+/// The proxies tried in this run, and whether each accepted: one connection attempt per proxy,
+/// however many hosts the PAC file sends to it.
+type Tried = std::collections::HashMap<String, Result<(), String>>;
 
 /// Whether the proxy at `host:port` accepts a TCP connection within `timeout`.
 async fn accepts(

@@ -8,11 +8,23 @@
 //! The parsers build and are tested everywhere; the macOS and Windows readers are written for
 //! those systems and not built or run here (README "Proxies the tool follows").
 
-#[cfg(any(target_os = "macos", target_os = "windows", test))]
-use crate::proxysettings::Desktop;
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// What a desktop's (or the system's) proxy settings say. The Linux desktops are read in
+/// `crate::proxysettings::desktop`; the type lives here, below both.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Desktop {
+    /// No proxy.
+    Off,
+    /// A proxy URL and the hosts that go around it.
+    Manual { proxy: String, except: Vec<String> },
+    /// A PAC file's URL.
+    Pac(String),
+    /// Find the PAC file with WPAD.
+    Discover,
+}
 
 /// How long a settings program may take.
 #[cfg(any(target_os = "macos", target_os = "windows"))]
@@ -35,7 +47,7 @@ pub fn system() -> Vec<(&'static str, Option<Desktop>)> {
 
 /// No system settings are known on other systems (Android, the BSDs).
 #[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
-pub fn system() -> Vec<(&'static str, Option<crate::proxysettings::Desktop>)> {
+pub fn system() -> Vec<(&'static str, Option<Desktop>)> {
     Vec::new()
 }
 

@@ -215,3 +215,88 @@ fn chosen(d: &Decision) -> String {
         parts.join(", ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::proxyenv::PacChoice;
+
+    fn pac_env(failure: Option<(&'static str, String)>, failed: Option<String>) -> ProxyEnv {
+        let d = Decision {
+            from: "gnome".into(),
+            pac_url: Some("http://***@p.corp/x.pac".into()),
+            choices: vec![PacChoice {
+                host: "a.example".into(),
+                answer: "PROXY p:1; DIRECT".into(),
+                via: Some("http://p:1".into()),
+                notes: vec![],
+                failed,
+            }],
+            failure,
+            looked_at: vec![],
+        };
+        ProxyEnv {
+            source: "pac:http://***@p.corp/x.pac".into(),
+            routes: Some(Default::default()),
+            decision: Some(Arc::new(d)),
+            ..ProxyEnv::default()
+        }
+    }
+
+    #[test]
+    fn each_decision_has_its_code() {
+        let c = check(&pac_env(None, None));
+        assert_eq!((c.code.as_str(), c.status), ("proxy.pac", Status::Pass));
+        assert!(
+            c.summary.contains("a.example through http://p:1"),
+            "{}",
+            c.summary
+        );
+        let c = check(&pac_env(None, Some("the script threw: no".into())));
+        assert_eq!(
+            (c.code.as_str(), c.status),
+            ("proxy.pac_error", Status::Warn)
+        );
+        let c = check(&pac_env(
+            Some(("proxy.pac_unreachable", "no connection".into())),
+            None,
+        ));
+        assert_eq!(c.code, "proxy.pac_unreachable");
+        assert!(
+            c.summary.contains("GNOME desktop's settings"),
+            "{}",
+            c.summary
+        );
+        assert!(c.summary.contains("direct path"), "{}", c.summary);
+    }
+
+    #[test]
+    fn fixed_settings_and_nothing_found() {
+        let env = ProxyEnv {
+            https: Some("http://u:pw123@p:3128".into()),
+            source: "cli".into(),
+            decision: Some(Arc::new(Decision {
+                from: "cli".into(),
+                ..Decision::default()
+            })),
+            ..ProxyEnv::default()
+        };
+        let c = check(&env);
+        assert_eq!(c.code, "proxy.cli");
+        let all = format!("{} {:?}", c.summary, c.data);
+        assert!(
+            !all.contains("pw123") && all.contains("***@p:3128"),
+            "{all}"
+        );
+        let env = ProxyEnv {
+            decision: Some(Arc::new(Decision {
+                looked_at: vec!["wpad: no search domain".into()],
+                ..Decision::default()
+            })),
+            ..ProxyEnv::default()
+        };
+        let c = check(&env);
+        assert_eq!(c.code, "proxy.none");
+        assert!(c.data.contains_key("looked_at"));
+    }
+}

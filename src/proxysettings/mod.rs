@@ -31,18 +31,7 @@ pub enum ProxyFlag {
     Url(String),
 }
 
-/// What a desktop (or the system settings) says.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Desktop {
-    /// No proxy.
-    Off,
-    /// A proxy URL and the hosts that go around it.
-    Manual { proxy: String, except: Vec<String> },
-    /// A PAC file's URL.
-    Pac(String),
-    /// Find the PAC file with WPAD.
-    Discover,
-}
+pub use crate::platform::proxy::Desktop;
 
 /// Where the settings point, read before the run.
 #[derive(Debug, Clone, PartialEq)]
