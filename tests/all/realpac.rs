@@ -11,7 +11,9 @@
 //! | case | where the PAC comes from | expected |
 //! | --- | --- | --- |
 //! | corporate PAC | `--pac` | proxy.pac; the API through squid (after a refused first PROXY), neutral DIRECT; pass |
+//! | `--proxy URL` / `--proxy direct` | the command line | proxy.cli; pass through squid / the refusal fails |
 //! | GNOME auto / manual | gsettings (keyfile backend) | proxy.pac from gnome / proxy.desktop; pass |
+//! | KDE | `kioslaverc` with a `Proxy Config Script` | proxy.pac from kde; pass |
 //! | WPAD by DNS | `wpad.<search domain>` on port 80 | proxy_source wpad:dns; pass |
 //! | WPAD absent | a search domain without a wpad name | proxy.none, said in looked_at |
 //! | WPAD by DHCP | dnsmasq's option 252 to dhclient in a namespace | proxy_source wpad:dhcp; pass |
@@ -59,7 +61,10 @@ impl Corp {
             }
         };
         let spec = SquidSpec {
-            hosts: vec![(API.to_owned(), "127.0.0.1".to_owned())],
+            hosts: vec![
+                (API.to_owned(), "127.0.0.1".to_owned()),
+                (NEUTRAL.to_owned(), "127.0.0.1".to_owned()),
+            ],
             ..SquidSpec::default()
         };
         let squid = match Squid::start(&spec) {
@@ -172,6 +177,16 @@ fn a_corporate_pac_sends_bmw_through_squid_and_the_rest_direct() {
     let r = out.report();
     let source = format!("pac:http://***@{PAC_HOST}:{}/proxy.pac", server.addr.port());
     assert_corporate(&r, out.code, &source, &corp.squid.addr.to_string());
+    // The proxy named on the command line: every host through squid.
+    let (code, r) = run(&corp
+        .netcheck()
+        .arg("--proxy")
+        .arg(corp.squid.addr.to_string()));
+    assert_eq!(device_check(&r, "proxy")["code"], "proxy.cli");
+    let via = on_path(&r, "api", "http", "proxy");
+    assert_eq!(via["code"], "http.ok", "{via:#}");
+    assert_eq!(via["data"]["proxy_source"], "cli");
+    assert_eq!(code, 0, "{r:#}");
     // The same with the direct path chosen on the command line: the API's refusal counts.
     let (code, r) = run(&corp.netcheck().arg("--proxy").arg("direct"));
     assert_eq!(device_check(&r, "proxy")["code"], "proxy.cli");
@@ -286,6 +301,36 @@ fn gnome_settings_decide_the_path() {
     assert_eq!(via["data"]["proxy_source"], "gnome");
     assert_eq!(on_path(&r, "neutral", "http", "direct")["code"], "http.ok");
     assert_eq!(out.code, 0, "{r:#}");
+}
+
+#[test]
+fn kde_settings_name_the_pac_file() {
+    let Some(corp) = Corp::new("kde", "") else {
+        return;
+    };
+    let pac = corp.pac();
+    let server = match PacServer::start("127.0.0.1", 0, &[("proxy.pac", pac.as_bytes())]) {
+        Ok(s) => s,
+        Err(why) => return skip(&format!("realpac::kde: {why}")),
+    };
+    let config = tempfile::tempdir().expect("config dir");
+    let url = server.url("proxy.pac");
+    std::fs::write(
+        config.path().join("kioslaverc"),
+        format!("[Proxy Settings]\nProxyType=2\nProxy Config Script={url}\n"),
+    )
+    .expect("kioslaverc");
+    let n = corp
+        .netcheck()
+        .env("XDG_CONFIG_HOME", &config.path().display().to_string());
+    let (code, r) = run(&n);
+    assert_corporate(
+        &r,
+        code,
+        &format!("pac:{url}"),
+        &corp.squid.addr.to_string(),
+    );
+    assert_eq!(device_check(&r, "proxy")["data"]["settings_from"], "kde");
 }
 
 /// A directory standing in for `/` with this resolv.conf.
