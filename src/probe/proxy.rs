@@ -131,9 +131,17 @@ fn decided(env: &ProxyEnv, d: &Decision) -> Check {
         );
         ("proxy.pac_error", summary)
     } else {
+        let passed_over = d.choices.iter().filter(|c| !c.notes.is_empty()).count();
+        let aside = if passed_over == 0 {
+            String::new()
+        } else {
+            format!(
+                "; for {passed_over} host(s) an earlier entry was passed over (a proxy that did not accept a connection, or a kind not followed: see pac_choices)"
+            )
+        };
         (
             "proxy.pac",
-            format!("the PAC file {whence} ({pac}) chose: {}", chosen(d)),
+            format!("the PAC file {whence} ({pac}) chose: {}{aside}", chosen(d)),
         )
     };
     let status = if code == "proxy.pac" {
