@@ -18,6 +18,7 @@
 //! | WPAD absent | a search domain without a wpad name | proxy.none, said in looked_at |
 //! | WPAD by DHCP | dnsmasq's option 252 to dhclient in a namespace | proxy_source wpad:dhcp; pass |
 //! | hostile PAC files | loop, 10 MB, throw, garbage, unreachable | proxy.pac_error / proxy.pac_unreachable, direct path tested |
+//! | firewalled namespace | `--pac file://`; nftables lets only squid's user reach the API | proxy.pac, direct tcp.refused as information; pass (fail with `--proxy direct`) |
 
 use crate::netns::ns::{self, Netns};
 use crate::support::dnsmasq::Dnsmasq;
@@ -586,4 +587,153 @@ fn hostile_pac_files_are_bounded_findings() {
         .arg("--pac")
         .arg(format!("http://{closed}/p.pac")));
     assert_eq!(device_check(&r, "proxy")["code"], "proxy.pac_unreachable");
+}
+
+/// Waits until `ready` holds inside `ns`, for at most 10 s.
+fn wait_in(ns: &Netns, daemon: &mut crate::support::daemon::Daemon, ready: fn() -> bool) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        if ns.enter(ready).unwrap_or(false) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the daemon did not answer:\n{}", daemon.output());
+}
+
+/// The company network in a namespace of its own: its nftables firewall rejects every
+/// connection to the API's port except squid's (user `proxy`), and the PAC file sends the API
+/// through squid and the neutral host direct. The verdict passes, and the report says the PAC
+/// chose the proxy.
+#[test]
+fn a_namespace_whose_firewall_lets_only_the_proxy_out() {
+    use crate::support::daemon::{Daemon, answers_dns, find};
+    if let Some(why) = ns::unavailable() {
+        return skip(&format!("realpac::firewall: {why}"));
+    }
+    let (Ok(dnsmasq), Ok(squid), Ok(nft)) = (find("dnsmasq"), find("squid"), find("nft")) else {
+        return skip("realpac::firewall: dnsmasq, squid or nft is not installed");
+    };
+    let office = Netns::create("pacfw").expect("a namespace");
+    let pki = Pki::new();
+    let local: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
+    let listen = |host: &str, status: u16| {
+        let l = office.bind_tcp(local).expect("listen in the namespace");
+        HttpsServer::from_listener(l, &pki.identity(host), HttpBehaviour::status(status))
+    };
+    let (api, neutral) = (listen(API, 401), listen(NEUTRAL, 200));
+    // The namespace's resolver: dnsmasq on its own 127.0.0.1:53.
+    let dir = Daemon::scratch("netcheck-pacfw-dns");
+    let conf = dir.path().join("dnsmasq.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "no-resolv\nno-hosts\nlisten-address=127.0.0.1\nport=53\nbind-interfaces\n\
+             address=/{API}/127.0.0.1\naddress=/{NEUTRAL}/127.0.0.1\n"
+        ),
+    )
+    .expect("dnsmasq.conf");
+    let mut cmd = office.command(&dnsmasq);
+    cmd.arg("--keep-in-foreground")
+        .arg(format!("--conf-file={}", conf.display()))
+        .arg(format!("--pid-file={}", dir.path().join("pid").display()));
+    let mut dns = Daemon::spawn_command("dnsmasq", cmd, dir);
+    wait_in(&office, &mut dns, || {
+        answers_dns("127.0.0.1:53".parse().expect("address"))
+    });
+    // squid on 127.0.0.1:3128 of the namespace; it runs as the user `proxy`.
+    let dir = Daemon::scratch("netcheck-pacfw-squid");
+    let d = dir.path().display().to_string();
+    std::fs::write(dir.path().join("hosts"), format!("127.0.0.1 {API}\n")).expect("hosts");
+    let conf = dir.path().join("squid.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "http_port 127.0.0.1:3128\npid_filename {d}/squid.pid\ncache_log {d}/cache.log\n\
+             access_log {d}/access.log\ncache_store_log none\ncache deny all\ncoredump_dir {d}\n\
+             hosts_file {d}/hosts\nshutdown_lifetime 0 seconds\nvisible_hostname netcheck-proxy\n\
+             dns_nameservers 127.0.0.1\nhttp_access allow all\n"
+        ),
+    )
+    .expect("squid.conf");
+    let mut cmd = office.command(&squid);
+    cmd.args(["-N", "-f"]).arg(&conf);
+    let mut proxy = Daemon::spawn_command("squid", cmd, dir);
+    wait_in(&office, &mut proxy, || {
+        std::net::TcpStream::connect("127.0.0.1:3128").is_ok()
+    });
+    // The firewall: only squid's user reaches the API's port.
+    let rules = format!(
+        "table inet pacfw {{\n  chain out {{\n    type filter hook output priority 0; policy accept;\n    \
+         tcp dport {} meta skuid != \"proxy\" reject with tcp reset\n  }}\n}}\n",
+        api.port()
+    );
+    let rules_file = tempfile::NamedTempFile::new().expect("a file for the rules");
+    std::fs::write(rules_file.path(), rules).expect("write the rules");
+    let loaded = office
+        .command(&nft)
+        .arg("-f")
+        .arg(rules_file.path())
+        .output()
+        .expect("run nft");
+    assert!(
+        loaded.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    let pac = tempfile::NamedTempFile::new().expect("a PAC file");
+    std::fs::write(
+        pac.path(),
+        format!(
+            "function FindProxyForURL(url, host) {{\n\
+               if (dnsDomainIs(host, \"{API}\")) return \"PROXY 127.0.0.1:3128; DIRECT\";\n\
+               return \"DIRECT\";\n}}\n"
+        ),
+    )
+    .expect("write the PAC file");
+    let profile = ProfileFile::new(&[
+        EndpointSpec::new("api", API, api.port()),
+        EndpointSpec::new("neutral", NEUTRAL, neutral.port()).role("baseline"),
+    ]);
+    let run_with = |pac_arg: &[String]| {
+        let mut cmd = office.command(env!("CARGO_BIN_EXE_bmw-netcheck"));
+        cmd.args(["run", "--only", "dns,tcp,tls,http,proxy", "--timeout", "2s"])
+            .args([
+                "--resolver",
+                "127.0.0.1",
+                "--no-history",
+                "--format",
+                "json",
+            ])
+            .arg("--profile")
+            .arg(profile.path())
+            .arg("--ca-file")
+            .arg(pki.ca_file())
+            .args(pac_arg);
+        for var in crate::support::netcheck::PROXY_VARS {
+            cmd.env_remove(var);
+        }
+        crate::support::run_command(cmd, Vec::new())
+    };
+    let out = run_with(&["--pac".into(), format!("file://{}", pac.path().display())]);
+    let r = out.report();
+    let proxy_check = device_check(&r, "proxy");
+    assert_eq!(proxy_check["code"], "proxy.pac", "{}", out.describe());
+    let via = on_path(&r, "api", "http", "proxy");
+    assert_eq!(
+        via["code"],
+        "http.ok",
+        "{via:#}\nsquid:\n{}",
+        proxy.output()
+    );
+    let refused = on_path(&r, "api", "tcp", "direct");
+    assert_eq!(
+        refused["code"], "tcp.refused",
+        "the firewall rejects: {refused:#}"
+    );
+    assert_eq!(on_path(&r, "neutral", "http", "direct")["code"], "http.ok");
+    assert_eq!(out.code, 0, "the verdict passes:\n{}", out.describe());
+    // Without the PAC file the tool tests the blocked direct path, and fails.
+    let out = run_with(&["--proxy".into(), "direct".into()]);
+    assert_eq!(out.code, 2, "{}", out.describe());
 }
