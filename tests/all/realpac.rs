@@ -737,3 +737,24 @@ fn a_namespace_whose_firewall_lets_only_the_proxy_out() {
     let out = run_with(&["--proxy".into(), "direct".into()]);
     assert_eq!(out.code, 2, "{}", out.describe());
 }
+
+#[test]
+fn proxy_flags_that_cannot_be_used_are_usage_errors() {
+    for args in [
+        vec!["--pac", "http://x.lan/p.pac", "--proxy", "direct"],
+        vec!["--pac", "ftp://u:flagsecret@x.lan/p.pac"],
+        vec!["--pac", "nope"],
+        vec!["--proxy", "gopher://u:flagsecret@x.lan"],
+        vec!["--proxy", "http://x.lan:0"],
+    ] {
+        let mut n = Netcheck::bare();
+        for a in &args {
+            n = n.arg(*a);
+        }
+        let out = n.run();
+        out.assert_exit(3);
+        assert!(out.stdout.is_empty(), "{}", out.describe());
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.describe());
+        assert!(!out.stderr.contains("flagsecret"), "{}", out.describe());
+    }
+}
