@@ -76,6 +76,12 @@ pub fn command_line(plan: &Plan) -> Vec<OsString> {
     if let Some(c) = &scope.ca_file {
         pair("--ca-file", c.clone().into());
     }
+    match (&plan.probing.pac, &plan.probing.proxy) {
+        (Some(pac), _) => pair("--pac", pac.into()),
+        (None, crate::proxysettings::ProxyFlag::Url(url)) => pair("--proxy", url.into()),
+        (None, crate::proxysettings::ProxyFlag::Direct) => pair("--proxy", "direct".into()),
+        (None, crate::proxysettings::ProxyFlag::Auto) => {}
+    }
     let duration = |d: Duration| humantime::format_duration(d).to_string().into();
     pair("--timeout", duration(plan.probing.timeout));
     pair("--deadline", duration(plan.deadline));

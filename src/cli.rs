@@ -279,6 +279,45 @@ pub struct RunArgs {
     /// The STUN server --egress asks (repeatable; default: stun.l.google.com:19302)
     #[arg(long, value_name = "HOST:PORT", requires = "egress", value_parser = parse_stun)]
     pub stun: Vec<String>,
+
+    /// The proxy the app's path takes: a proxy URL, `direct`, or `auto` (the environment, the
+    /// desktop's settings, WPAD)
+    #[arg(long, value_name = "URL|direct|auto", default_value = "auto", value_parser = parse_proxy)]
+    pub proxy: crate::proxysettings::ProxyFlag,
+
+    /// Follow the PAC file at this URL (http, https or file) instead of looking for settings
+    #[arg(long, value_name = "URL", conflicts_with = "proxy", value_parser = parse_pac)]
+    pub pac: Option<String>,
+}
+
+/// `--proxy`: `auto`, `direct`, or a proxy URL as the environment variables take it.
+fn parse_proxy(s: &str) -> Result<crate::proxysettings::ProxyFlag, String> {
+    use crate::proxysettings::ProxyFlag;
+    match s {
+        "auto" => Ok(ProxyFlag::Auto),
+        "direct" => Ok(ProxyFlag::Direct),
+        url => crate::probe::proxyenv::usable_url("--proxy", url)
+            .map(ProxyFlag::Url)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// `--pac`: an `http://`, `https://` or `file://` URL.
+fn parse_pac(s: &str) -> Result<String, String> {
+    let ok = ["http://", "https://", "file:///"]
+        .iter()
+        .any(|p| s.len() > p.len() && s.starts_with(p))
+        && s.len() <= 2048
+        && !s.chars().any(crate::sanitize::is_hazard)
+        && !s.contains(char::is_whitespace);
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "'{}' is not a PAC file URL (http://, https:// or file:///)",
+            crate::sanitize::outside_capped(&crate::redact::url_value(s).0, 120)
+        ))
+    }
 }
 
 /// A STUN server for `--stun`: `host:port`, `[v6]:port` for an IPv6 literal.

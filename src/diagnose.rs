@@ -225,6 +225,8 @@ fn fact_holds(fact: Fact, checks: &[Check]) -> bool {
     match fact {
         Fact::ProxyConfigured => checks.iter().any(|c| {
             c.code == "proxy.env"
+                || (matches!(c.code.as_str(), "proxy.cli" | "proxy.desktop")
+                    && c.data.get("https_proxy").is_some_and(|v| !v.is_null()))
                 || c.code.starts_with("http.proxy_")
                 || c.code.starts_with("proxy.pac")
                 || c.data_str("path") == Some("proxy")

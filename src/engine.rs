@@ -30,7 +30,7 @@ pub struct Prepared {
     pub profile: Profile,
     pub tls: tls::TlsSetup,
     sel: Selection,
-    proxy: ProxyEnv,
+    proxy: crate::proxysettings::Settings,
     kb: Knowledge,
     storage_paths: Vec<std::path::PathBuf>,
     probing: Probing,
@@ -41,7 +41,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, AppError> {
     let profile = load_profile(args)?;
     let sel = selection_for(args, &profile);
     let tls = tls::TlsSetup::load(args.ca_file.as_deref())?;
-    let proxy = ProxyEnv::from_env()?;
+    let proxy = crate::proxysettings::read(&args.proxy, args.pac.as_deref(), ProxyEnv::from_env()?);
     let kb = Knowledge::builtin().map_err(AppError::Internal)?;
     let storage_paths = storage_paths(args)?;
     Ok(Prepared {
@@ -144,6 +144,7 @@ pub async fn check(
     let started_at = SystemTime::now();
     let checks = {
         let (resolver, resolver_servers, control) = resolvers(profile, probing, tls).await;
+        let proxy = &follow_proxy(proxy, profile, &resolver, tls, probing.timeout, deadline).await;
         let env = Arc::new(Env {
             timeout: probing.timeout,
             deadline,
@@ -183,6 +184,7 @@ pub async fn check(
         let read = readings(&checks, &attempts, profile, sel);
         checks.extend(read);
         checks.sort_by_key(|c| (c.target.is_none(), c.probe));
+        label_proxy_source(&mut checks, proxy);
         checks
     };
 
@@ -211,6 +213,40 @@ pub async fn check(
         device: Some(device_info()),
         redacted: Vec::new(),
         uplinks: Vec::new(),
+    }
+}
+
+/// The proxy settings followed for this run (a PAC file fetched and run), within a third of
+/// the deadline so the checks keep the rest.
+async fn follow_proxy(
+    settings: &crate::proxysettings::Settings,
+    profile: &Profile,
+    resolver: &Result<crate::iface::Resolver, String>,
+    tls: &tls::TlsSetup,
+    timeout: std::time::Duration,
+    deadline: std::time::Duration,
+) -> ProxyEnv {
+    let follow = crate::proxysettings::Follow {
+        endpoints: &profile.endpoints,
+        resolver,
+        tls,
+        timeout,
+    };
+    crate::proxysettings::decide(settings, &follow, deadline / 3).await
+}
+
+/// Every endpoint check says where its path was decided (`data.proxy_source`: `cli`, `env`,
+/// `gnome`, `pac:<url>`, ...; `none` when nothing configures a proxy).
+fn label_proxy_source(checks: &mut [Check], proxy: &ProxyEnv) {
+    let source = if proxy.source.is_empty() {
+        "none"
+    } else {
+        proxy.source.as_str()
+    };
+    for c in checks.iter_mut().filter(|c| c.target.is_some()) {
+        c.data
+            .entry("proxy_source")
+            .or_insert_with(|| serde_json::json!(source));
     }
 }
 

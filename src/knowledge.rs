@@ -282,6 +282,8 @@ mod tests {
                 || matches!(
                     c,
                     "proxy.none" | "proxy.env" | "vpn.none" | "clock.unknown" | "captive.off"
+                        // Where the proxy decision came from: facts, not faults.
+                        | "proxy.cli" | "proxy.desktop" | "proxy.pac"
                         | "captive.unreachable" | "ipv6.unavailable" | "dns.skipped"
                         // A device probe that could not measure: nothing about the network.
                         | "storage.error"

@@ -21,6 +21,9 @@ pub struct Probing {
     pub resolver: Option<DnsServer>,
     /// `--control`; the profile's `control` key when absent.
     pub control: Option<ControlSetting>,
+    /// `--proxy` and `--pac`: where the proxy settings come from.
+    pub proxy: crate::proxysettings::ProxyFlag,
+    pub pac: Option<String>,
 }
 
 impl Probing {
@@ -30,6 +33,8 @@ impl Probing {
             samples: args.samples,
             resolver: args.resolver.clone(),
             control: args.control.clone(),
+            proxy: args.proxy.clone(),
+            pac: args.pac.clone(),
         }
     }
 

@@ -10,7 +10,8 @@
 //! - [`icmp`]: the ICMP error that ended a connection attempt (the socket's error queue);
 //! - [`fs`]: free and total space of the filesystem holding a path (statvfs);
 //! - [`limits`]: this process's limit on open files (getrlimit/setrlimit);
-//! - [`memory`]: this process's resident memory.
+//! - [`memory`]: this process's resident memory;
+//! - [`proxy`]: the system's proxy settings on macOS and Windows.
 //!
 //! The interface binding of `--interface` (`SO_BINDTODEVICE`, in `iface.rs`) and the sysfs
 //! description of an interface's kind stay with `iface.rs`, which already refuses them off Linux.
@@ -21,5 +22,6 @@ pub mod limits;
 pub mod links;
 pub mod memory;
 pub mod processes;
+pub mod proxy;
 pub mod route;
 pub mod routes;

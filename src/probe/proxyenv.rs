@@ -19,14 +19,57 @@ pub const VARS: [&str; 8] = [
     "no_proxy",
 ];
 
-/// Proxy settings found in the environment. URLs are kept whole only for connecting; everything
-/// shown uses [`redact_url`].
+/// The proxy settings a run follows. Read from the environment by [`ProxyEnv::from_env`]; the
+/// other sources (command line, desktop, PAC, WPAD: `crate::proxysettings`) fill the same
+/// fields, plus where the decision came from. URLs are kept whole only for connecting;
+/// everything shown uses [`redact_url`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProxyEnv {
     /// (variable, value) pairs that are set and non-empty.
     pub vars: Vec<(String, String)>,
     pub https: Option<String>,
     pub no_proxy: Vec<String>,
+    /// Where the decision came from (`cli`, `env`, `gnome`, `kde`, `pac:<url>`, `wpad:dhcp`,
+    /// `wpad:dns`, `macos`, `windows`), shown redacted; empty: no proxy anywhere.
+    pub source: String,
+    /// What a PAC file chose, host by host (a proxy URL, or `None` for direct); when set, it
+    /// replaces `https` and `no_proxy`.
+    pub routes: Option<std::collections::BTreeMap<String, Option<String>>>,
+    /// How the decision was made, for the proxy check.
+    pub decision: Option<std::sync::Arc<Decision>>,
+}
+
+/// How the proxy decision was made, as the proxy check reports it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decision {
+    /// Where the settings were found: `cli`, `env`, `gnome`, `kde`, `wpad`, `macos`,
+    /// `windows`, or empty.
+    pub from: String,
+    /// The PAC file's URL, redacted, when one was followed.
+    pub pac_url: Option<String>,
+    /// The PAC file's answer per host, when it ran.
+    pub choices: Vec<PacChoice>,
+    /// Why the PAC file gave no answer (`proxy.pac_unreachable` or `proxy.pac_error`, and the
+    /// reason in a sentence), after which the run goes direct.
+    pub failure: Option<(&'static str, String)>,
+    /// What was looked at and found nothing, in order (e.g. "wpad: no search domain").
+    pub looked_at: Vec<String>,
+}
+
+/// What a PAC file said for one host, and which entry the run follows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacChoice {
+    pub host: String,
+    /// The script's answer, sanitized and redacted.
+    pub answer: String,
+    /// The proxy followed (redacted), or `None` for direct.
+    pub via: Option<String>,
+    /// Entries passed over and why (a proxy that did not accept a connection, a kind the tool
+    /// does not follow, an answer that names nothing).
+    pub notes: Vec<String>,
+    /// Why the script gave no usable answer for this host (it threw, or answered nonsense):
+    /// the host then goes direct.
+    pub failed: Option<String>,
 }
 
 /// Replaces credentials in any text holding URLs (`user:pass@` → `***@`, secret query values →
@@ -43,11 +86,27 @@ pub fn shown_value(value: &str) -> String {
     crate::sanitize::outside(&crate::redact::url_value(value).0)
 }
 
+/// A proxy URL given as `what` (a variable, a flag), checked like the variables' values and
+/// given the `http://` they imply when no scheme is written.
+pub fn usable_url(what: &str, value: &str) -> Result<String, AppError> {
+    validate(what, value.trim())?;
+    Ok(if value.contains("://") {
+        value.trim().to_owned()
+    } else {
+        format!("http://{}", value.trim())
+    })
+}
+
 /// Checks that a proxy value is a URL we can use: `scheme://[user[:pass]@]host[:port][/]`.
 fn validate(var: &str, value: &str) -> Result<(), AppError> {
+    let var = if var.starts_with('-') {
+        var.to_owned()
+    } else {
+        format!("environment variable {var}")
+    };
     let bad = |why: &str| {
         AppError::Input(format!(
-            "environment variable {var} is not a usable proxy URL ({why}): {}",
+            "{var} is not a usable proxy URL ({why}): {}",
             crate::sanitize::outside_capped(&crate::redact::url_value(value).0, 120)
         ))
     };
@@ -121,11 +180,20 @@ impl ProxyEnv {
             }
             env.vars.push((var.to_owned(), value));
         }
+        if !env.vars.is_empty() {
+            env.source = "env".into();
+        }
         Ok(env)
     }
 
-    /// The proxy URL for an HTTPS request to `host`, unless NO_PROXY exempts it.
+    /// The proxy URL for an HTTPS request to `host`: what the PAC file chose for it, or the
+    /// configured proxy unless NO_PROXY exempts it.
     pub fn for_host(&self, host: &str) -> Option<&str> {
+        if let Some(routes) = &self.routes {
+            return routes
+                .get(&host.to_ascii_lowercase())
+                .and_then(|r| r.as_deref());
+        }
         let proxy = self.https.as_deref()?;
         let host = host.to_ascii_lowercase();
         let exempt = self.no_proxy.iter().any(|rule| {
@@ -189,6 +257,7 @@ mod tests {
             vars: vec![],
             https: Some("http://p:3128".into()),
             no_proxy: vec!["localhost".into(), ".corp.lan".into(), "127.0.0.1".into()],
+            ..ProxyEnv::default()
         };
         assert_eq!(env.for_host("cocoapi.bmwgroup.com"), Some("http://p:3128"));
         assert_eq!(env.for_host("a.corp.lan"), None);

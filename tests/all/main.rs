@@ -21,6 +21,7 @@ mod realcontrol;
 mod realdns;
 mod realpath;
 mod realfirewall;
+mod realpac;
 mod realproxy;
 mod realtls;
 mod realvpn;

@@ -26,6 +26,7 @@ pub mod nginx;
 pub mod nsnginx;
 pub mod nginxhosts;
 pub mod opensslpki;
+pub mod pacserver;
 pub mod pki;
 pub mod profile;
 pub mod prometheus;
