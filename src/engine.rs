@@ -123,6 +123,20 @@ async fn resolvers(
     (resolver, servers, Arc::new(control))
 }
 
+/// The endpoints as the report lists them.
+fn endpoint_infos(profile: &Profile) -> Vec<EndpointInfo> {
+    profile
+        .endpoints
+        .iter()
+        .map(|e| EndpointInfo {
+            name: e.name.clone(),
+            host: e.host.clone(),
+            port: e.port,
+            role: e.role,
+        })
+        .collect()
+}
+
 /// One check of the prepared profile, bounded by `deadline`: the report, not yet delivered.
 /// `serve` calls it on its own runtime for every scrape.
 pub async fn check(
@@ -188,16 +202,7 @@ pub async fn check(
         checks
     };
 
-    let endpoints: Vec<EndpointInfo> = profile
-        .endpoints
-        .iter()
-        .map(|e| EndpointInfo {
-            name: e.name.clone(),
-            host: e.host.clone(),
-            port: e.port,
-            role: e.role,
-        })
-        .collect();
+    let endpoints = endpoint_infos(profile);
     let suspects = diagnose(&checks, &endpoints, kb);
     Report {
         schema_version: SCHEMA_VERSION,

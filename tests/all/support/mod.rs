@@ -23,8 +23,8 @@ pub mod mitmproxy;
 #[cfg(test)]
 pub mod netcheck;
 pub mod nginx;
-pub mod nsnginx;
 pub mod nginxhosts;
+pub mod nsnginx;
 pub mod opensslpki;
 pub mod pacserver;
 pub mod pki;
