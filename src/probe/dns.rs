@@ -351,6 +351,7 @@ pub async fn run(
             cnames.push(c);
         }
     }
+    let mark = super::dnsfilter::answer_mark(&ra).or_else(|| super::dnsfilter::answer_mark(&raaaa));
     let (a, aaaa) = (Answer::from_result(ra), Answer::from_result(raaaa));
     // The round trip this lookup measured: its quicker answer (a timeout measures nothing).
     let rtt = [(&a, ta), (&aaaa, taaaa)]
@@ -368,7 +369,7 @@ pub async fn run(
         summary,
         a,
         cnames,
-        extra: Vec::new(),
+        extra: mark.map(|e| vec![("ede", e.to_json())]).unwrap_or_default(),
         block_product: None,
     };
     // The second look, for what the library does not tell.

@@ -10,6 +10,7 @@
 //! round trips. A look that finds nothing changes nothing.
 
 use super::dnswire::{self, Ask, Reply, WireError};
+use hickory_resolver::net::NetError;
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RecordType;
 use std::net::SocketAddr;
@@ -36,6 +37,18 @@ pub enum Second {
     Filtered(dnswire::Ede, Reply),
     /// DNSSEC validation failed: an EDE 1–12, or a SERVFAIL that a CD query resolves.
     Dnssec(Option<dnswire::Ede>, Option<Reply>),
+}
+
+/// An Extended DNS Error the resolver attached to an answer that resolved: 4 Forged Answer
+/// (Knot Resolver's `policy.ANSWER`), 15 Blocked, 16 Censored or 17 Filtered. The resolver says
+/// the address is its own doing, not the name's owner's — a block page's mark, read from the
+/// lookup's own message at no extra cost.
+pub fn answer_mark(r: &Result<hickory_resolver::lookup::Lookup, NetError>) -> Option<dnswire::Ede> {
+    let lookup = r.as_ref().ok()?;
+    dnswire::sort(lookup.message())
+        .ede
+        .into_iter()
+        .find(|e| matches!(e.code, 4 | 15 | 16 | 17))
 }
 
 fn left(deadline: Instant) -> Option<Duration> {

@@ -47,6 +47,9 @@ pub struct Identity {
     pub server_id: Option<String>,
     /// It answers `pi.hole`: a Pi-hole.
     pub pihole: bool,
+    /// The product its behaviour names where it says nothing about itself: the texts of its
+    /// Extended DNS Errors ([`product_of_ede`]).
+    pub behaviour: Option<&'static str>,
 }
 
 impl Identity {
@@ -56,13 +59,45 @@ impl Identity {
             return Some("Pi-hole");
         }
         let named = |s: &Option<String>| s.as_deref().and_then(blockpages::software_product);
-        named(&self.software).or_else(|| {
-            // A server id names the product only where it is one's default (Pi-hole's `pi.hole`).
-            let id = self.server_id.as_deref()?.to_ascii_lowercase();
-            (id == "pi.hole" || id.contains("pihole") || id.contains("pi-hole"))
-                .then_some("Pi-hole")
-        })
+        named(&self.software)
+            .or_else(|| {
+                // A server id names the product only where it is one's default (Pi-hole's
+                // `pi.hole`).
+                let id = self.server_id.as_deref()?.to_ascii_lowercase();
+                (id == "pi.hole" || id.contains("pihole") || id.contains("pi-hole"))
+                    .then_some("Pi-hole")
+            })
+            .or(self.behaviour)
     }
+}
+
+/// The product an Extended DNS Error's text names. Knot Resolver marks every EDE it sets with a
+/// four-character identifier of its own (`CR36` for `policy.DENY`, `EIM4` for `policy.REFUSE`,
+/// `5DO5` for `policy.ANSWER`, as Knot Resolver 5.6 answers), which no other resolver sends;
+/// Pi-hole, AdGuard Home and Technitium name themselves in theirs.
+pub fn product_of_ede(text: &str) -> Option<&'static str> {
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("pi-hole") || lower.contains("pihole") {
+        return Some("Pi-hole");
+    }
+    if lower.contains("adguard") {
+        return Some("AdGuard Home");
+    }
+    if lower.contains("technitium") {
+        return Some("Technitium DNS Server");
+    }
+    let id = text
+        .split([':', ' '])
+        .next()
+        .unwrap_or_default()
+        .trim_matches(['(', ')']);
+    let knot = id.len() == 4
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && id.chars().any(|c| c.is_ascii_digit())
+        && id.chars().any(|c| c.is_ascii_uppercase());
+    knot.then_some("Knot Resolver")
 }
 
 /// Asks `server` who it is: `version.bind`, `id.server`, `hostname.bind` (class CHAOS) and
@@ -99,6 +134,7 @@ async fn ask(server: SocketAddr, limit: impl Fn() -> Limit) -> Identity {
         software,
         server_id: id.or(hostname),
         pihole,
+        behaviour: None,
     }
 }
 
@@ -207,6 +243,16 @@ impl Servers {
         self.get(server).and_then(|r| *r.rtt.borrow())
     }
 
+    /// The first server and its identity, for the run-wide judgements after every pipeline has
+    /// finished: the same answer the dns checks read, waited for until it is complete (its
+    /// questions are bounded by [`MOST`]). `None` when no lookup asked it.
+    pub async fn run_identity(&self) -> Option<(IpAddr, Identity)> {
+        let server = self.first()?;
+        self.get(server)?.identity.get()?;
+        let most = Instant::now() + MOST + LEAST;
+        Some((server.ip(), self.identity(server, most).await))
+    }
+
     /// Who `server` is: the run's one answer, waiting for it (started if need be) until
     /// `deadline` at the latest.
     pub async fn identity(&self, server: SocketAddr, deadline: Instant) -> Identity {
@@ -289,6 +335,9 @@ pub fn who(server: Option<&IpAddr>, id: &Identity, block_page: Option<&str>) -> 
     match (product, id.software.as_deref()) {
         (Some("unbound"), Some(v)) => format!("unbound ({v}) with a local-zone or RPZ rule"),
         (Some("dnsmasq"), Some(v)) => format!("dnsmasq ({v}) with an address/blocklist rule"),
+        (Some("BIND"), Some(v)) => format!("BIND ({v}) with a response-policy zone (RPZ)"),
+        (Some("Knot Resolver"), Some(v)) => format!("Knot Resolver ({v}) with a policy rule"),
+        (Some("Knot Resolver"), None) => "Knot Resolver with a policy rule".into(),
         (Some(p), Some(v)) => format!("{p} ({v})"),
         (Some(p), None) => p.to_owned(),
         _ => UNKNOWN.into(),
@@ -328,9 +377,32 @@ mod tests {
             server_id: Some("ns1".into()),
             ..Identity::default()
         };
-        assert_eq!(who(None, &bind, None), "BIND (9.18.28-1~deb12u2-Debian)");
+        assert_eq!(
+            who(None, &bind, None),
+            "BIND (9.18.28-1~deb12u2-Debian) with a response-policy zone (RPZ)"
+        );
+        let knot = Identity {
+            behaviour: product_of_ede("CR36"),
+            ..Identity::default()
+        };
+        assert_eq!(who(None, &knot, None), "Knot Resolver with a policy rule");
         let cb: IpAddr = "185.228.168.9".parse().expect("address");
         assert_eq!(who(Some(&cb), &none, None), "CleanBrowsing");
+    }
+
+    #[test]
+    fn extended_error_texts_name_the_resolver() {
+        for id in ["CR36", "EIM4", "5DO5", "(CR36)"] {
+            assert_eq!(product_of_ede(id), Some("Knot Resolver"), "{id}");
+        }
+        assert_eq!(product_of_ede("Blocked by Pi-hole"), Some("Pi-hole"));
+        assert_eq!(
+            product_of_ede("AdGuard Home: filtered"),
+            Some("AdGuard Home")
+        );
+        for other in ["DENY", "1234", "blocked by policy", "", "CR366"] {
+            assert_eq!(product_of_ede(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -1,0 +1,557 @@
+//! Block pages, decided per name, and the filter named the same on every finding.
+//!
+//! A filter that redirects instead of refusing (an RPZ CNAME or local-data record, Knot
+//! Resolver's `policy.ANSWER`, a Pi-hole in IP mode) gives an answer that resolves, and the
+//! failure shows one stage later: the server there presents a certificate that is not the
+//! service's. On its own that could be TLS interception. It is a block page when the answer
+//! itself carries a filter's mark as well — any one of:
+//!
+//! - a CNAME, to a listed block host or to any other (`cname`);
+//! - an Extended DNS Error 4 Forged Answer, 15 Blocked, 16 Censored or 17 Filtered (`ede`);
+//! - the resolver's own address (`resolver_address`);
+//! - one address answered for several BMW names with different host names, which the neutral
+//!   host does not share (`shared_address`);
+//! - a certificate listed in `checks/blockpages.toml` (`certificate`).
+//!
+//! The decision is made for each name. A name at a block page's address whose own port nobody
+//! serves there (the CarData stream on :9000: block-page servers answer on 443 and 80 only) is
+//! part of the same block page (`same_address`), not a firewall. The failures that follow carry
+//! `explained_by = "dns.block_page"`, so the diagnosis does not read them as interception or a
+//! firewall.
+//!
+//! Who is in the way is the run's one answer: the resolver's identity (asked once per run,
+//! [`crate::probe::resolverid`]), completed by what its Extended DNS Errors say, applied to every
+//! dns check that names a filter — the same product on every check, every run.
+
+use crate::model::{Check, Probe, Role, Status};
+use crate::probe::blockpages;
+use crate::probe::resolverid::{self, Identity};
+use crate::profile::Endpoint;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+/// The run's resolver as the dns stage asked it: its address and its identity.
+pub type RunResolver = (IpAddr, Identity);
+
+/// What the run shows of one name.
+struct Name<'a> {
+    host: &'a str,
+    addrs: BTreeSet<String>,
+    cnames: Vec<String>,
+    /// The mark an Extended DNS Error puts on the answer.
+    ede: Option<String>,
+    /// The subject and issuer of a certificate that is not the service's.
+    foreign: Option<(String, String)>,
+    /// A connection stage (tcp, tls, http) failed.
+    failed: bool,
+}
+
+/// The evidence that one name leads to a block page.
+#[derive(Default)]
+struct Verdict {
+    keys: Vec<&'static str>,
+    reasons: Vec<String>,
+    product: Option<String>,
+}
+
+/// Applies the rule, then names the filter the same way on every dns check of the run.
+pub fn apply(checks: &mut [Check], endpoints: &[Endpoint], resolver: Option<&RunResolver>) {
+    let identity = identity(checks, resolver);
+    let names = names(checks, endpoints);
+    let baseline = baseline_addresses(checks, endpoints);
+    let verdicts = judge(&names, &baseline, resolver.map(|r| r.0));
+    rewrite(checks, &names, &verdicts, resolver.map(|r| r.0), &identity);
+    name_the_filter(checks, resolver.map(|r| r.0), &identity);
+}
+
+/// The resolver's identity, and where it says nothing about itself, what its Extended DNS
+/// Errors say (the same texts in every run, so the same product).
+fn identity(checks: &[Check], resolver: Option<&RunResolver>) -> Identity {
+    let mut id = resolver.map(|r| r.1.clone()).unwrap_or_default();
+    if id.product().is_none() {
+        id.behaviour = checks
+            .iter()
+            .filter(|c| c.probe == Probe::Dns)
+            .filter_map(|c| c.data.get("ede")?.get("text")?.as_str())
+            .find_map(resolverid::product_of_ede);
+    }
+    id
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The certificate codes that say the server is not the service: a wrong name, an unknown
+/// issuer, or an interceptor's table entry of the kind "block page".
+fn foreign_certificate(c: &Check) -> Option<(String, String)> {
+    let foreign = match c.code.as_str() {
+        "tls.hostname_mismatch" | "tls.untrusted" => true,
+        "tls.intercepted" => c.data_str("interceptor_kind") == Some("block page"),
+        _ => false,
+    };
+    foreign.then(|| {
+        let s = |k| c.data_str(k).unwrap_or_default().to_owned();
+        (s("subject"), s("issuer"))
+    })
+}
+
+/// Every non-baseline name of the run whose lookup resolved, with what its stages showed.
+fn names<'a>(checks: &[Check], endpoints: &'a [Endpoint]) -> BTreeMap<&'a str, Name<'a>> {
+    let mut names: BTreeMap<&str, Name> = endpoints
+        .iter()
+        .filter(|e| e.role != Role::Baseline && e.ip_literal().is_none())
+        .map(|e| {
+            let name = Name {
+                host: e.host.as_str(),
+                addrs: BTreeSet::new(),
+                cnames: Vec::new(),
+                ede: None,
+                foreign: None,
+                failed: false,
+            };
+            (e.name.as_str(), name)
+        })
+        .collect();
+    let mut resolved = BTreeSet::new();
+    for c in checks {
+        let Some(n) = c.target.as_deref().and_then(|t| names.get_mut(t)) else {
+            continue;
+        };
+        match c.probe {
+            Probe::Dns if c.code == "dns.ok" => {
+                resolved.insert(c.target.clone().unwrap_or_default());
+                n.addrs = strings(c.data.get("addresses")).into_iter().collect();
+                n.cnames = strings(c.data.get("cname_chain"));
+                n.ede = c.data.get("ede").and_then(|e| {
+                    let code = e.get("code")?.as_u64()?;
+                    matches!(code, 4 | 15..=17).then(|| ede_words(e))
+                });
+            }
+            Probe::Tcp | Probe::Tls | Probe::Http if c.status == Status::Fail => {
+                n.failed = n.failed || !c.data.contains_key("explained_by");
+                if c.probe == Probe::Tls {
+                    n.foreign = n.foreign.take().or_else(|| foreign_certificate(c));
+                }
+            }
+            _ => {}
+        }
+    }
+    names.retain(|t, n| resolved.contains(*t) && !n.addrs.is_empty());
+    names
+}
+
+fn ede_words(e: &Value) -> String {
+    let code = e.get("code").and_then(Value::as_u64).unwrap_or_default();
+    let name = e.get("name").and_then(Value::as_str).unwrap_or_default();
+    match e
+        .get("text")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    {
+        Some(t) => format!("{code} {name}: {t}"),
+        None => format!("{code} {name}"),
+    }
+}
+
+/// The addresses the working baselines resolved to.
+fn baseline_addresses(checks: &[Check], endpoints: &[Endpoint]) -> BTreeSet<String> {
+    let baselines: BTreeSet<&str> = endpoints
+        .iter()
+        .filter(|e| e.role == Role::Baseline)
+        .map(|e| e.name.as_str())
+        .collect();
+    checks
+        .iter()
+        .filter(|c| c.probe == Probe::Dns && c.code == "dns.ok")
+        .filter(|c| c.target.as_deref().is_some_and(|t| baselines.contains(t)))
+        .flat_map(|c| strings(c.data.get("addresses")))
+        .collect()
+}
+
+/// The evidence for each name that shows a foreign certificate, then the names at the same
+/// addresses whose connections failed.
+fn judge(
+    names: &BTreeMap<&str, Name>,
+    baseline: &BTreeSet<String>,
+    resolver: Option<IpAddr>,
+) -> BTreeMap<String, Verdict> {
+    let mut verdicts: BTreeMap<String, Verdict> = BTreeMap::new();
+    for (t, n) in names {
+        let Some((subject, issuer)) = &n.foreign else {
+            continue;
+        };
+        let mut v = evidence(n, names, resolver, baseline);
+        let cn = blockpages::common_name(subject).unwrap_or("an unnamed certificate");
+        if let Some(f) = blockpages::certificate_product(subject, issuer) {
+            v.keys.push("certificate");
+            v.reasons
+                .push(format!("the certificate there ({cn}) is {}'s", f.product));
+            v.product = v.product.or(Some(f.product.clone()));
+        }
+        if v.keys.is_empty() {
+            continue;
+        }
+        v.reasons.push(format!(
+            "the server there presents a certificate that is not the service's ({cn})"
+        ));
+        verdicts.insert((*t).to_owned(), v);
+    }
+    same_address(names, &mut verdicts);
+    verdicts
+}
+
+/// The marks of a filter on one name's answer (the certificate aside).
+fn evidence(
+    n: &Name,
+    names: &BTreeMap<&str, Name>,
+    resolver: Option<IpAddr>,
+    baseline: &BTreeSet<String>,
+) -> Verdict {
+    let mut v = Verdict::default();
+    if let Some(target) = n.cnames.last() {
+        let known = blockpages::block_page(&n.cnames, &[]).map(|f| f.product.clone());
+        let cert_for_it = n.foreign.as_ref().is_some_and(|(s, _)| {
+            blockpages::common_name(s).is_some_and(|cn| cn.eq_ignore_ascii_case(target))
+        });
+        v.keys.push("cname");
+        v.reasons.push(format!(
+            "the answer is a CNAME to {target}{}",
+            if cert_for_it {
+                ", whose certificate the server there presents"
+            } else {
+                ""
+            }
+        ));
+        v.product = known;
+    }
+    if let Some(e) = &n.ede {
+        v.keys.push("ede");
+        v.reasons.push(format!(
+            "the resolver marks the answer (Extended DNS Error {e})"
+        ));
+    }
+    if let Some(r) = resolver.filter(|r| n.addrs.contains(&r.to_string())) {
+        v.keys.push("resolver_address");
+        v.reasons.push(format!("{r} is the resolver's own address"));
+    }
+    let others: Vec<&str> = names
+        .values()
+        .filter(|o| o.host != n.host && o.addrs == n.addrs)
+        .map(|o| o.host)
+        .collect();
+    if !others.is_empty() && n.addrs.is_disjoint(baseline) {
+        v.keys.push("shared_address");
+        v.reasons.push(format!(
+            "{} is the answer for {} as well, and the neutral host does not share it",
+            join(&n.addrs),
+            others.join(", ")
+        ));
+    }
+    v
+}
+
+fn join(set: &BTreeSet<String>) -> String {
+    set.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// Names at a block page's address whose own connection failed there (a port the block page does
+/// not serve): the same block page.
+fn same_address(names: &BTreeMap<&str, Name>, verdicts: &mut BTreeMap<String, Verdict>) {
+    let mut pages: BTreeMap<String, (&str, Option<String>)> = BTreeMap::new();
+    for (t, v) in verdicts.iter() {
+        if let Some(n) = names.get(t.as_str()) {
+            for a in &n.addrs {
+                pages
+                    .entry(a.clone())
+                    .or_insert((n.host, v.product.clone()));
+            }
+        }
+    }
+    for (t, n) in names {
+        if verdicts.contains_key(*t) || !n.failed {
+            continue;
+        }
+        if !n.addrs.iter().all(|a| pages.contains_key(a)) {
+            continue;
+        }
+        let Some((host, product)) = n.addrs.first().and_then(|a| pages.get(a)) else {
+            continue;
+        };
+        let v = Verdict {
+            keys: vec!["same_address"],
+            reasons: vec![format!(
+                "{} is where {host} meets the block page, and the connection to this name's port there fails: the block page serves only its own ports",
+                join(&n.addrs)
+            )],
+            product: product.clone(),
+        };
+        verdicts.insert((*t).to_owned(), v);
+    }
+}
+
+/// The dns check of each block page name becomes `dns.block_page`; the failures that follow are
+/// explained by it.
+fn rewrite(
+    checks: &mut [Check],
+    names: &BTreeMap<&str, Name>,
+    verdicts: &BTreeMap<String, Verdict>,
+    resolver: Option<IpAddr>,
+    identity: &Identity,
+) {
+    for c in checks.iter_mut() {
+        let Some(t) = c.target.clone() else { continue };
+        let (Some(v), Some(n)) = (verdicts.get(&t), names.get(t.as_str())) else {
+            continue;
+        };
+        if c.probe == Probe::Dns {
+            let who = resolverid::who(resolver.as_ref(), identity, v.product.as_deref());
+            c.status = Status::Fail;
+            c.code = "dns.block_page".into();
+            c.summary = format!(
+                "{} leads to a filter's block page, not to the service: {}; in the way: {who}",
+                n.host,
+                v.reasons.join("; ")
+            );
+            c.data.insert("filter".into(), json!(who));
+            c.data.insert("block_evidence".into(), json!(v.keys));
+            if let Some(s) = &identity.software {
+                c.data.insert("resolver_software".into(), json!(s));
+            }
+        } else if c.status == Status::Fail && !c.data.contains_key("explained_by") {
+            c.summary = format!(
+                "{} — expected: the name leads to a block page, not to BMW",
+                c.summary
+            );
+            c.data
+                .insert("explained_by".into(), json!("dns.block_page"));
+        }
+    }
+}
+
+/// Every dns check that names a filter names the run's one: the products a block page or a
+/// listed resolver names stay; the others read the resolver's identity as the run completed it.
+fn name_the_filter(checks: &mut [Check], resolver: Option<IpAddr>, identity: &Identity) {
+    let listed: BTreeSet<&str> = blockpages::table()
+        .iter()
+        .map(|f| f.product.as_str())
+        .collect();
+    let name = resolverid::who(resolver.as_ref(), identity, None);
+    let lookups: HashMap<usize, String> = checks
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.probe == Probe::Dns)
+        .filter_map(|(i, c)| Some((i, c.data_str("filter")?.to_owned())))
+        .filter(|(_, f)| !listed.contains(f.as_str()) && *f != name)
+        .collect();
+    for (i, old) in lookups {
+        let c = &mut checks[i];
+        c.summary = c.summary.replace(&old, &name);
+        c.data.insert("filter".into(), json!(name));
+        if let Some(s) = &identity.software {
+            c.data.insert("resolver_software".into(), json!(s));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(name: &str, host: &str, port: u16, role: Role) -> Endpoint {
+        Endpoint {
+            name: name.into(),
+            host: host.into(),
+            port,
+            path: "/".into(),
+            expect_status: None,
+            public: true,
+            role,
+            protocol: crate::profile::Protocol::Https,
+            min_tls: None,
+            reading: Default::default(),
+            private_ca: false,
+            method: Default::default(),
+            body: None,
+        }
+    }
+
+    fn dns(target: &str, addrs: &[&str]) -> Check {
+        Check::new(Probe::Dns, Some(target), Status::Pass, "dns.ok", "x")
+            .with("resolver", "127.0.0.53:53")
+            .with("addresses", addrs.to_vec())
+    }
+
+    fn tls(target: &str, subject: &str) -> Check {
+        Check::new(
+            Probe::Tls,
+            Some(target),
+            Status::Fail,
+            "tls.untrusted",
+            "untrusted",
+        )
+        .with("subject", subject)
+        .with("issuer", subject)
+    }
+
+    fn refused(target: &str) -> Check {
+        Check::new(
+            Probe::Tcp,
+            Some(target),
+            Status::Fail,
+            "tcp.refused",
+            "refused",
+        )
+    }
+
+    fn world() -> Vec<Endpoint> {
+        vec![
+            ep("api", "api.example", 443, Role::Service),
+            ep("sign-in", "id.example", 443, Role::Service),
+            ep("stream", "stream.example", 9000, Role::Service),
+            ep("neutral", "www.example", 443, Role::Baseline),
+        ]
+    }
+
+    fn code<'a>(c: &'a [Check], t: &str, p: Probe) -> &'a str {
+        c.iter()
+            .find(|c| c.probe == p && c.target.as_deref() == Some(t))
+            .map_or("", |c| c.code.as_str())
+    }
+
+    #[test]
+    fn a_shared_address_with_foreign_certificates_is_a_block_page_and_its_other_port_too() {
+        let eps = world();
+        let base = vec![
+            dns("api", &["198.51.100.7"]),
+            dns("sign-in", &["198.51.100.7"]),
+            dns("stream", &["198.51.100.7"]),
+            dns("neutral", &["192.0.2.1"]),
+            tls("api", "CN=block.example"),
+            tls("sign-in", "CN=block.example"),
+            refused("stream"),
+        ];
+        let mut c = base.clone();
+        apply(&mut c, &eps, None);
+        for t in ["api", "sign-in", "stream"] {
+            assert_eq!(code(&c, t, Probe::Dns), "dns.block_page", "{t}");
+        }
+        assert_eq!(c[4].data["explained_by"], "dns.block_page");
+        assert_eq!(c[6].data["explained_by"], "dns.block_page");
+        assert_eq!(c[2].data["block_evidence"], json!(["same_address"]));
+        assert_eq!(c[0].data["block_evidence"], json!(["shared_address"]));
+        assert_eq!(c[0].data["filter"], resolverid::UNKNOWN);
+
+        // The baseline shares the address (one CDN for all): no claim.
+        let mut c = base.clone();
+        c[3] = dns("neutral", &["198.51.100.7"]);
+        apply(&mut c, &eps, None);
+        assert_eq!(code(&c, "api", Probe::Dns), "dns.ok");
+        assert_eq!(code(&c, "stream", Probe::Dns), "dns.ok");
+        // An outage of the shared address (refusals, no certificate seen): no claim.
+        let mut c = base.clone();
+        c[4] = refused("api");
+        c[5] = refused("sign-in");
+        apply(&mut c, &eps, None);
+        assert_eq!(code(&c, "api", Probe::Dns), "dns.ok");
+        // The connections work: no claim either.
+        let mut c = base;
+        c.truncate(4);
+        apply(&mut c, &eps, None);
+        assert_eq!(code(&c, "api", Probe::Dns), "dns.ok");
+    }
+
+    #[test]
+    fn one_name_is_judged_by_its_own_answer() {
+        let eps = world();
+        // A foreign certificate alone could be interception: no claim.
+        let alone = vec![
+            dns("api", &["198.51.100.7"]),
+            dns("sign-in", &["203.0.113.9"]),
+            dns("neutral", &["192.0.2.1"]),
+            tls("api", "CN=block.example"),
+        ];
+        let mut c = alone.clone();
+        apply(&mut c, &eps, None);
+        assert_eq!(code(&c, "api", Probe::Dns), "dns.ok");
+        assert!(!c[3].data.contains_key("explained_by"));
+
+        // The same with a CNAME to the certificate's name.
+        let mut c = alone.clone();
+        c[0] = c[0].clone().with("cname_chain", vec!["block.example"]);
+        apply(&mut c, &eps, None);
+        assert_eq!(code(&c, "api", Probe::Dns), "dns.block_page");
+        assert!(
+            c[0].summary
+                .contains("CNAME to block.example, whose certificate"),
+            "{}",
+            c[0].summary
+        );
+        assert_eq!(code(&c, "sign-in", Probe::Dns), "dns.ok");
+
+        // An Extended DNS Error 4 Forged Answer from Knot Resolver names it.
+        let mut c = alone.clone();
+        let ede = json!({"code": 4, "name": "Forged Answer", "text": "5DO5"});
+        c[0] = c[0].clone().with("ede", ede);
+        apply(&mut c, &eps, None);
+        assert_eq!(c[0].code, "dns.block_page");
+        assert_eq!(c[0].data["filter"], "Knot Resolver with a policy rule");
+
+        // The resolver's own address, and Pi-hole's certificate.
+        let pihole: IpAddr = "198.51.100.7".parse().expect("address");
+        let mut c = alone.clone();
+        c[3] = tls("api", "CN=pi.hole");
+        apply(&mut c, &eps, Some(&(pihole, Identity::default())));
+        assert_eq!(
+            c[0].data["block_evidence"],
+            json!(["resolver_address", "certificate"])
+        );
+        assert_eq!(c[0].data["filter"], "Pi-hole");
+    }
+
+    #[test]
+    fn every_filter_finding_names_the_run_s_resolver() {
+        let eps = world();
+        let ip: IpAddr = "127.0.0.53".parse().expect("address");
+        let bind = Identity {
+            software: Some("9.18.49-1~deb12u3-Debian".into()),
+            ..Identity::default()
+        };
+        let nx = |t: &str, who: &str| {
+            Check::new(
+                Probe::Dns,
+                Some(t),
+                Status::Fail,
+                "dns.filtered",
+                format!("blocked; in the way: {who}"),
+            )
+            .with("filter", who)
+        };
+        let mut c = vec![
+            nx("api", resolverid::UNKNOWN),
+            nx(
+                "sign-in",
+                "BIND (9.18.49-1~deb12u3-Debian) with a response-policy zone (RPZ)",
+            ),
+            nx("stream", "Cisco Umbrella (OpenDNS)"),
+        ];
+        apply(&mut c, &eps, Some(&(ip, bind)));
+        let named = "BIND (9.18.49-1~deb12u3-Debian) with a response-policy zone (RPZ)";
+        assert_eq!(c[0].data["filter"], named);
+        assert!(c[0].summary.ends_with(named), "{}", c[0].summary);
+        assert_eq!(c[0].data["resolver_software"], "9.18.49-1~deb12u3-Debian");
+        assert_eq!(c[1].data["filter"], named);
+        assert_eq!(
+            c[2].data["filter"], "Cisco Umbrella (OpenDNS)",
+            "a block page's own name stays"
+        );
+    }
+}
