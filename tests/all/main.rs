@@ -18,6 +18,7 @@ mod netns;
 mod packaging;
 mod realdns;
 mod realproxy;
+mod realrpz;
 mod realtls;
 mod realvpn;
 mod registry;
