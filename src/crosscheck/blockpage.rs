@@ -243,17 +243,22 @@ fn evidence(
         v.keys.push("resolver_address");
         v.reasons.push(format!("{r} is the resolver's own address"));
     }
-    let others: Vec<&str> = names
+    let others: BTreeSet<&str> = names
         .values()
         .filter(|o| o.host != n.host && o.addrs == n.addrs)
         .map(|o| o.host)
         .collect();
     if !others.is_empty() && n.addrs.is_disjoint(baseline) {
+        let shown: Vec<&str> = others.iter().take(3).copied().collect();
+        let more = match others.len() {
+            0..=3 => String::new(),
+            n => format!(" and {} more", n - 3),
+        };
         v.keys.push("shared_address");
         v.reasons.push(format!(
-            "{} is the answer for {} as well, and the neutral host does not share it",
+            "{} is the answer for {}{more} as well, and the neutral host does not share it",
             join(&n.addrs),
-            others.join(", ")
+            shown.join(", ")
         ));
     }
     v
@@ -503,7 +508,7 @@ mod tests {
         c[0] = c[0].clone().with("ede", ede);
         apply(&mut c, &eps, None);
         assert_eq!(c[0].code, "dns.block_page");
-        assert_eq!(c[0].data["filter"], "Knot Resolver with a policy rule");
+        assert_eq!(c[0].data["filter"], "Knot Resolver");
 
         // The resolver's own address, and Pi-hole's certificate.
         let pihole: IpAddr = "198.51.100.7".parse().expect("address");
@@ -537,14 +542,11 @@ mod tests {
         };
         let mut c = vec![
             nx("api", resolverid::UNKNOWN),
-            nx(
-                "sign-in",
-                "BIND (9.18.49-1~deb12u3-Debian) with a response-policy zone (RPZ)",
-            ),
+            nx("sign-in", "BIND (9.18.49-1~deb12u3-Debian)"),
             nx("stream", "Cisco Umbrella (OpenDNS)"),
         ];
         apply(&mut c, &eps, Some(&(ip, bind)));
-        let named = "BIND (9.18.49-1~deb12u3-Debian) with a response-policy zone (RPZ)";
+        let named = "BIND (9.18.49-1~deb12u3-Debian)";
         assert_eq!(c[0].data["filter"], named);
         assert!(c[0].summary.ends_with(named), "{}", c[0].summary);
         assert_eq!(c[0].data["resolver_software"], "9.18.49-1~deb12u3-Debian");

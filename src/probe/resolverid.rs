@@ -335,9 +335,6 @@ pub fn who(server: Option<&IpAddr>, id: &Identity, block_page: Option<&str>) -> 
     match (product, id.software.as_deref()) {
         (Some("unbound"), Some(v)) => format!("unbound ({v}) with a local-zone or RPZ rule"),
         (Some("dnsmasq"), Some(v)) => format!("dnsmasq ({v}) with an address/blocklist rule"),
-        (Some("BIND"), Some(v)) => format!("BIND ({v}) with a response-policy zone (RPZ)"),
-        (Some("Knot Resolver"), Some(v)) => format!("Knot Resolver ({v}) with a policy rule"),
-        (Some("Knot Resolver"), None) => "Knot Resolver with a policy rule".into(),
         (Some(p), Some(v)) => format!("{p} ({v})"),
         (Some(p), None) => p.to_owned(),
         _ => UNKNOWN.into(),
@@ -377,15 +374,12 @@ mod tests {
             server_id: Some("ns1".into()),
             ..Identity::default()
         };
-        assert_eq!(
-            who(None, &bind, None),
-            "BIND (9.18.28-1~deb12u2-Debian) with a response-policy zone (RPZ)"
-        );
+        assert_eq!(who(None, &bind, None), "BIND (9.18.28-1~deb12u2-Debian)");
         let knot = Identity {
             behaviour: product_of_ede("CR36"),
             ..Identity::default()
         };
-        assert_eq!(who(None, &knot, None), "Knot Resolver with a policy rule");
+        assert_eq!(who(None, &knot, None), "Knot Resolver");
         let cb: IpAddr = "185.228.168.9".parse().expect("address");
         assert_eq!(who(Some(&cb), &none, None), "CleanBrowsing");
     }

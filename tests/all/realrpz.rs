@@ -18,7 +18,9 @@
 //! | BIND RPZ | `CNAME .` / `CNAME *.` | NXDOMAIN / no records | dns.nxdomain / dns.no_address |
 //! | Knot | `policy.ANSWER` | the block address, EDE 4 | dns.block_page (EDE) |
 //! | Knot | `policy.DENY` / `policy.REFUSE` | NXDOMAIN + EDE 15 / REFUSED + EDE 18 | dns.filtered |
+//! | Pi-hole (dnsmasq), IP mode | `address=/…/<own address>` | its own address, whose web server shows `pi.hole`'s certificate | dns.block_page (resolver address, certificate) |
 
+use crate::support::dnsmasq::Dnsmasq;
 use crate::support::kresd::Kresd;
 use crate::support::named::Named;
 use crate::support::nginx::{Nginx, free_port, nginx_binary};
@@ -53,7 +55,12 @@ struct World {
 }
 
 impl World {
+    /// The block page of a filter at `BLOCK_IP`, with a certificate for `BLOCK_HOST`.
     fn new(test: &str) -> Option<World> {
+        World::with_block_page(test, BLOCK_IP, BLOCK_HOST)
+    }
+
+    fn with_block_page(test: &str, block_ip: &str, block_host: &str) -> Option<World> {
         if nginx_binary().is_none() || !openssl_available() {
             skip(&format!(
                 "realrpz::{test}: nginx and openssl are needed (Debian: nginx-light openssl)"
@@ -64,10 +71,10 @@ impl World {
         let neutral = HttpsServer::start(&pki.identity(NEUTRAL), HttpBehaviour::status(200));
         // The filter's own CA, which this device does not trust, as a block page's is.
         let block_ca = OpensslCa::new("/O=Netcheck Filter/CN=Netcheck Filter Block Page CA");
-        let leaf = block_ca.issue(BLOCK_HOST, &LeafSpec::new(BLOCK_HOST));
+        let leaf = block_ca.issue(block_host, &LeafSpec::new(block_host));
         let https = free_port();
         let block_page = Nginx::start_at(
-            (BLOCK_IP, https),
+            (block_ip, https),
             &leaf.chain,
             &leaf.key,
             "",
@@ -305,5 +312,35 @@ fn knot_resolver_policies_are_named_by_their_extended_errors() {
     }
     say(
         "realrpz: ok   Knot Resolver: policy.ANSWER is a block page (EDE 4), DENY and REFUSE are filtered; Knot named on every check",
+    );
+}
+
+#[test]
+fn a_pihole_in_ip_mode_showing_its_own_certificate_is_its_block_page() {
+    // Pi-hole's IP blocking mode answers its own address, where its web server presents the
+    // certificate it made for `pi.hole`; the neutral host lives on the same machine here.
+    let Some(w) = World::with_block_page("pihole-ip", "127.0.0.1", "pi.hole") else {
+        return;
+    };
+    let lines: String = [API, SIGN_IN, STREAM, NEUTRAL, "pi.hole"]
+        .iter()
+        .map(|h| format!("address=/{h}/127.0.0.1\n"))
+        .chain([format!("address=/{OAUTH}/\naddress=/{GCDM}/\n")])
+        .collect();
+    let pihole = match Dnsmasq::start(&lines) {
+        Ok(d) => d,
+        Err(why) => return skip(&format!("realrpz::pihole-ip: {why}")),
+    };
+    let r = w.run(pihole.addr);
+    expect_block_pages("Pi-hole IP mode", &r, "Pi-hole");
+    let api = stage(&r, "api", "dns");
+    let evidence = &api["data"]["block_evidence"];
+    assert_eq!(
+        evidence,
+        &serde_json::json!(["resolver_address", "certificate"]),
+        "{api}"
+    );
+    say(
+        "realrpz: ok   Pi-hole IP mode: its own address with its pi.hole certificate is its block page",
     );
 }
