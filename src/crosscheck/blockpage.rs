@@ -91,13 +91,13 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 }
 
 /// The certificate codes that say the server is not the service: a wrong name, an unknown
-/// issuer, or an interceptor's table entry of the kind "block page".
+/// issuer, or an issuer the interceptors' table knows (a filter's gateway may serve its block
+/// page with its own root).
 fn foreign_certificate(c: &Check) -> Option<(String, String)> {
-    let foreign = match c.code.as_str() {
-        "tls.hostname_mismatch" | "tls.untrusted" => true,
-        "tls.intercepted" => c.data_str("interceptor_kind") == Some("block page"),
-        _ => false,
-    };
+    let foreign = matches!(
+        c.code.as_str(),
+        "tls.hostname_mismatch" | "tls.untrusted" | "tls.intercepted"
+    );
     foreign.then(|| {
         let s = |k| c.data_str(k).unwrap_or_default().to_owned();
         (s("subject"), s("issuer"))
@@ -184,12 +184,23 @@ fn judge(
     baseline: &BTreeSet<String>,
     resolver: Option<IpAddr>,
 ) -> BTreeMap<String, Verdict> {
+    // Answer → the hosts that got it, in one pass: a run with many names is not searched once
+    // per name.
+    let mut sharing: HashMap<&BTreeSet<String>, BTreeSet<&str>> = HashMap::new();
+    for n in names.values() {
+        sharing.entry(&n.addrs).or_default().insert(n.host);
+    }
+    let marks = Marks {
+        sharing,
+        resolver,
+        baseline,
+    };
     let mut verdicts: BTreeMap<String, Verdict> = BTreeMap::new();
     for (t, n) in names {
         let Some((subject, issuer)) = &n.foreign else {
             continue;
         };
-        let mut v = evidence(n, names, resolver, baseline);
+        let mut v = evidence(n, &marks);
         let cn = blockpages::common_name(subject).unwrap_or("an unnamed certificate");
         if let Some(f) = blockpages::certificate_product(subject, issuer) {
             v.keys.push("certificate");
@@ -209,19 +220,46 @@ fn judge(
     verdicts
 }
 
-/// The marks of a filter on one name's answer (the certificate aside).
-fn evidence(
-    n: &Name,
-    names: &BTreeMap<&str, Name>,
+/// What the run says about answers: which hosts share each one, the resolver's address, the
+/// neutral hosts' addresses.
+struct Marks<'a> {
+    sharing: HashMap<&'a BTreeSet<String>, BTreeSet<&'a str>>,
     resolver: Option<IpAddr>,
-    baseline: &BTreeSet<String>,
-) -> Verdict {
+    baseline: &'a BTreeSet<String>,
+}
+
+/// Does the certificate claim the service's own name? An interceptor mints one for every name
+/// it is asked for; a block page presents its own host's. A CDN's CNAME or a CDN address that
+/// several names share is normal, so next to a certificate that claims the name they are no
+/// mark of a filter.
+fn impersonates(n: &Name) -> bool {
+    let Some(cn) = n
+        .foreign
+        .as_ref()
+        .and_then(|(s, _)| blockpages::common_name(s))
+    else {
+        return false;
+    };
+    let (cn, host) = (cn.to_ascii_lowercase(), n.host.to_ascii_lowercase());
+    match cn.strip_prefix("*.") {
+        Some(suffix) => host.split_once('.').is_some_and(|(_, rest)| rest == suffix),
+        None => cn == host,
+    }
+}
+
+/// The marks of a filter on one name's answer (the certificate aside).
+fn evidence(n: &Name, marks: &Marks) -> Verdict {
     let mut v = Verdict::default();
+    let own_page = !impersonates(n);
     if let Some(target) = n.cnames.last() {
         let known = blockpages::block_page(&n.cnames, &[]).map(|f| f.product.clone());
         let cert_for_it = n.foreign.as_ref().is_some_and(|(s, _)| {
             blockpages::common_name(s).is_some_and(|cn| cn.eq_ignore_ascii_case(target))
         });
+        if !own_page && known.is_none() {
+            // A CDN's CNAME before an interceptor: no mark.
+            return shared_and_more(n, marks, v, own_page);
+        }
         v.keys.push("cname");
         v.reasons.push(format!(
             "the answer is a CNAME to {target}{}",
@@ -233,22 +271,28 @@ fn evidence(
         ));
         v.product = known;
     }
+    shared_and_more(n, marks, v, own_page)
+}
+
+/// The marks past the CNAME: the resolver's Extended DNS Error, its own address, an address
+/// several names share (only next to a block page's own certificate).
+fn shared_and_more(n: &Name, marks: &Marks, mut v: Verdict, own_page: bool) -> Verdict {
     if let Some(e) = &n.ede {
         v.keys.push("ede");
         v.reasons.push(format!(
             "the resolver marks the answer (Extended DNS Error {e})"
         ));
     }
-    if let Some(r) = resolver.filter(|r| n.addrs.contains(&r.to_string())) {
+    if let Some(r) = marks.resolver.filter(|r| n.addrs.contains(&r.to_string())) {
         v.keys.push("resolver_address");
         v.reasons.push(format!("{r} is the resolver's own address"));
     }
-    let others: BTreeSet<&str> = names
-        .values()
-        .filter(|o| o.host != n.host && o.addrs == n.addrs)
-        .map(|o| o.host)
-        .collect();
-    if !others.is_empty() && n.addrs.is_disjoint(baseline) {
+    let others: BTreeSet<&str> = marks
+        .sharing
+        .get(&n.addrs)
+        .map(|hosts| hosts.iter().copied().filter(|h| *h != n.host).collect())
+        .unwrap_or_default();
+    if own_page && !others.is_empty() && n.addrs.is_disjoint(marks.baseline) {
         let shown: Vec<&str> = others.iter().take(3).copied().collect();
         let more = match others.len() {
             0..=3 => String::new(),
@@ -332,6 +376,10 @@ fn rewrite(
                 c.data.insert("resolver_software".into(), json!(s));
             }
         } else if c.status == Status::Fail && !c.data.contains_key("explained_by") {
+            if c.code == "tls.intercepted" {
+                // The connection never went to BMW: the root belongs to the block page.
+                c.code = "tls.untrusted".into();
+            }
             c.summary = format!(
                 "{} — expected: the name leads to a block page, not to BMW",
                 c.summary
@@ -520,6 +568,57 @@ mod tests {
             json!(["resolver_address", "certificate"])
         );
         assert_eq!(c[0].data["filter"], "Pi-hole");
+    }
+
+    #[test]
+    fn an_interceptor_before_a_cdn_is_no_block_page() {
+        let eps = world();
+        // Two names behind one CDN edge (a CNAME each, one shared address), and a TLS-inspecting
+        // gateway that mints a certificate for every name it is asked for.
+        let minted = |t: &str, host: &str| {
+            Check::new(
+                Probe::Tls,
+                Some(t),
+                Status::Fail,
+                "tls.intercepted",
+                "a gateway",
+            )
+            .with("subject", format!("CN={host}"))
+            .with("issuer", "CN=Corporate Gateway CA")
+        };
+        let cdn = |t: &str| dns(t, &["198.51.100.7"]).with("cname_chain", vec!["edge.cdn.example"]);
+        let base = vec![
+            cdn("api"),
+            cdn("sign-in"),
+            dns("neutral", &["192.0.2.1"]),
+            minted("api", "api.example"),
+            Check::new(
+                Probe::Tls,
+                Some("sign-in"),
+                Status::Fail,
+                "tls.intercepted",
+                "a gateway",
+            )
+            .with("subject", "CN=*.example")
+            .with("issuer", "CN=Corporate Gateway CA"),
+        ];
+        let mut c = base.clone();
+        apply(&mut c, &eps, None);
+        assert_eq!(code(&c, "api", Probe::Dns), "dns.ok");
+        assert_eq!(code(&c, "sign-in", Probe::Dns), "dns.ok");
+        assert_eq!(code(&c, "api", Probe::Tls), "tls.intercepted");
+
+        // The resolver itself marks the answer as forged: the gateway's root is the block page's.
+        let mut c = base;
+        let ede = json!({"code": 17, "name": "Filtered", "text": ""});
+        c[0] = c[0].clone().with("ede", ede);
+        apply(&mut c, &eps, None);
+        assert_eq!(code(&c, "api", Probe::Dns), "dns.block_page");
+        assert_eq!(c[0].data["block_evidence"], json!(["ede"]));
+        assert_eq!(code(&c, "api", Probe::Tls), "tls.untrusted");
+        assert_eq!(c[3].data["explained_by"], "dns.block_page");
+        // The other name fails at the address the forged answer leads to: the same block page.
+        assert_eq!(c[1].data["block_evidence"], json!(["same_address"]));
     }
 
     #[test]
