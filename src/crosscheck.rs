@@ -16,7 +16,7 @@
 
 mod blockpage;
 
-pub use blockpage::{RunResolver, apply as block_pages};
+pub use blockpage::{RunResolver, apply as block_pages, wants_resolver};
 
 use crate::model::{Check, Probe, Status};
 use crate::probe::dnsfilter::UNKNOWN;

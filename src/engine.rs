@@ -137,7 +137,8 @@ pub async fn check(
         let mut checks: Vec<Check> = results.into_iter().flat_map(|r| r.checks).collect();
         crate::diagnose::downgrade_informational(&mut checks, &profile.endpoints);
         crate::crosscheck::apply(&mut checks, &profile.endpoints);
-        let resolver = env.resolver_servers.run_identity().await;
+        let wanted = crate::crosscheck::wants_resolver(&checks);
+        let resolver = env.resolver_servers.run_identity(wanted).await;
         crate::crosscheck::block_pages(&mut checks, &profile.endpoints, resolver.as_ref());
         checks.extend(device_checks);
         // Which endpoints a tunnel carries (the kernel's routes), and whether one is dead.

@@ -8,7 +8,7 @@
 //!
 //! - a CNAME, to a listed block host or to any other (`cname`);
 //! - an Extended DNS Error 4 Forged Answer, 15 Blocked, 16 Censored or 17 Filtered (`ede`);
-//! - the resolver's own address (`resolver_address`);
+//! - the resolver's own address, for a public name (`resolver_address`);
 //! - one address answered for several BMW names with different host names, which the neutral
 //!   host does not share (`shared_address`);
 //! - a certificate listed in `checks/blockpages.toml` (`certificate`).
@@ -37,6 +37,8 @@ pub type RunResolver = (IpAddr, Identity);
 /// What the run shows of one name.
 struct Name<'a> {
     host: &'a str,
+    /// A public name: a local service may well live on the router that resolves.
+    public: bool,
     addrs: BTreeSet<String>,
     cnames: Vec<String>,
     /// The mark an Extended DNS Error puts on the answer.
@@ -53,6 +55,16 @@ struct Verdict {
     keys: Vec<&'static str>,
     reasons: Vec<String>,
     product: Option<String>,
+}
+
+/// Does the run need to know who its resolver is: a dns check names a filter or carries an
+/// Extended DNS Error, or a certificate not the service's may be a block page's.
+pub fn wants_resolver(checks: &[Check]) -> bool {
+    checks.iter().any(|c| match c.probe {
+        Probe::Dns => c.data.contains_key("filter") || c.data.contains_key("ede"),
+        Probe::Tls => foreign_certificate(c).is_some(),
+        _ => false,
+    })
 }
 
 /// Applies the rule, then names the filter the same way on every dns check of the run.
@@ -112,6 +124,7 @@ fn names<'a>(checks: &[Check], endpoints: &'a [Endpoint]) -> BTreeMap<&'a str, N
         .map(|e| {
             let name = Name {
                 host: e.host.as_str(),
+                public: e.public,
                 addrs: BTreeSet::new(),
                 cnames: Vec::new(),
                 ede: None,
@@ -283,7 +296,10 @@ fn shared_and_more(n: &Name, marks: &Marks, mut v: Verdict, own_page: bool) -> V
             "the resolver marks the answer (Extended DNS Error {e})"
         ));
     }
-    if let Some(r) = marks.resolver.filter(|r| n.addrs.contains(&r.to_string())) {
+    let own = marks
+        .resolver
+        .filter(|r| n.public && n.addrs.contains(&r.to_string()));
+    if let Some(r) = own {
         v.keys.push("resolver_address");
         v.reasons.push(format!("{r} is the resolver's own address"));
     }

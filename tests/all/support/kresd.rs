@@ -14,8 +14,8 @@ impl Kresd {
     /// Starts kresd with `hints` (name → address, answered as a local zone would) and `rules`
     /// (Lua lines of `policy.add(...)`). Every other name goes to a closed local port, so it
     /// fails at once instead of reaching for the root servers. `Err` holds why it cannot run
-    /// here.
-    pub fn start(hints: &[(&str, &str)], rules: &str) -> Result<Kresd, String> {
+    /// here. Ready when `ready` (one of the hints) resolves.
+    pub fn start(hints: &[(&str, &str)], rules: &str, ready: &str) -> Result<Kresd, String> {
         let program = daemon::find("kresd")?;
         let dir = Daemon::scratch("netcheck-kresd");
         let port = daemon::free_port();
@@ -33,7 +33,7 @@ impl Kresd {
         let rundir = dir.path().display().to_string();
         let mut daemon = Daemon::spawn("kresd", &program, &["-n", "-c", &path, &rundir], dir);
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
-        daemon.wait_dns(addr);
+        daemon.wait_until(addr, || super::named::resolves(addr, ready));
         Ok(Kresd { daemon, addr })
     }
 }

@@ -14,8 +14,9 @@ impl Named {
     /// Starts named serving `zone` (the zone file of `lan`, a zone it is primary for) and the
     /// response-policy zone `rpz` (its records after the SOA and NS). `Err` holds why it cannot
     /// run here: named is not installed, or this is not root (the tests run it as root, as a
-    /// resolver on a router runs).
-    pub fn start(lan: &str, zone: &str, rpz: &str) -> Result<Named, String> {
+    /// resolver on a router runs). Ready when `ready` (a name of `zone`) resolves: named answers
+    /// CHAOS queries before its zones are loaded.
+    pub fn start(lan: &str, zone: &str, rpz: &str, ready: &str) -> Result<Named, String> {
         let program = daemon::find("named")?;
         if !is_root() {
             return Err("named runs as root in these tests, and this is not root".into());
@@ -36,7 +37,7 @@ impl Named {
         let path = path.display().to_string();
         let mut daemon = Daemon::spawn("named", &program, &["-g", "-c", &path], dir);
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
-        daemon.wait_dns(addr);
+        daemon.wait_until(addr, || resolves(addr, ready));
         Ok(Named { daemon, addr })
     }
 }
@@ -47,4 +48,30 @@ pub fn is_root() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Does the server at `addr` answer `name` (type A) with an address? One UDP query, 200 ms.
+pub fn resolves(addr: SocketAddr, name: &str) -> bool {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+    use hickory_proto::rr::{Name, RecordType};
+    let Ok(qname) = Name::from_ascii(format!("{name}.")) else {
+        return false;
+    };
+    let mut m = Message::new(0x5244, MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(qname, RecordType::A));
+    m.metadata.recursion_desired = true;
+    let Ok(bytes) = m.to_vec() else { return false };
+    let Ok(sock) = std::net::UdpSocket::bind("127.0.0.1:0") else {
+        return false;
+    };
+    let _ = sock.set_read_timeout(Some(std::time::Duration::from_millis(200)));
+    let mut buf = [0u8; 1232];
+    if sock.send_to(&bytes, addr).is_err() {
+        return false;
+    }
+    let Ok((n, _)) = sock.recv_from(&mut buf) else {
+        return false;
+    };
+    Message::from_vec(&buf[..n])
+        .is_ok_and(|r| r.metadata.response_code == ResponseCode::NoError && !r.answers.is_empty())
 }
