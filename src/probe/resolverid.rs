@@ -243,18 +243,18 @@ impl Servers {
         self.get(server).and_then(|r| *r.rtt.borrow())
     }
 
-    /// The first server and its identity, for the run-wide judgements after every pipeline has
-    /// finished: the answer the dns checks read, waited for until it is complete. When the run
-    /// found a filter (`wanted`) and that answer is empty — the questions went unanswered for
-    /// a few round trips, as they do on a busy machine — they are asked once more, each waiting
-    /// [`MOST`]: a resolver that answers them at all is then named in every run, not by chance.
-    /// `None` when no lookup asked it.
+    /// The first server and its identity, for the run-wide judgements of a run that found a
+    /// filter (after every pipeline has finished): the answer the dns checks read, waited for
+    /// until it is complete. When it is empty — the questions went unanswered for a few round
+    /// trips, as they do on a busy machine — they are asked once more, each waiting [`MOST`]: a
+    /// resolver that answers them at all is then named in every run, not by chance. `None`
+    /// when the run found no filter (`wanted` is false: nothing waits) or no lookup asked it.
     pub async fn run_identity(&self, wanted: bool) -> Option<(IpAddr, Identity)> {
-        let server = self.first()?;
+        let server = self.first().filter(|_| wanted)?;
         self.get(server)?.identity.get()?;
         let most = Instant::now() + MOST + LEAST;
         let mut id = self.identity(server, most).await;
-        if wanted && id == Identity::default() {
+        if id == Identity::default() {
             id = ask(server, || Box::pin(tokio::time::sleep(MOST))).await;
         }
         Some((server.ip(), id))
@@ -439,12 +439,15 @@ mod tests {
             questions, 4,
             "version.bind, id.server, hostname.bind, pi.hole"
         );
-        // After a run without a filter finding, nothing more is asked.
-        let (_, id) = servers.run_identity(false).await.expect("asked");
-        assert_eq!(id, Identity::default());
+        // After a run with a filter finding, the unanswered questions go out once more.
+        assert_eq!(
+            servers.run_identity(false).await,
+            None,
+            "no filter, no wait"
+        );
         assert!(silent.try_recv(&mut buf).is_err());
-        // After one with a filter finding, the unanswered questions go out once more.
-        let (ip, _) = servers.run_identity(true).await.expect("asked");
+        let (ip, id) = servers.run_identity(true).await.expect("asked");
+        assert_eq!(id, Identity::default());
         assert_eq!(ip, addr.ip());
         let mut again = 0;
         while silent.try_recv(&mut buf).is_ok() {
