@@ -149,8 +149,14 @@ fn names<'a>(checks: &[Check], endpoints: &'a [Endpoint]) -> BTreeMap<&'a str, N
                     matches!(code, 4 | 15..=17).then(|| ede_words(e))
                 });
             }
-            Probe::Tcp | Probe::Tls | Probe::Http if c.status == Status::Fail => {
-                n.failed = n.failed || !c.data.contains_key("explained_by");
+            // What the proxy path shows is the proxy's, and a failure another finding explains
+            // (a working proxy) is not this name's.
+            Probe::Tcp | Probe::Tls | Probe::Http
+                if c.status == Status::Fail
+                    && c.data_str("path") != Some("proxy")
+                    && !c.data.contains_key("explained_by") =>
+            {
+                n.failed = true;
                 if c.probe == Probe::Tls {
                     n.foreign = n.foreign.take().or_else(|| foreign_certificate(c));
                 }
@@ -308,7 +314,8 @@ fn shared_and_more(n: &Name, marks: &Marks, mut v: Verdict, own_page: bool) -> V
         .get(&n.addrs)
         .map(|hosts| hosts.iter().copied().filter(|h| *h != n.host).collect())
         .unwrap_or_default();
-    if own_page && !others.is_empty() && n.addrs.is_disjoint(marks.baseline) {
+    let apart = !marks.baseline.is_empty() && n.addrs.is_disjoint(marks.baseline);
+    if own_page && apart && !others.is_empty() {
         let shown: Vec<&str> = others.iter().take(3).copied().collect();
         let more = match others.len() {
             0..=3 => String::new(),
@@ -529,6 +536,18 @@ mod tests {
         let mut c = base.clone();
         c[4] = refused("api");
         c[5] = refused("sign-in");
+        apply(&mut c, &eps, None);
+        assert_eq!(code(&c, "api", Probe::Dns), "dns.ok");
+        // No neutral host resolved: an address the names share proves nothing.
+        let mut c = base.clone();
+        c.remove(3);
+        apply(&mut c, &eps, None);
+        assert_eq!(code(&c, "api", Probe::Dns), "dns.ok");
+        // The direct path's failures are explained by a working proxy: not this name's.
+        let mut c = base.clone();
+        for i in [4, 5, 6] {
+            c[i] = c[i].clone().with("explained_by", "proxy");
+        }
         apply(&mut c, &eps, None);
         assert_eq!(code(&c, "api", Probe::Dns), "dns.ok");
         // The connections work: no claim either.

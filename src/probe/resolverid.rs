@@ -245,19 +245,28 @@ impl Servers {
 
     /// The first server and its identity, for the run-wide judgements of a run that found a
     /// filter (after every pipeline has finished): the answer the dns checks read, waited for
-    /// until it is complete. When it is empty — the questions went unanswered for a few round
-    /// trips, as they do on a busy machine — they are asked once more, each waiting [`MOST`]: a
-    /// resolver that answers them at all is then named in every run, not by chance. `None`
+    /// until it is complete. When it names no product — some questions went unanswered for a
+    /// few round trips, as they do on a busy machine — they are asked once more, each waiting
+    /// [`MOST`]: a resolver that answers them at all is then named in every run, not by chance. `None`
     /// when the run found no filter (`wanted` is false: nothing waits) or no lookup asked it.
     pub async fn run_identity(&self, wanted: bool) -> Option<(IpAddr, Identity)> {
         let server = self.first().filter(|_| wanted)?;
         self.get(server)?.identity.get()?;
         let most = Instant::now() + MOST + LEAST;
-        let mut id = self.identity(server, most).await;
-        if id == Identity::default() {
-            id = ask(server, || Box::pin(tokio::time::sleep(MOST))).await;
+        let first = self.identity(server, most).await;
+        if first.product().is_some() {
+            return Some((server.ip(), first));
         }
-        Some((server.ip(), id))
+        let again = ask(server, || Box::pin(tokio::time::sleep(MOST))).await;
+        Some((
+            server.ip(),
+            Identity {
+                software: again.software.or(first.software),
+                server_id: again.server_id.or(first.server_id),
+                pihole: again.pihole || first.pihole,
+                behaviour: None,
+            },
+        ))
     }
 
     /// Who `server` is: the run's one answer, waiting for it (started if need be) until
