@@ -88,6 +88,12 @@ fn identity(checks: &[Check], resolver: Option<&RunResolver>) -> Identity {
             .filter_map(|c| c.data.get("ede")?.get("text")?.as_str())
             .find_map(resolverid::product_of_ede);
     }
+    if id.policy_zone.is_none() {
+        id.policy_zone = checks
+            .iter()
+            .filter(|c| c.probe == Probe::Dns)
+            .find_map(|c| c.data_str("policy_zone").map(str::to_owned));
+    }
     id
 }
 

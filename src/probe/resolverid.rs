@@ -53,6 +53,9 @@ pub struct Identity {
     /// The product its behaviour names where it says nothing about itself: the texts of its
     /// Extended DNS Errors ([`product_of_ede`]).
     pub behaviour: Option<&'static str>,
+    /// The response-policy zone its rewritten answers name (see
+    /// [`super::dnsfilter::policy_zone`]).
+    pub policy_zone: Option<String>,
 }
 
 impl Identity {
@@ -368,7 +371,10 @@ pub fn who(server: Option<&IpAddr>, id: &Identity, block_page: Option<&str>) -> 
         (Some("dnsmasq"), Some(v)) => format!("dnsmasq ({v}) with an address/blocklist rule"),
         (Some(p), Some(v)) => format!("{p} ({v})"),
         (Some(p), None) => p.to_owned(),
-        _ => UNKNOWN.into(),
+        _ => match &id.policy_zone {
+            Some(zone) => format!("a DNS filter with the response-policy zone {zone} (RPZ)"),
+            None => UNKNOWN.into(),
+        },
     }
 }
 
@@ -411,6 +417,14 @@ mod tests {
             ..Identity::default()
         };
         assert_eq!(who(None, &knot, None), "Knot Resolver");
+        let rpz = Identity {
+            policy_zone: Some("rpz.example".into()),
+            ..Identity::default()
+        };
+        assert_eq!(
+            who(None, &rpz, None),
+            "a DNS filter with the response-policy zone rpz.example (RPZ)"
+        );
         let cb: IpAddr = "185.228.168.9".parse().expect("address");
         assert_eq!(who(Some(&cb), &none, None), "CleanBrowsing");
     }

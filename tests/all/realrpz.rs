@@ -18,6 +18,7 @@
 //! | BIND RPZ | `CNAME .` / `CNAME *.` | NXDOMAIN / no records | dns.nxdomain / dns.no_address |
 //! | Knot | `policy.ANSWER` | the block address, EDE 4 | dns.block_page (EDE) |
 //! | Knot | `policy.DENY` / `policy.REFUSE` | NXDOMAIN + EDE 15 / REFUSED + EDE 18 | dns.filtered |
+//! | BIND RPZ, `version none` | as above | as above, named by its policy zone (the SOA in its answers) | dns.block_page |
 //! | Pi-hole (dnsmasq), IP mode | `address=/…/<own address>` | its own address, whose web server shows `pi.hole`'s certificate | dns.block_page (certificate) |
 
 use crate::support::dnsmasq::Dnsmasq;
@@ -185,11 +186,15 @@ fn expect_block_pages(case: &str, r: &Value, product: &str) {
 }
 
 fn bind_or_skip(test: &str) -> Option<Named> {
+    bind_with(test, "")
+}
+
+fn bind_with(test: &str, options: &str) -> Option<Named> {
     let zone = format!("neutral IN A 127.0.0.1\nblock IN A {BLOCK_IP}\n");
     let rpz = format!(
         "{API} CNAME {BLOCK_HOST}.\n{SIGN_IN} A {BLOCK_IP}\n{STREAM} CNAME {BLOCK_HOST}.\n{OAUTH} CNAME .\n{GCDM} CNAME *.\n"
     );
-    match Named::start("netcheck.lan", &zone, &rpz, NEUTRAL) {
+    match Named::start_with("netcheck.lan", &zone, &rpz, NEUTRAL, options) {
         Ok(n) => Some(n),
         Err(why) => {
             skip(&format!("realrpz::{test}: {why}"));
@@ -349,5 +354,23 @@ fn a_pihole_in_ip_mode_showing_its_own_certificate_is_its_block_page() {
     assert_eq!(evidence, &serde_json::json!(["certificate"]), "{api}");
     say(
         "realrpz: ok   Pi-hole IP mode: its own address with its pi.hole certificate is its block page",
+    );
+}
+
+#[test]
+fn bind_keeping_its_version_to_itself_is_named_by_its_policy_zone() {
+    let Some(w) = World::new("bind-hidden") else {
+        return;
+    };
+    let hidden = "version none;\n  hostname none;\n  server-id none;";
+    let Some(bind) = bind_with("bind-hidden", hidden) else {
+        return;
+    };
+    let r = w.run(bind.addr);
+    let zone = "a DNS filter with the response-policy zone rpz.netcheck (RPZ)";
+    expect_block_pages("BIND RPZ, version hidden", &r, zone);
+    assert_eq!(filters(&r).len(), 5, "every filtered name says who");
+    say(
+        "realrpz: ok   BIND RPZ with its version hidden: named by the policy zone its answers carry",
     );
 }

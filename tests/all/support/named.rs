@@ -17,6 +17,18 @@ impl Named {
     /// resolver on a router runs). Ready when `ready` (a name of `zone`) resolves: named answers
     /// CHAOS queries before its zones are loaded.
     pub fn start(lan: &str, zone: &str, rpz: &str, ready: &str) -> Result<Named, String> {
+        Named::start_with(lan, zone, rpz, ready, "")
+    }
+
+    /// Like [`Named::start`], with `options` lines added to its `options` clause (e.g.
+    /// `version none;`).
+    pub fn start_with(
+        lan: &str,
+        zone: &str,
+        rpz: &str,
+        ready: &str,
+        options: &str,
+    ) -> Result<Named, String> {
         let program = daemon::find("named")?;
         if !is_root() {
             return Err("named runs as root in these tests, and this is not root".into());
@@ -30,7 +42,7 @@ impl Named {
             .expect("write the policy zone");
         let port = daemon::free_port();
         let conf = format!(
-            "options {{\n  directory \"{d}\";\n  pid-file \"{d}/named.pid\";\n  listen-on port {port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n  recursion yes;\n  allow-query {{ 127.0.0.0/8; }};\n  dnssec-validation no;\n  response-policy {{ zone \"rpz.netcheck\"; }} qname-wait-recurse no;\n}};\ncontrols {{ }};\nzone \"{lan}\" {{ type primary; file \"lan.zone\"; }};\nzone \"rpz.netcheck\" {{ type primary; file \"rpz.zone\"; }};\n"
+            "options {{\n  directory \"{d}\";\n  pid-file \"{d}/named.pid\";\n  listen-on port {port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n  recursion yes;\n  allow-query {{ 127.0.0.0/8; }};\n  dnssec-validation no;\n  response-policy {{ zone \"rpz.netcheck\"; }} qname-wait-recurse no;\n  {options}\n}};\ncontrols {{ }};\nzone \"{lan}\" {{ type primary; file \"lan.zone\"; }};\nzone \"rpz.netcheck\" {{ type primary; file \"rpz.zone\"; }};\n"
         );
         let path = dir.path().join("named.conf");
         std::fs::write(&path, conf).expect("write named.conf");
