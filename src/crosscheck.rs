@@ -4,9 +4,10 @@
 //! A single stage cannot know what the run as a whole shows:
 //! - a name that stays silent (asked twice) while the same resolver answers other names of the
 //!   same run is not a weak signal but a filter that drops it: `dns.timeout` becomes `dns.dropped`;
-//! - every BMW name resolving to one address that the neutral host does not share, where a
-//!   certificate not the service's is shown, is a block page or walled garden: `dns.block_page`, and the
-//!   failures that follow are explained by it (so they are not blamed on TLS interception);
+//! - a name whose answer carries a filter's mark and leads to a server with a certificate not the
+//!   service's is a block page or walled garden, decided per name ([`block_pages`], which also
+//!   names the filter the same way on every check): `dns.block_page`, and the failures that
+//!   follow are explained by it (so they are not blamed on TLS interception or a firewall);
 //! - the same issuer, in no public store, on a BMW host and on the neutral host of one path is
 //!   TLS inspection whatever its product (`crate::inspection`);
 //! - with a proxy, the app's path is the proxy: when it works, a blocked direct path is
@@ -15,17 +16,20 @@
 //! Every endpoint check also gets `data.path`: `"proxy"` for the stages that went through a
 //! proxy, `"direct"` for the others.
 
+mod blockpage;
+
+pub use blockpage::{RunResolver, apply as block_pages, wants_resolver};
+
 use crate::model::{Check, Probe, Status};
 use crate::probe::dnsfilter::UNKNOWN;
-use crate::profile::{Endpoint, Role};
+use crate::profile::Endpoint;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Applies every rule, in order.
 pub fn apply(checks: &mut [Check], endpoints: &[Endpoint]) {
     label_paths(checks);
     silent_drops(checks, endpoints);
-    shared_block_page(checks, endpoints);
     crate::inspection::by_evidence(checks, endpoints);
     proxy_is_the_way_out(checks);
 }
@@ -105,103 +109,6 @@ fn silent_drops(checks: &mut [Check], endpoints: &[Endpoint]) {
     }
 }
 
-/// Target → its first dns check, in one pass over the run.
-fn dns_checks(checks: &[Check]) -> HashMap<&str, &Check> {
-    let mut map = HashMap::new();
-    for c in checks.iter().filter(|c| c.probe == Probe::Dns) {
-        if let Some(t) = c.target.as_deref() {
-            map.entry(t).or_insert(c);
-        }
-    }
-    map
-}
-
-/// The dns.ok addresses of an endpoint, when its dns stage passed.
-fn resolved(dns: &HashMap<&str, &Check>, target: &str) -> Option<BTreeSet<String>> {
-    dns.get(target)
-        .filter(|c| c.code == "dns.ok")
-        .and_then(|c| c.data.get("addresses"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-}
-
-/// The targets whose server showed a certificate that is not the service's: what a block page
-/// or walled garden does. (A timeout or refusal could as well be an outage of a load balancer
-/// the service's names share, so it is no evidence here.)
-fn foreign_certificates(checks: &[Check]) -> HashSet<&str> {
-    checks
-        .iter()
-        .filter(|c| {
-            c.probe == Probe::Tls
-                && matches!(c.code.as_str(), "tls.hostname_mismatch" | "tls.untrusted")
-        })
-        .filter_map(|c| c.target.as_deref())
-        .collect()
-}
-
-/// Every service name → the same single address, which no working baseline shares, and the
-/// server there shows a certificate that is not the service's: a block page or walled garden.
-fn shared_block_page(checks: &mut [Check], endpoints: &[Endpoint]) {
-    let services: Vec<&Endpoint> = endpoints
-        .iter()
-        .filter(|e| e.role == Role::Service && e.ip_literal().is_none())
-        .collect();
-    if services.len() < 2 {
-        return;
-    }
-    let dns = dns_checks(checks);
-    let sets: Vec<Option<BTreeSet<String>>> =
-        services.iter().map(|e| resolved(&dns, &e.name)).collect();
-    let Some(Some(first)) = sets.first() else {
-        return;
-    };
-    if first.len() != 1 || !sets.iter().all(|s| s.as_ref() == Some(first)) {
-        return;
-    }
-    let baselines: Vec<BTreeSet<String>> = endpoints
-        .iter()
-        .filter(|e| e.role == Role::Baseline)
-        .filter_map(|e| resolved(&dns, &e.name))
-        .collect();
-    if baselines.is_empty() || baselines.iter().any(|b| !b.is_disjoint(first)) {
-        return;
-    }
-    let foreign = foreign_certificates(checks);
-    if !services.iter().all(|e| foreign.contains(e.name.as_str())) {
-        return;
-    }
-    let address = first.iter().next().cloned().unwrap_or_default();
-    let names: BTreeSet<&str> = services.iter().map(|e| e.name.as_str()).collect();
-    for c in checks.iter_mut() {
-        let Some(t) = c.target.as_deref() else {
-            continue;
-        };
-        if !names.contains(t) {
-            continue;
-        }
-        if c.probe == Probe::Dns {
-            c.status = Status::Fail;
-            c.code = "dns.block_page".into();
-            c.summary = format!(
-                "every BMW name resolves to {address}, an address the neutral host does not share, and the server there shows a certificate that is not the service's: a filter's block page or walled garden, not the service; in the way: {UNKNOWN}"
-            );
-            c.data.insert("filter".into(), json!(UNKNOWN));
-        } else if c.status == Status::Fail {
-            c.summary = format!(
-                "{} — expected: the name leads to a block page, not to BMW",
-                c.summary
-            );
-            c.data
-                .insert("explained_by".into(), json!("dns.block_page"));
-        }
-    }
-}
-
 /// With a proxy, the app's path is the proxy: the failures of the direct path are information
 /// about the network, never evidence of their own. When the proxy path works they pass (the
 /// network is built that way); when it fails too they stay failures, and the proxy's refusal is
@@ -242,6 +149,7 @@ fn proxy_is_the_way_out(checks: &mut [Check]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::Role;
 
     fn ep(name: &str, host: &str, role: Role) -> Endpoint {
         Endpoint {
@@ -301,55 +209,6 @@ mod tests {
         ];
         apply(&mut c, &eps);
         assert_eq!(c[0].code, "dns.timeout");
-    }
-
-    #[test]
-    fn one_shared_address_with_failing_connections_is_a_block_page() {
-        let eps = [
-            ep("api", "api.example", Role::Service),
-            ep("sign-in", "id.example", Role::Service),
-            ep("neutral", "www.example", Role::Baseline),
-        ];
-        let tls = |t: &str| {
-            Check::new(
-                Probe::Tls,
-                Some(t),
-                Status::Fail,
-                "tls.untrusted",
-                "untrusted",
-            )
-        };
-        let base = vec![
-            dns("api", "dns.ok", &["198.51.100.7"]),
-            dns("sign-in", "dns.ok", &["198.51.100.7"]),
-            dns("neutral", "dns.ok", &["192.0.2.1"]),
-            tls("api"),
-            tls("sign-in"),
-        ];
-        let mut c = base.clone();
-        apply(&mut c, &eps);
-        assert_eq!(c[0].code, "dns.block_page");
-        assert_eq!(c[0].status, Status::Fail);
-        assert_eq!(c[3].data["explained_by"], "dns.block_page");
-
-        // The baseline shares the address (one CDN for all): no claim.
-        let mut c = base.clone();
-        c[2] = dns("neutral", "dns.ok", &["198.51.100.7"]);
-        apply(&mut c, &eps);
-        assert_eq!(c[0].code, "dns.ok");
-        // An outage of the shared address (timeouts, no certificate seen): no claim.
-        let mut c = base.clone();
-        for i in [3, 4] {
-            let t = c[i].target.clone().unwrap_or_default();
-            c[i] = Check::new(Probe::Tcp, Some(&t), Status::Fail, "tcp.timeout", "silent");
-        }
-        apply(&mut c, &eps);
-        assert_eq!(c[0].code, "dns.ok");
-        // The connections work: no claim either.
-        let mut c = base;
-        c.truncate(3);
-        apply(&mut c, &eps);
-        assert_eq!(c[0].code, "dns.ok");
     }
 
     #[test]

@@ -190,6 +190,9 @@ pub async fn check(
         let mut checks: Vec<Check> = results.into_iter().flat_map(|r| r.checks).collect();
         crate::diagnose::downgrade_informational(&mut checks, &profile.endpoints);
         crate::crosscheck::apply(&mut checks, &profile.endpoints);
+        let wanted = crate::crosscheck::wants_resolver(&checks);
+        let resolver = env.resolver_servers.run_identity(wanted).await;
+        crate::crosscheck::block_pages(&mut checks, &profile.endpoints, resolver.as_ref());
         nat64::read_run(&mut checks, &attempts, nat64);
         checks.extend(device_checks);
         // Which endpoints a tunnel carries (the kernel's routes), and whether one is dead.

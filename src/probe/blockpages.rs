@@ -24,6 +24,13 @@ pub struct Filter {
     pub block_addresses: Vec<String>,
     #[serde(default)]
     pub resolvers: Vec<String>,
+    /// Names the block page's certificate is issued for (its subject's common name; a leading
+    /// dot matches a suffix).
+    #[serde(default)]
+    pub certificate_names: Vec<String>,
+    /// Words in the issuer of the block page's certificate (a filter's own root).
+    #[serde(default)]
+    pub certificate_issuers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -88,6 +95,30 @@ pub fn block_page(cnames: &[String], addrs: &[IpAddr]) -> Option<&'static Filter
     })
 }
 
+/// The common name (`CN=`) in a certificate's subject or issuer as the tls stage shows it.
+pub fn common_name(dn: &str) -> Option<&str> {
+    dn.split([',', '/'])
+        .map(str::trim)
+        .find_map(|part| {
+            part.strip_prefix("CN=")
+                .or_else(|| part.strip_prefix("CN ="))
+        })
+        .map(str::trim)
+        .filter(|cn| !cn.is_empty())
+}
+
+/// The filter whose block page presents a certificate with this subject and issuer.
+pub fn certificate_product(subject: &str, issuer: &str) -> Option<&'static Filter> {
+    let cn = common_name(subject).unwrap_or_default();
+    let issuer = issuer.to_ascii_lowercase();
+    table().iter().find(|f| {
+        (!cn.is_empty() && f.certificate_names.iter().any(|p| name_matches(cn, p)))
+            || f.certificate_issuers
+                .iter()
+                .any(|w| issuer.contains(&w.to_ascii_lowercase()))
+    })
+}
+
 /// The filtering service this resolver address belongs to.
 pub fn resolver_product(server: &IpAddr) -> Option<&'static Filter> {
     table()
@@ -112,6 +143,8 @@ pub fn software_product(version: &str) -> Option<&'static str> {
         Some("AdGuard Home")
     } else if v.contains("technitium") {
         Some("Technitium DNS Server")
+    } else if v.contains("kresd") || v.contains("knot resolver") {
+        Some("Knot Resolver")
     } else if v.starts_with("9.") || v.contains("bind") {
         Some("BIND")
     } else {
@@ -161,6 +194,18 @@ mod tests {
         assert!(resolver_product(&ip("45.90.31.7")).is_none());
         assert!(name_matches("x.block.example", ".block.example"));
         assert!(!name_matches("xblock.example", ".block.example"));
+    }
+
+    #[test]
+    fn block_page_certificates_are_recognised() {
+        assert_eq!(common_name("CN=pi.hole"), Some("pi.hole"));
+        assert_eq!(common_name("O=Lab, CN=block.lan"), Some("block.lan"));
+        assert_eq!(common_name("O=Lab"), None);
+        let pihole = certificate_product("CN=pi.hole", "CN=pi.hole").map(|f| &f.product);
+        assert_eq!(pihole.map(String::as_str), Some("Pi-hole"));
+        let controld = certificate_product("CN=bmw.example", "O=Control D Inc., CN=Control D CA");
+        assert_eq!(controld.map(|f| f.product.as_str()), Some("Control D"));
+        assert!(certificate_product("CN=cocoapi.bmwgroup.com", "CN=DigiCert").is_none());
     }
 
     #[test]

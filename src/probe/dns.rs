@@ -357,6 +357,9 @@ pub async fn run(
             cnames.push(c);
         }
     }
+    let mark = super::dnsfilter::answer_mark(&ra).or_else(|| super::dnsfilter::answer_mark(&raaaa));
+    let mut extra: Vec<_> = mark.map(|e| ("ede", e.to_json())).into_iter().collect();
+    extra.extend(super::dnsfilter::policy_zone(&ra, &ep.host).map(|z| ("policy_zone", json!(z))));
     let (a, aaaa) = (Answer::from_result(ra), Answer::from_result(raaaa));
     // The round trip this lookup measured: its quicker answer (a timeout measures nothing).
     let rtt = [(&a, ta), (&aaaa, taaaa)]
@@ -374,7 +377,7 @@ pub async fn run(
         summary,
         a,
         cnames,
-        extra: Vec::new(),
+        extra,
         block_product: None,
     };
     // The second look, for what the library does not tell.

@@ -10,8 +10,9 @@
 //! round trips. A look that finds nothing changes nothing.
 
 use super::dnswire::{self, Ask, Reply, WireError};
+use hickory_resolver::net::NetError;
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::RecordType;
+use hickory_resolver::proto::rr::{RData, RecordType};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -36,6 +37,38 @@ pub enum Second {
     Filtered(dnswire::Ede, Reply),
     /// DNSSEC validation failed: an EDE 1–12, or a SERVFAIL that a CD query resolves.
     Dnssec(Option<dnswire::Ede>, Option<Reply>),
+}
+
+/// An Extended DNS Error the resolver attached to an answer that resolved: 4 Forged Answer
+/// (Knot Resolver's `policy.ANSWER`), 15 Blocked, 16 Censored or 17 Filtered. The resolver says
+/// the address is its own doing, not the name's owner's — a block page's mark, read from the
+/// lookup's own message at no extra cost.
+pub fn answer_mark(r: &Result<hickory_resolver::lookup::Lookup, NetError>) -> Option<dnswire::Ede> {
+    let lookup = r.as_ref().ok()?;
+    dnswire::sort(lookup.message())
+        .ede
+        .into_iter()
+        .find(|e| matches!(e.code, 4 | 15 | 16 | 17))
+}
+
+/// The response-policy zone an answer names. BIND adds the policy zone's SOA to the additional
+/// section of every answer an RPZ rule rewrote (`add-soa`, on by default), so the zone names the
+/// filter even where the resolver keeps its software to itself (`version none`) or rate-limits
+/// the questions about it. An SOA of the name's own zone is no such mark.
+pub fn policy_zone(
+    r: &Result<hickory_resolver::lookup::Lookup, NetError>,
+    host: &str,
+) -> Option<String> {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    r.as_ref().ok()?.additionals().iter().find_map(|rec| {
+        let RData::SOA(_) = &rec.data else {
+            return None;
+        };
+        let zone = dnswire::show_name(&rec.name);
+        let z = zone.to_ascii_lowercase();
+        let own = z.is_empty() || host == z || host.ends_with(&format!(".{z}"));
+        (!own).then_some(zone)
+    })
 }
 
 fn left(deadline: Instant) -> Option<Duration> {
@@ -121,5 +154,45 @@ pub async fn reason(
             Second::Dnssec(None, Some(cd))
         }
         _ => Second::Nothing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_resolver::lookup::Lookup;
+    use hickory_resolver::proto::op::Query;
+    use hickory_resolver::proto::rr::rdata::SOA;
+    use hickory_resolver::proto::rr::{Name, Record};
+
+    fn answer_with_soa(zone: &str) -> Result<Lookup, NetError> {
+        let name = |s: &str| Name::from_ascii(s).expect("name");
+        let query = Query::query(name("api.example."), RecordType::A);
+        let mut lookup = Lookup::new_with_max_ttl(query, []);
+        let soa = SOA::new(
+            name("localhost."),
+            name("root.localhost."),
+            1,
+            3600,
+            600,
+            86400,
+            60,
+        );
+        lookup.extend_additionals([Record::from_rdata(name(zone), 60, RData::SOA(soa))]);
+        Ok(lookup)
+    }
+
+    #[test]
+    fn a_policy_zone_s_soa_names_it_and_the_name_s_own_zone_does_not() {
+        let rpz = answer_with_soa("rpz.netcheck.");
+        assert_eq!(
+            policy_zone(&rpz, "api.example"),
+            Some("rpz.netcheck".into())
+        );
+        assert_eq!(
+            policy_zone(&answer_with_soa("example."), "api.example"),
+            None
+        );
+        assert_eq!(policy_zone(&Err(NetError::Timeout), "api.example"), None);
     }
 }

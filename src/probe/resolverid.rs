@@ -3,12 +3,14 @@
 //! When a filter answers for the resolver, the product in the way tells the user whose settings
 //! to change. Resolvers say who they are when asked in class CHAOS (`version.bind`, `id.server`,
 //! `hostname.bind`), and a Pi-hole answers its own name `pi.hole`. Many resolvers ignore CHAOS
-//! queries silently, so waiting for them is bounded by what the resolver's first answers showed:
-//! a few of its round trips ([`patience`]), never the step.
+//! queries silently, so a lookup's wait for them is bounded by what the resolver's first answers
+//! showed: a few of its round trips ([`patience`]), never the step.
 //!
 //! The questions go out once per resolver and run, at the start of the first lookup (in parallel
 //! with it), and every dns check of that resolver reads the same answer: the same run names the
-//! same product on every check. Only verdicts that name a filter wait for it. This file sends the
+//! same product on every check. Only verdicts that name a filter wait for it. After a run that
+//! found a filter, the run-wide reader waits for every answer (up to [`MOST`]) and names the
+//! filter on every check from it, so a busy machine does not decide the name. This file sends the
 //! queries (through [`super::dnswire`]) and says, in words, who is in the way ([`who`]); it is
 //! not a probe and reports nothing by itself.
 
@@ -24,8 +26,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// The longest wait for the resolver's identity: when its round trip is not known (its first
-/// lookups went unanswered), this is all the questions get.
+/// The longest wait for the resolver's identity: a lookup whose round trip is not known (its
+/// first lookups went unanswered) reads what came by then; the run-wide reader of a run that
+/// found a filter waits for every answer up to this.
 pub const MOST: Duration = Duration::from_millis(300);
 /// The shortest wait for a diagnostic query: a resolver on the same host answers in well under a
 /// millisecond, but a busy machine schedules late.
@@ -47,6 +50,12 @@ pub struct Identity {
     pub server_id: Option<String>,
     /// It answers `pi.hole`: a Pi-hole.
     pub pihole: bool,
+    /// The product its behaviour names where it says nothing about itself: the texts of its
+    /// Extended DNS Errors ([`product_of_ede`]).
+    pub behaviour: Option<&'static str>,
+    /// The response-policy zone its rewritten answers name (see
+    /// [`super::dnsfilter::policy_zone`]).
+    pub policy_zone: Option<String>,
 }
 
 impl Identity {
@@ -56,50 +65,96 @@ impl Identity {
             return Some("Pi-hole");
         }
         let named = |s: &Option<String>| s.as_deref().and_then(blockpages::software_product);
-        named(&self.software).or_else(|| {
-            // A server id names the product only where it is one's default (Pi-hole's `pi.hole`).
-            let id = self.server_id.as_deref()?.to_ascii_lowercase();
-            (id == "pi.hole" || id.contains("pihole") || id.contains("pi-hole"))
-                .then_some("Pi-hole")
-        })
+        named(&self.software)
+            .or_else(|| {
+                // A server id names the product only where it is one's default (Pi-hole's
+                // `pi.hole`).
+                let id = self.server_id.as_deref()?.to_ascii_lowercase();
+                (id == "pi.hole" || id.contains("pihole") || id.contains("pi-hole"))
+                    .then_some("Pi-hole")
+            })
+            .or(self.behaviour)
     }
 }
 
+/// The product an Extended DNS Error's text names. Knot Resolver marks every EDE it sets with a
+/// four-character identifier of its own (`CR36` for `policy.DENY`, `EIM4` for `policy.REFUSE`,
+/// `5DO5` for `policy.ANSWER`, as Knot Resolver 5.6 answers), which no other resolver sends;
+/// Pi-hole, AdGuard Home and Technitium name themselves in theirs.
+pub fn product_of_ede(text: &str) -> Option<&'static str> {
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("pi-hole") || lower.contains("pihole") {
+        return Some("Pi-hole");
+    }
+    if lower.contains("adguard") {
+        return Some("AdGuard Home");
+    }
+    if lower.contains("technitium") {
+        return Some("Technitium DNS Server");
+    }
+    let id = text
+        .split([':', ' '])
+        .next()
+        .unwrap_or_default()
+        .trim_matches(['(', ')']);
+    let knot = id.len() == 4
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && id.chars().any(|c| c.is_ascii_digit())
+        && id.chars().any(|c| c.is_ascii_uppercase());
+    knot.then_some("Knot Resolver")
+}
+
+/// What the questions have found so far, and which readers may take it.
+#[derive(Debug, Clone, Default)]
+struct Answers {
+    id: Identity,
+    /// The few round trips a lookup waits are over, or every question is answered.
+    quick: bool,
+    /// Every question is answered or has waited [`MOST`].
+    full: bool,
+}
+
 /// Asks `server` who it is: `version.bind`, `id.server`, `hostname.bind` (class CHAOS) and
-/// `pi.hole`, all at once. Each waits until `limit` resolves, at most [`MOST`].
-async fn ask(server: SocketAddr, limit: impl Fn() -> Limit) -> Identity {
+/// `pi.hole`, all at once, each for at most [`MOST`]; every answer is published as it comes.
+async fn ask(server: SocketAddr, tx: &watch::Sender<Answers>) {
     let chaos = |name: &'static str| {
         let mut ask = Ask::udp(RecordType::TXT);
         ask.class = DNSClass::CH;
-        let limit = limit();
         async move {
-            let reply = bounded(dnswire::query(server, name, ask, MOST), limit).await;
-            reply
-                .and_then(|r| r.ok())
+            dnswire::query(server, name, ask, MOST)
+                .await
+                .ok()
                 .and_then(|r| r.txt.into_iter().next())
                 .filter(|s| !s.is_empty())
         }
     };
-    let pihole = {
-        let limit = limit();
-        async move {
-            let q = dnswire::query(server, "pi.hole", Ask::udp(RecordType::A), MOST);
-            bounded(q, limit).await.is_some_and(|r| {
-                r.is_ok_and(|r| r.rcode == ResponseCode::NoError && !r.addrs.is_empty())
-            })
+    let software = async {
+        if let Some(v) = chaos("version.bind").await {
+            tx.send_modify(|a| a.id.software = Some(v));
         }
     };
-    let (software, id, hostname, pihole) = tokio::join!(
-        chaos("version.bind"),
-        chaos("id.server"),
-        chaos("hostname.bind"),
-        pihole
-    );
-    Identity {
-        software,
-        server_id: id.or(hostname),
-        pihole,
-    }
+    // `id.server` (RFC 4892) is preferred to `hostname.bind`, whichever comes first.
+    let id = async {
+        if let Some(v) = chaos("id.server").await {
+            tx.send_modify(|a| a.id.server_id = Some(v));
+        }
+    };
+    let hostname = async {
+        if let Some(v) = chaos("hostname.bind").await {
+            tx.send_modify(|a| {
+                a.id.server_id.get_or_insert(v);
+            });
+        }
+    };
+    let pihole = async {
+        let q = dnswire::query(server, "pi.hole", Ask::udp(RecordType::A), MOST).await;
+        if q.is_ok_and(|r| r.rcode == ResponseCode::NoError && !r.addrs.is_empty()) {
+            tx.send_modify(|a| a.id.pihole = true);
+        }
+    };
+    tokio::join!(software, id, hostname, pihole);
 }
 
 /// Resolves when a diagnostic query asked at `started` has waited long enough: [`patience`] for
@@ -123,19 +178,12 @@ fn limit(started: Instant, mut rtt: watch::Receiver<Option<Duration>>) -> Limit 
     })
 }
 
-async fn bounded<T>(fut: impl std::future::Future<Output = T>, limit: Limit) -> Option<T> {
-    tokio::select! {
-        r = fut => Some(r),
-        () = limit => None,
-    }
-}
-
 /// One resolver of the run: its address, the first round trip measured to it, and its identity
 /// once asked.
 struct Resolver {
     addr: SocketAddr,
     rtt: watch::Sender<Option<Duration>>,
-    identity: OnceLock<watch::Receiver<Option<Identity>>>,
+    identity: OnceLock<watch::Receiver<Answers>>,
 }
 
 /// The resolvers a run's queries go to, with what the run learns about each: shared by every
@@ -178,12 +226,23 @@ impl Servers {
     pub fn start(&self, server: SocketAddr) {
         let Some(r) = self.get(server) else { return };
         r.identity.get_or_init(|| {
-            let (tx, rx) = watch::channel(None);
+            let (tx, rx) = watch::channel(Answers::default());
             let started = Instant::now();
             let rtt = r.rtt.clone();
             tokio::spawn(async move {
-                let id = ask(server, || limit(started, rtt.subscribe())).await;
-                let _ = tx.send(Some(id));
+                let all = ask(server, &tx);
+                tokio::pin!(all);
+                tokio::select! {
+                    () = &mut all => {}
+                    () = limit(started, rtt.subscribe()) => {
+                        tx.send_modify(|a| a.quick = true);
+                        all.await;
+                    }
+                }
+                tx.send_modify(|a| {
+                    a.quick = true;
+                    a.full = true;
+                });
             });
             rx
         });
@@ -207,6 +266,27 @@ impl Servers {
         self.get(server).and_then(|r| *r.rtt.borrow())
     }
 
+    /// The first server and its identity, for the run-wide judgements of a run that found a
+    /// filter (after every pipeline has finished). The questions are the ones asked at the
+    /// start, once per run; a lookup's reader takes what came within a few round trips, this
+    /// one waits for every answer, up to [`MOST`] — so a busy machine or resolver does not
+    /// decide whether the product is named. `None` when the run found no filter (`wanted` is
+    /// false: nothing waits) or no lookup asked.
+    pub async fn run_identity(&self, wanted: bool) -> Option<(IpAddr, Identity)> {
+        let server = self.first().filter(|_| wanted)?;
+        let mut rx = self.get(server)?.identity.get()?.clone();
+        let most = Instant::now() + MOST + LEAST;
+        // Done when every answer is in, or when the product is named by what no later answer
+        // changes (dnsmasq's may still turn out to be a Pi-hole's).
+        let done = |a: &Answers| a.full || a.id.product().is_some_and(|p| p != "dnsmasq");
+        let full = tokio::time::timeout_at(most, rx.wait_for(done))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|a| a.id.clone());
+        Some((server.ip(), full.unwrap_or_else(|| rx.borrow().id.clone())))
+    }
+
     /// Who `server` is: the run's one answer, waiting for it (started if need be) until
     /// `deadline` at the latest.
     pub async fn identity(&self, server: SocketAddr, deadline: Instant) -> Identity {
@@ -214,8 +294,8 @@ impl Servers {
         let Some(mut rx) = self.get(server).and_then(|r| r.identity.get()).cloned() else {
             return Identity::default();
         };
-        match tokio::time::timeout_at(deadline, rx.wait_for(Option::is_some)).await {
-            Ok(Ok(id)) => (*id).clone().unwrap_or_default(),
+        match tokio::time::timeout_at(deadline, rx.wait_for(|a| a.quick)).await {
+            Ok(Ok(a)) => a.id.clone(),
             _ => Identity::default(),
         }
     }
@@ -291,7 +371,10 @@ pub fn who(server: Option<&IpAddr>, id: &Identity, block_page: Option<&str>) -> 
         (Some("dnsmasq"), Some(v)) => format!("dnsmasq ({v}) with an address/blocklist rule"),
         (Some(p), Some(v)) => format!("{p} ({v})"),
         (Some(p), None) => p.to_owned(),
-        _ => UNKNOWN.into(),
+        _ => match &id.policy_zone {
+            Some(zone) => format!("a DNS filter with the response-policy zone {zone} (RPZ)"),
+            None => UNKNOWN.into(),
+        },
     }
 }
 
@@ -329,8 +412,36 @@ mod tests {
             ..Identity::default()
         };
         assert_eq!(who(None, &bind, None), "BIND (9.18.28-1~deb12u2-Debian)");
+        let knot = Identity {
+            behaviour: product_of_ede("CR36"),
+            ..Identity::default()
+        };
+        assert_eq!(who(None, &knot, None), "Knot Resolver");
+        let rpz = Identity {
+            policy_zone: Some("rpz.example".into()),
+            ..Identity::default()
+        };
+        assert_eq!(
+            who(None, &rpz, None),
+            "a DNS filter with the response-policy zone rpz.example (RPZ)"
+        );
         let cb: IpAddr = "185.228.168.9".parse().expect("address");
         assert_eq!(who(Some(&cb), &none, None), "CleanBrowsing");
+    }
+
+    #[test]
+    fn extended_error_texts_name_the_resolver() {
+        for id in ["CR36", "EIM4", "5DO5", "(CR36)"] {
+            assert_eq!(product_of_ede(id), Some("Knot Resolver"), "{id}");
+        }
+        assert_eq!(product_of_ede("Blocked by Pi-hole"), Some("Pi-hole"));
+        assert_eq!(
+            product_of_ede("AdGuard Home: filtered"),
+            Some("AdGuard Home")
+        );
+        for other in ["DENY", "1234", "blocked by policy", "", "CR366"] {
+            assert_eq!(product_of_ede(other), None, "{other}");
+        }
     }
 
     #[test]
@@ -366,5 +477,15 @@ mod tests {
             questions, 4,
             "version.bind, id.server, hostname.bind, pi.hole"
         );
+        // After a run with a filter finding, the run-wide reader waits for the same questions'
+        // answers (up to MOST) without asking again.
+        assert_eq!(
+            servers.run_identity(false).await,
+            None,
+            "no filter, no wait"
+        );
+        let (ip, id) = servers.run_identity(true).await.expect("asked");
+        assert_eq!((ip, id), (addr.ip(), Identity::default()));
+        assert!(silent.try_recv(&mut buf).is_err(), "asked once per run");
     }
 }

@@ -23,6 +23,7 @@ mod realfirewall;
 mod realpac;
 mod realpath;
 mod realproxy;
+mod realrpz;
 mod realtls;
 mod realvpn;
 mod registry;

@@ -35,6 +35,8 @@ pub fn find(program: &str) -> Result<PathBuf, String> {
             "dnsmasq" => "dnsmasq-base",
             "squid" => "squid-openssl",
             "basic_ncsa_auth" => "squid-openssl",
+            "named" => "bind9",
+            "kresd" => "knot-resolver",
             other => other,
         }
     ))

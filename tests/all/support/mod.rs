@@ -17,7 +17,9 @@ pub mod dnsmasq;
 pub mod encdns;
 pub mod hellorelay;
 pub mod https;
+pub mod kresd;
 pub mod mitmproxy;
+pub mod named;
 // The runner of the real binary needs `CARGO_BIN_EXE_*`, which Cargo sets for tests only; the
 // benchmark (an example) includes this module without it.
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub fn nginx_binary() -> Option<PathBuf> {
 pub struct Nginx {
     child: Child,
     dir: TempDir,
+    ip: String,
     port: u16,
 }
 
@@ -30,19 +31,36 @@ impl Nginx {
     /// to the server block (ssl_protocols, ssl_ciphers, ...), `location` is the body of
     /// `location /`.
     pub fn start(cert: &Path, key: &Path, server_extra: &str, location: &str) -> Nginx {
+        Nginx::start_at(
+            ("127.0.0.1", free_port()),
+            cert,
+            key,
+            server_extra,
+            location,
+        )
+    }
+
+    /// Like [`Nginx::start`], on one loopback address and port only (a block page's server,
+    /// which serves its own ports and no other).
+    pub fn start_at(
+        (ip, port): (&str, u16),
+        cert: &Path,
+        key: &Path,
+        server_extra: &str,
+        location: &str,
+    ) -> Nginx {
         let bin = nginx_binary().expect("nginx is installed");
         let dir = tempfile::Builder::new()
             .prefix("netcheck-nginx")
             .tempdir()
             .expect("temporary directory");
-        let port = free_port();
         let d = dir.path().display();
         let conf = format!(
             "master_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
              events {{ worker_connections 64; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n\
                fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n  scgi_temp_path {d}/tmp;\n\
-               server {{\n    listen 127.0.0.1:{port} ssl;\n    server_name _;\n\
+               server {{\n    listen {ip}:{port} ssl;\n    server_name _;\n\
                  ssl_certificate {};\n    ssl_certificate_key {};\n    {server_extra}\n\
                  location / {{ {location} }}\n  }}\n}}\n",
             cert.display(),
@@ -61,7 +79,13 @@ impl Nginx {
             .stderr(Stdio::null())
             .spawn()
             .expect("start nginx");
-        let mut n = Nginx { child, dir, port };
+        let ip = ip.to_owned();
+        let mut n = Nginx {
+            child,
+            dir,
+            ip,
+            port,
+        };
         n.wait_ready();
         n
     }
@@ -72,7 +96,7 @@ impl Nginx {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("nginx exited ({status}):\n{}", self.log());
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if TcpStream::connect((self.ip.as_str(), self.port)).is_ok() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
