@@ -3,7 +3,8 @@
 //!
 //! A single stage cannot know what the run as a whole shows:
 //! - a name that stays silent (asked twice) while the same resolver answers other names of the
-//!   same run is not a weak signal but a filter that drops it: `dns.timeout` becomes `dns.dropped`;
+//!   same run is not a weak signal but a filter that drops it: `dns.timeout` becomes `dns.dropped`
+//!   (unless loss or latency measured on the hosts that answer shows a weak link);
 //! - a name whose answer carries a filter's mark and leads to a server with a certificate not the
 //!   service's is a block page or walled garden, decided per name ([`block_pages`], which also
 //!   names the filter the same way on every check): `dns.block_page`, and the failures that
@@ -63,6 +64,10 @@ fn host_of<'a>(hosts: &HashMap<&str, &'a str>, target: &'a str) -> &'a str {
 
 /// `dns.timeout` (asked twice) on a resolver that answered other names of the run.
 fn silent_drops(checks: &mut [Check], endpoints: &[Endpoint]) {
+    // On a lossy or slow link two lost questions are the link's, not a filter's.
+    if crate::diagnose::link_is_weak(checks) {
+        return;
+    }
     let hosts = hosts(endpoints);
     // resolver → the hosts it answered (any answer at all: it is alive and reachable).
     let mut answered: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -152,21 +157,7 @@ mod tests {
     use crate::profile::Role;
 
     fn ep(name: &str, host: &str, role: Role) -> Endpoint {
-        Endpoint {
-            name: name.into(),
-            host: host.into(),
-            port: 443,
-            path: "/".into(),
-            expect_status: None,
-            public: true,
-            role,
-            protocol: crate::profile::Protocol::Https,
-            min_tls: None,
-            reading: Default::default(),
-            private_ca: false,
-            method: Default::default(),
-            body: None,
-        }
+        Endpoint::for_test(name, host, 443, role)
     }
 
     fn dns(target: &str, code: &str, addrs: &[&str]) -> Check {
@@ -206,6 +197,21 @@ mod tests {
         let mut c = vec![
             dns("api", "dns.timeout", &[]).with("retried", true),
             dns("neutral", "dns.timeout", &[]).with("retried", true),
+        ];
+        apply(&mut c, &eps);
+        assert_eq!(c[0].code, "dns.timeout");
+
+        // On a link that loses and delays packets (latency measured high), no filter is claimed.
+        let mut c = vec![
+            dns("api", "dns.timeout", &[]).with("retried", true),
+            dns("neutral", "dns.ok", &["192.0.2.1"]),
+            Check::new(
+                Probe::Latency,
+                Some("neutral"),
+                Status::Warn,
+                "latency.high",
+                "median 300 ms",
+            ),
         ];
         apply(&mut c, &eps);
         assert_eq!(c[0].code, "dns.timeout");

@@ -70,10 +70,7 @@ impl Context {
             network_failed: checks
                 .iter()
                 .any(|c| c.target.is_some() && c.status == Status::Fail),
-            link_weak: checks.iter().any(|c| {
-                matches!(c.code.as_str(), "latency.loss" | "latency.high")
-                    || c.data.get("slow_path") == Some(&serde_json::Value::Bool(true))
-            }),
+            link_weak: link_is_weak(checks),
         }
     }
 
@@ -90,6 +87,16 @@ impl Context {
             Some(When::LinkWeak) => self.link_weak,
         }
     }
+}
+
+/// Loss or latency above its threshold measured on hosts that answer, or a control connection
+/// slower than that threshold: the link itself loses and delays packets, so silence alone (a
+/// lost SYN, two lost datagrams) is no filter's mark.
+pub fn link_is_weak(checks: &[Check]) -> bool {
+    checks.iter().any(|c| {
+        matches!(c.code.as_str(), "latency.loss" | "latency.high")
+            || c.data.get("slow_path") == Some(&serde_json::Value::Bool(true))
+    })
 }
 
 fn role_matches(filter: RoleFilter, role: Option<Role>) -> bool {

@@ -222,21 +222,7 @@ mod tests {
     use super::*;
 
     fn ep(name: &str, host: &str, role: Role) -> Endpoint {
-        Endpoint {
-            name: name.into(),
-            host: host.into(),
-            port: 443,
-            path: "/".into(),
-            expect_status: None,
-            public: true,
-            role,
-            protocol: crate::profile::Protocol::Https,
-            min_tls: None,
-            reading: Default::default(),
-            private_ca: false,
-            method: Default::default(),
-            body: None,
-        }
+        Endpoint::for_test(name, host, 443, role)
     }
 
     const CA: &str = "O=ExampleCorp, CN=ExampleCorp TLS Inspection CA";

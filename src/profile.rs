@@ -121,6 +121,27 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// An HTTPS endpoint of the given role with every other field at its default: the unit
+    /// tests' fixture.
+    #[cfg(test)]
+    pub fn for_test(name: &str, host: &str, port: u16, role: Role) -> Endpoint {
+        Endpoint {
+            name: name.into(),
+            host: host.into(),
+            port,
+            path: "/".into(),
+            expect_status: None,
+            public: true,
+            role,
+            protocol: Protocol::Https,
+            min_tls: None,
+            reading: Default::default(),
+            private_ca: false,
+            method: Default::default(),
+            body: None,
+        }
+    }
+
     /// The host as an IP address, when it is a literal (then no DNS stage is needed).
     pub fn ip_literal(&self) -> Option<IpAddr> {
         self.host

@@ -82,17 +82,18 @@ impl Verdict {
         }
     }
 
+    /// Every verdict, in the order they are documented.
+    const ALL: [Verdict; 6] = [
+        Verdict::Agrees,
+        Verdict::Filtered,
+        Verdict::Cdn,
+        Verdict::Rewritten,
+        Verdict::Unverified,
+        Verdict::Unreachable,
+    ];
+
     fn from_name(s: &str) -> Option<Verdict> {
-        [
-            Verdict::Agrees,
-            Verdict::Filtered,
-            Verdict::Cdn,
-            Verdict::Rewritten,
-            Verdict::Unverified,
-            Verdict::Unreachable,
-        ]
-        .into_iter()
-        .find(|v| v.name() == s)
+        Verdict::ALL.into_iter().find(|v| v.name() == s)
     }
 
     /// Does the control disagree with the local resolver in a way that names a filter?
@@ -477,14 +478,7 @@ mod tests {
 
     #[test]
     fn verdict_names_read_back() {
-        for v in [
-            Verdict::Agrees,
-            Verdict::Filtered,
-            Verdict::Cdn,
-            Verdict::Rewritten,
-            Verdict::Unverified,
-            Verdict::Unreachable,
-        ] {
+        for v in Verdict::ALL {
             assert_eq!(Verdict::from_name(v.name()), Some(v));
         }
         assert!(Verdict::Filtered.disagrees() && Verdict::Rewritten.disagrees());

@@ -3,21 +3,7 @@
 use super::*;
 
 fn ep(name: &str, host: &str, port: u16, role: Role) -> Endpoint {
-    Endpoint {
-        name: name.into(),
-        host: host.into(),
-        port,
-        path: "/".into(),
-        expect_status: None,
-        public: true,
-        role,
-        protocol: crate::profile::Protocol::Https,
-        min_tls: None,
-        reading: Default::default(),
-        private_ca: false,
-        method: Default::default(),
-        body: None,
-    }
+    Endpoint::for_test(name, host, port, role)
 }
 
 fn dns(target: &str, addrs: &[&str]) -> Check {
