@@ -9,16 +9,21 @@ Four cases, each bounded, on loopback or inside a network namespace this script 
   unbound on a second port without the rules is the plain resolver; `dig` on both for reference;
 - scale: N endpoints whose names resolve (dnsmasq on loopback) and whose port refuses: wall, CPU
   and peak RSS for N = 1,000 and 5,000, and the cost per endpoint;
+- healthy: the full check of `bench/netbench.rs`'s lab (eight endpoints behind delay lines, TLS
+  and HTTP answered), whose every check passes: CPU per run (the lab is held up with
+  `NETBENCH_HOLD=1`; `LEAN_NETBENCH` names the netbench binary, default the release build's);
 - serve: `serve` on loopback with 10,000 connections that send half a request head and then
   nothing: the exporter's RSS, how many it holds, and the latency of `GET /metrics` meanwhile.
 
 Run as root (namespaces, nftables): `sudo bench/lean.sh > lean-report.md`. Environment:
 LEAN_BEFORE / LEAN_AFTER (the two binaries; LEAN_BEFORE may be empty), LEAN_RUNS (default 30),
-LEAN_CASES (default "offline resolver scale serve").
+LEAN_CASES (default "offline resolver scale serve"; "healthy" on request).
 """
 
 import json
 import os
+import shlex
+import signal
 import resource
 import shutil
 import socket
@@ -240,6 +245,33 @@ def scale_case():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def healthy_case():
+    print("\n### The healthy full check on the bench lab\n")
+    bench = os.environ.get("LEAN_NETBENCH", "target/release/examples/netbench")
+    env = dict(os.environ, NETBENCH_HOLD="1", NETBENCH_TOOL=tools()[-1][1])
+    lab = subprocess.Popen([bench], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                           text=True)
+    try:
+        # The first line is the tool's command in the client namespace.
+        argv = shlex.split(lab.stdout.readline())
+        if len(argv) < 5 or argv[:3] != ["ip", "netns", "exec"]:
+            raise SystemExit(f"lean: netbench printed no command (got {argv!r})")
+        print(f"{RUNS} runs of `{' '.join(argv[:4] + ['BIN'] + argv[5:])}`; CPU from `wait4`.\n")
+        print("| contender | CPU median ms | CPU min ms | CPU max ms | wall p50 ms | exit codes |\n| --- | --- | --- | --- | --- | --- |")
+        for name, tool in tools():
+            codes, cpus, walls = set(), [], []
+            for _ in range(RUNS):
+                w, c, _, code, _ = timed(argv[:4] + [tool] + argv[5:])
+                codes.add(code)
+                cpus.append(c)
+                walls.append(w)
+            print(f"| {name} | {statistics.median(cpus):.1f} | {min(cpus):.1f} | {max(cpus):.1f} "
+                  f"| {pct(walls, 50):.0f} | {', '.join(map(str, sorted(codes)))} |")
+    finally:
+        lab.send_signal(signal.SIGTERM)
+        lab.wait()
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -329,7 +361,9 @@ def main():
           + ", ".join(f"{n} = `{t}`" for n, t in tools()))
     for case in CASES:
         log(f"lean: {case}")
-        {"offline": offline, "resolver": resolver_case, "scale": scale_case, "serve": serve_case}[case]()
+        cases = {"offline": offline, "resolver": resolver_case, "scale": scale_case,
+                 "serve": serve_case, "healthy": healthy_case}
+        cases[case]()
     print(f"\nLoad average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
