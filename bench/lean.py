@@ -17,7 +17,8 @@ Four cases, each bounded, on loopback or inside a network namespace this script 
 
 Run as root (namespaces, nftables): `sudo bench/lean.sh > lean-report.md`. Environment:
 LEAN_BEFORE / LEAN_AFTER (the two binaries; LEAN_BEFORE may be empty), LEAN_RUNS (default 30),
-LEAN_CASES (default "offline resolver scale serve"; "healthy" on request).
+LEAN_SCALE_RUNS (runs per N in the scale case, default 3), LEAN_CASES (default "offline resolver
+scale serve"; "healthy" on request).
 """
 
 import json
@@ -35,6 +36,7 @@ import time
 import urllib.request
 
 RUNS = int(os.environ.get("LEAN_RUNS", "30"))
+SCALE_RUNS = int(os.environ.get("LEAN_SCALE_RUNS", "3"))
 CASES = os.environ.get("LEAN_CASES", "offline resolver scale serve").split()
 NS = "nc-lean"
 
@@ -217,7 +219,8 @@ def scale_case():
     refuse = closed.getsockname()[1]
     closed.close()
     try:
-        print("| contender | N | wall ms (median of 3) | CPU ms | peak RSS MiB |\n| --- | --- | --- | --- | --- |")
+        print(f"| contender | N | wall ms (median of {SCALE_RUNS}) | CPU ms (min–max) | peak RSS MiB (min–max) "
+              "| queries the resolver's socket dropped, per run |\n| --- | --- | --- | --- | --- | --- |")
         per = {}
         for name, tool in tools():
             for n in (1000, 5000):
@@ -228,12 +231,21 @@ def scale_case():
                         f.write(f'[[endpoint]]\nname = "e{i}"\nhost = "e{i}.scale.netcheck.lan"\nport = {refuse}\npublic = false\n\n')
                 argv = [tool, "--profile", path, "--resolver", f"127.0.0.1:{port}", "--format", "json",
                         "--timeout", "10s", "--deadline", "60s", "--no-history"]
-                runs = [timed(argv) for _ in range(3)]
+                runs, drops = [], []
+                for _ in range(SCALE_RUNS):
+                    before = udp_counters()
+                    runs.append(timed(argv))
+                    after = udp_counters()
+                    drops.append(after.get("UdpRcvbufErrors", 0) - before.get("UdpRcvbufErrors", 0))
                 w = statistics.median(r[0] for r in runs)
                 c = statistics.median(r[1] for r in runs)
                 m = statistics.median(r[2] for r in runs) / 1024
                 per[(name, n)] = (w, c, m)
-                print(f"| {name} | {n} | {w:.0f} | {c:.0f} | {m:.1f} |")
+                cpus = sorted(r[1] for r in runs)
+                rss = sorted(r[2] / 1024 for r in runs)
+                print(f"| {name} | {n} | {w:.0f} | {c:.0f} ({cpus[0]:.0f}–{cpus[-1]:.0f}) "
+                      f"| {m:.1f} ({rss[0]:.1f}–{rss[-1]:.1f}) "
+                      f"| {', '.join(map(str, drops))} |")
         print()
         for name, _ in tools():
             (w1, c1, m1), (w5, c5, m5) = per[(name, 1000)], per[(name, 5000)]
@@ -270,6 +282,17 @@ def healthy_case():
     finally:
         lab.send_signal(signal.SIGTERM)
         lab.wait()
+
+
+def udp_counters():
+    """The kernel's UDP counters (`nstat`): UdpRcvbufErrors counts datagrams dropped on a full
+    receive queue, here the resolver's, each a query hickory sends again after 333 ms."""
+    try:
+        out = subprocess.run(["nstat", "-az", "UdpRcvbufErrors"], capture_output=True, text=True).stdout
+    except OSError:
+        return {}
+    return {f[0]: int(f[1]) for f in (line.split() for line in out.splitlines())
+            if len(f) >= 2 and not f[0].startswith("#")}
 
 
 def rss_kib(pid):
