@@ -9,16 +9,22 @@ Four cases, each bounded, on loopback or inside a network namespace this script 
   unbound on a second port without the rules is the plain resolver; `dig` on both for reference;
 - scale: N endpoints whose names resolve (dnsmasq on loopback) and whose port refuses: wall, CPU
   and peak RSS for N = 1,000 and 5,000, and the cost per endpoint;
+- healthy: the full check of `bench/netbench.rs`'s lab (eight endpoints behind delay lines, TLS
+  and HTTP answered), whose every check passes: CPU per run (the lab is held up with
+  `NETBENCH_HOLD=1`; `LEAN_NETBENCH` names the netbench binary, default the release build's);
 - serve: `serve` on loopback with 10,000 connections that send half a request head and then
   nothing: the exporter's RSS, how many it holds, and the latency of `GET /metrics` meanwhile.
 
 Run as root (namespaces, nftables): `sudo bench/lean.sh > lean-report.md`. Environment:
 LEAN_BEFORE / LEAN_AFTER (the two binaries; LEAN_BEFORE may be empty), LEAN_RUNS (default 30),
-LEAN_CASES (default "offline resolver scale serve").
+LEAN_SCALE_RUNS (runs per N in the scale case, default 3), LEAN_CASES (default "offline resolver
+scale serve"; "healthy" on request).
 """
 
 import json
 import os
+import shlex
+import signal
 import resource
 import shutil
 import socket
@@ -30,6 +36,7 @@ import time
 import urllib.request
 
 RUNS = int(os.environ.get("LEAN_RUNS", "30"))
+SCALE_RUNS = int(os.environ.get("LEAN_SCALE_RUNS", "3"))
 CASES = os.environ.get("LEAN_CASES", "offline resolver scale serve").split()
 NS = "nc-lean"
 
@@ -212,7 +219,8 @@ def scale_case():
     refuse = closed.getsockname()[1]
     closed.close()
     try:
-        print("| contender | N | wall ms (median of 3) | CPU ms | peak RSS MiB |\n| --- | --- | --- | --- | --- |")
+        print(f"| contender | N | wall ms (median of {SCALE_RUNS}) | CPU ms (min–max) | peak RSS MiB (min–max) "
+              "| queries the resolver's socket dropped, per run |\n| --- | --- | --- | --- | --- | --- |")
         per = {}
         for name, tool in tools():
             for n in (1000, 5000):
@@ -223,12 +231,21 @@ def scale_case():
                         f.write(f'[[endpoint]]\nname = "e{i}"\nhost = "e{i}.scale.netcheck.lan"\nport = {refuse}\npublic = false\n\n')
                 argv = [tool, "--profile", path, "--resolver", f"127.0.0.1:{port}", "--format", "json",
                         "--timeout", "10s", "--deadline", "60s", "--no-history"]
-                runs = [timed(argv) for _ in range(3)]
+                runs, drops = [], []
+                for _ in range(SCALE_RUNS):
+                    before = udp_counters()
+                    runs.append(timed(argv))
+                    after = udp_counters()
+                    drops.append(after.get("UdpRcvbufErrors", 0) - before.get("UdpRcvbufErrors", 0))
                 w = statistics.median(r[0] for r in runs)
                 c = statistics.median(r[1] for r in runs)
                 m = statistics.median(r[2] for r in runs) / 1024
                 per[(name, n)] = (w, c, m)
-                print(f"| {name} | {n} | {w:.0f} | {c:.0f} | {m:.1f} |")
+                cpus = sorted(r[1] for r in runs)
+                rss = sorted(r[2] / 1024 for r in runs)
+                print(f"| {name} | {n} | {w:.0f} | {c:.0f} ({cpus[0]:.0f}–{cpus[-1]:.0f}) "
+                      f"| {m:.1f} ({rss[0]:.1f}–{rss[-1]:.1f}) "
+                      f"| {', '.join(map(str, drops))} |")
         print()
         for name, _ in tools():
             (w1, c1, m1), (w5, c5, m5) = per[(name, 1000)], per[(name, 5000)]
@@ -238,6 +255,44 @@ def scale_case():
         dm.terminate()
         dm.wait()
         shutil.rmtree(d, ignore_errors=True)
+
+
+def healthy_case():
+    print("\n### The healthy full check on the bench lab\n")
+    bench = os.environ.get("LEAN_NETBENCH", "target/release/examples/netbench")
+    env = dict(os.environ, NETBENCH_HOLD="1", NETBENCH_TOOL=tools()[-1][1])
+    lab = subprocess.Popen([bench], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                           text=True)
+    try:
+        # The first line is the tool's command in the client namespace.
+        argv = shlex.split(lab.stdout.readline())
+        if len(argv) < 5 or argv[:3] != ["ip", "netns", "exec"]:
+            raise SystemExit(f"lean: netbench printed no command (got {argv!r})")
+        print(f"{RUNS} runs of `{' '.join(argv[:4] + ['BIN'] + argv[5:])}`; CPU from `wait4`.\n")
+        print("| contender | CPU median ms | CPU min ms | CPU max ms | wall p50 ms | exit codes |\n| --- | --- | --- | --- | --- | --- |")
+        for name, tool in tools():
+            codes, cpus, walls = set(), [], []
+            for _ in range(RUNS):
+                w, c, _, code, _ = timed(argv[:4] + [tool] + argv[5:])
+                codes.add(code)
+                cpus.append(c)
+                walls.append(w)
+            print(f"| {name} | {statistics.median(cpus):.1f} | {min(cpus):.1f} | {max(cpus):.1f} "
+                  f"| {pct(walls, 50):.0f} | {', '.join(map(str, sorted(codes)))} |")
+    finally:
+        lab.send_signal(signal.SIGTERM)
+        lab.wait()
+
+
+def udp_counters():
+    """The kernel's UDP counters (`nstat`): UdpRcvbufErrors counts datagrams dropped on a full
+    receive queue, here the resolver's, each a query hickory sends again after 333 ms."""
+    try:
+        out = subprocess.run(["nstat", "-az", "UdpRcvbufErrors"], capture_output=True, text=True).stdout
+    except OSError:
+        return {}
+    return {f[0]: int(f[1]) for f in (line.split() for line in out.splitlines())
+            if len(f) >= 2 and not f[0].startswith("#")}
 
 
 def rss_kib(pid):
@@ -329,7 +384,9 @@ def main():
           + ", ".join(f"{n} = `{t}`" for n, t in tools()))
     for case in CASES:
         log(f"lean: {case}")
-        {"offline": offline, "resolver": resolver_case, "scale": scale_case, "serve": serve_case}[case]()
+        cases = {"offline": offline, "resolver": resolver_case, "scale": scale_case,
+                 "serve": serve_case, "healthy": healthy_case}
+        cases[case]()
     print(f"\nLoad average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -183,11 +183,12 @@ pub async fn check(
             runner::run_endpoints(profile, env.clone(), device, started, interrupt),
             nat64
         );
-        let attempts: Vec<(String, Vec<Attempt>)> = results
-            .iter()
-            .map(|r| (r.endpoint.name.clone(), r.attempts.clone()))
-            .collect();
-        let mut checks: Vec<Check> = results.into_iter().flat_map(|r| r.checks).collect();
+        let mut attempts: Vec<(String, Vec<Attempt>)> = Vec::with_capacity(results.len());
+        let mut checks: Vec<Check> = Vec::new();
+        for r in results {
+            attempts.push((r.endpoint.name, r.attempts));
+            checks.extend(r.checks);
+        }
         crate::diagnose::downgrade_informational(&mut checks, &profile.endpoints);
         crate::crosscheck::apply(&mut checks, &profile.endpoints);
         let wanted = crate::crosscheck::wants_resolver(&checks);

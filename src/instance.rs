@@ -96,4 +96,15 @@ mod tests {
         }
         assert_eq!(parse("kiosk-07.hall:2").unwrap(), "kiosk-07.hall:2");
     }
+
+    /// The crypto library this HMAC (and rustls) uses is built to seed its random generator from
+    /// the operating system (`.cargo/config.toml`): seeding it from CPU jitter costs some 60 ms of
+    /// CPU in every run that makes a handshake (BENCHMARKS.md, "Lean and steady").
+    #[test]
+    fn the_crypto_library_is_seeded_without_cpu_jitter() {
+        assert!(
+            aws_lc_rs::try_fips_cpu_jitter_entropy().is_err(),
+            "aws-lc was built with its CPU jitter seed: AWS_LC_SYS_NO_JITTER_ENTROPY is not set"
+        );
+    }
 }

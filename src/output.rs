@@ -13,26 +13,59 @@ use crate::plan::{Delivery, Record, Redaction};
 use crate::redact;
 use crate::report::human::Layout;
 use crate::report::{self, Format, RenderOptions};
+use std::io::Write;
 
 /// Redacts, renders and writes the report as the flags ask, then appends it to the history.
-pub fn deliver(report: &Report, plan: &Delivery) -> Result<(), AppError> {
+///
+/// Works on the run's own report, in place: at the end of a run of thousands of endpoints the
+/// report is the largest thing the process holds, and a copy for each step (redaction, the
+/// sanitizer, the text) would hold it several times over. What the caller keeps afterwards (the
+/// verdict, the push) is the redacted, plain report every format shows.
+pub fn deliver(report: &mut Report, plan: &Delivery) -> Result<(), AppError> {
     // Credentials go from every format and from the history line, whatever the flags say.
-    let mut clean = report.clone();
-    redact::credentials(&mut clean);
-    let bytes = rendered_laid_out(&clean, plan.format, plan.redaction, plan.layout);
-    let shown = &clean;
-    let delivered = match &plan.output {
+    redact::credentials(report);
+    // --quiet: nothing on stdout when all is well (cron mails only problems). A file named
+    // with -o is still written: a textfile collector must see the good runs too.
+    let silent = plan.output.is_none() && plan.quiet && report.status == Status::Pass;
+    let delivered = if silent { Ok(()) } else { write(report, plan) };
+    record(report, &plan.record);
+    delivered
+}
+
+/// Renders the report as the plan asks and writes it to its file or to stdout.
+fn write(clean: &mut Report, plan: &Delivery) -> Result<(), AppError> {
+    let bytes = if personal(plan.format, plan.redaction) {
+        // The personal details go from a copy: the history keeps them.
+        rendered_laid_out(clean, plan.format, plan.redaction, plan.layout)
+    } else {
+        // Plain text in place (the history line is made plain the same way), then rendered
+        // without a copy; JSON on stdout goes out as it is written, never whole in memory.
+        crate::sanitize::report(clean);
+        if plan.output.is_none() && plan.format == Format::Json {
+            let mut out =
+                std::io::BufWriter::with_capacity(STREAM_BUFFER, std::io::stdout().lock());
+            // A closed pipe is the reader's choice, as for every other format.
+            let _ = report::json::write(clean, &mut out).and_then(|()| out.flush());
+            return Ok(());
+        }
+        report::render_plain(clean, plan.format, RenderOptions::default(), plan.layout)
+    };
+    match &plan.output {
         Some(path) => files::write_atomically(path, &bytes),
-        // --quiet: nothing on stdout when all is well (cron mails only problems). A file named
-        // with -o is still written: a textfile collector must see the good runs too.
-        None if plan.quiet && shown.status == Status::Pass => Ok(()),
         None => {
             files::write_stdout(&bytes);
             Ok(())
         }
-    };
-    record(&clean, &plan.record);
-    delivered
+    }
+}
+
+/// The buffer between the JSON writer and stdout.
+const STREAM_BUFFER: usize = 64 * 1024;
+
+/// Whether `format` loses the personal details under `redaction`: Markdown unless
+/// `--no-redact`, every format with `--redact`.
+fn personal(format: Format, redaction: Redaction) -> bool {
+    redaction.redact || (format == Format::Markdown && !redaction.no_redact)
 }
 
 /// Renders a report whose credentials are already gone in `format`; Markdown also loses the
@@ -52,7 +85,7 @@ pub fn rendered_laid_out(
     redaction: Redaction,
     layout: Layout,
 ) -> Vec<u8> {
-    let personal = redaction.redact || (format == Format::Markdown && !redaction.no_redact);
+    let personal = personal(format, redaction);
     let options = RenderOptions {
         personal_redacted: personal,
     };

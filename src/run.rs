@@ -25,8 +25,8 @@ pub fn run(args: &RunArgs) -> Result<i32, AppError> {
     let probe_deadline = push
         .as_ref()
         .map_or(args.deadline, |p| args.deadline.saturating_sub(p.budget()));
-    let report = report(args, true, probe_deadline)?;
-    let delivered = output::deliver(&report, &Delivery::of(args));
+    let mut report = report(args, true, probe_deadline)?;
+    let delivered = output::deliver(&mut report, &Delivery::of(args));
     if let Some(push) = push {
         let took = std::time::Duration::from_secs_f64(report.duration_ms.max(0.0) / 1000.0);
         let left = args.deadline.saturating_sub(took);

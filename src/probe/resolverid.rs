@@ -320,9 +320,10 @@ pub fn resolver(server: Option<SocketAddr>, timeout: Duration) -> Result<Library
     };
     let opts = builder.options_mut();
     // One attempt bounded by the step timeout: retries would hide a flaky resolver, and the
-    // step's bound must hold.
+    // step's bound must hold. `attempts` counts the tries after the first (the library asks
+    // again at once after a REFUSED or SERVFAIL when it is 1): none.
     opts.timeout = timeout;
-    opts.attempts = 1;
+    opts.attempts = 0;
     opts.cache_size = 64;
     builder
         .build()

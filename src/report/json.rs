@@ -11,6 +11,12 @@ pub fn render(report: &Report) -> Vec<u8> {
     out
 }
 
+/// [`render`], written to `out` as it is serialized: a large report is never held as text too.
+pub fn write(report: &Report, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::other)?;
+    out.write_all(b"\n")
+}
+
 /// One line, for the history file.
 pub fn render_line(report: &Report) -> Vec<u8> {
     let mut out = serde_json::to_vec(report).unwrap_or_default();

@@ -60,7 +60,17 @@ pub fn render_laid_out(
 ) -> Vec<u8> {
     let mut clean = report.clone();
     crate::sanitize::report(&mut clean);
-    let report = &clean;
+    render_plain(&clean, format, options, layout)
+}
+
+/// [`render_laid_out`] of a report that has passed through [`crate::sanitize::report`] already
+/// (the caller's own, made plain in place): no copy.
+pub fn render_plain(
+    report: &Report,
+    format: Format,
+    options: RenderOptions,
+    layout: human::Layout,
+) -> Vec<u8> {
     match format {
         Format::Human => human::render(report, layout).into_bytes(),
         Format::Json => json::render(report),

@@ -128,9 +128,10 @@ impl TlsSetup {
     }
 
     /// Loads the roots and seeds the crypto library's random generator on a background thread.
-    /// The first use of randomness in a process seeds it from CPU jitter, which takes tens of
-    /// milliseconds; done inside the first handshake, that time would be counted as network time
-    /// and would delay the endpoint's other stages. Started when the first endpoint has its
+    /// The first use of randomness in a process seeds it (from the operating system, as this
+    /// project builds aws-lc; from CPU jitter, tens of milliseconds, in a build without
+    /// `.cargo/config.toml`); done inside the first handshake, that time would be counted as
+    /// network time and would delay the endpoint's other stages. Started when the first endpoint has its
     /// addresses, both overlap its TCP connect; the tls stage waits for them before starting its
     /// clock. A run that never gets that far (every name fails) spends no CPU on them. Only the
     /// first call does anything.
