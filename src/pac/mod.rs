@@ -34,7 +34,11 @@ pub async fn fetch(
     timeout: Duration,
 ) -> Result<(String, Option<IpAddr>), Failure> {
     let shown = crate::probe::proxyenv::shown_value(url);
-    let unreachable = |why: String| ("proxy.pac_unreachable", format!("{shown}: {why}"));
+    // Every reason passes the sanitizer here: some carry a library's or the system's words.
+    let unreachable = |why: String| {
+        let why = crate::sanitize::outside(&why);
+        ("proxy.pac_unreachable", format!("{shown}: {why}"))
+    };
     if let Some(path) = url.strip_prefix("file://") {
         let path = std::path::PathBuf::from(path);
         let read = tokio::task::spawn_blocking(move || {
@@ -56,7 +60,7 @@ pub async fn fetch(
     };
     let ip = crate::probe::lookup::first_address(resolver, host)
         .await
-        .map_err(|why| unreachable(crate::sanitize::outside(&why)))?;
+        .map_err(unreachable)?;
     let port = parsed.port_or_known_default().unwrap_or(80);
     let seen = Arc::new(std::sync::Mutex::new(None));
     tls.ready().await;
@@ -234,7 +238,9 @@ async fn follow(
                         choice.via = Some(url);
                         return choice;
                     }
-                    Err(why) => choice.notes.push(format!("PROXY {hp}: {why}")),
+                    Err(why) => choice
+                        .notes
+                        .push(format!("PROXY {hp}: {}", crate::sanitize::outside(&why))),
                 }
             }
         }

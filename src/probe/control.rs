@@ -179,7 +179,13 @@ impl Control {
         .await;
         let resolver = match built {
             Ok(Ok(r)) => r,
-            Ok(Err(why)) => return (Answer::Failed(why.clone()), started.elapsed()),
+            // The builders' errors carry the resolver library's words: outside text.
+            Ok(Err(why)) => {
+                return (
+                    Answer::Failed(crate::sanitize::outside(why)),
+                    started.elapsed(),
+                );
+            }
             Err(_) => {
                 return (
                     Answer::Failed("no answer in time".into()),

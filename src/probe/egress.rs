@@ -216,7 +216,7 @@ fn uplink_of(local: IpAddr) -> (Option<String>, bool) {
     let Some(name) = nets
         .iter()
         .find(|(_, d)| d.ip_networks().iter().any(|n| n.addr == local))
-        .map(|(n, _)| n.to_string_lossy().into_owned())
+        .map(|(n, _)| crate::sanitize::outside(&n.to_string_lossy()))
     else {
         return (None, false);
     };

@@ -308,7 +308,7 @@ pub async fn run_via_proxy(
         Err(e) => {
             return fail(format!(
                 "cannot set up the client ({})",
-                crate::probe::proxyenv::redact_url(&e.to_string())
+                crate::sanitize::outside(&crate::probe::proxyenv::redact_url(&e.to_string()))
             ));
         }
     };
@@ -392,10 +392,10 @@ fn proxy_failure(e: &reqwest::Error, tls_words: TlsWords) -> String {
     } else if text.contains("unsuccessful tunnel") || text.contains("tunnel") {
         format!(
             "the proxy refused to open a tunnel (CONNECT) to the endpoint ({})",
-            crate::probe::proxyenv::redact_url(&text)
+            crate::sanitize::outside(&crate::probe::proxyenv::redact_url(&text))
         )
     } else {
-        crate::probe::proxyenv::redact_url(&text)
+        crate::sanitize::outside(&crate::probe::proxyenv::redact_url(&text))
     }
 }
 

@@ -95,7 +95,10 @@ fn tunnels_up() -> Vec<Tunnel> {
     let mut found: Vec<Tunnel> = crate::platform::links::up()
         .into_iter()
         .filter(|l| l.name != "lo" && looks_like_tunnel(&l.name, l.arp_type))
-        .map(|l| Tunnel { name: l.name })
+        // The name is shown in summaries and data: a link's name is outside text.
+        .map(|l| Tunnel {
+            name: crate::sanitize::outside(&l.name),
+        })
         .collect();
     found.sort_by(|a, b| a.name.cmp(&b.name));
     found

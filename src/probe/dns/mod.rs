@@ -332,6 +332,7 @@ pub async fn run(
     let resolver = match resolver {
         Ok(r) => r,
         Err(why) => {
+            let why = crate::sanitize::outside(why);
             let c = Check::new(Probe::Dns, target, Status::Fail, "dns.error", why.clone())
                 .with("resolver", server_label)
                 .with("addresses", json!([]))
