@@ -98,6 +98,9 @@ pub fn command_line(plan: &Plan) -> Vec<OsString> {
     for p in &scope.storage_paths {
         pair("--storage-path", p.clone().into());
     }
+    for s in scope.stun.iter().filter(|_| scope.egress) {
+        pair("--stun", s.into());
+    }
     pair("--format", "json".into());
     pair("--color", "never".into());
     for i in &plan.links.interfaces {
@@ -110,6 +113,9 @@ pub fn command_line(plan: &Plan) -> Vec<OsString> {
         (Some(path), _) => pair("--history", path.into()),
         (None, true) => a.push("--no-history".into()),
         (None, false) => {}
+    }
+    if scope.egress {
+        a.push("--egress".into());
     }
     a
 }
@@ -480,6 +486,18 @@ mod tests {
         for kept in ["x.json", "--lock", "--jitter", "--push", "--via"] {
             assert!(!a.contains(kept), "{kept} passed on: {a}");
         }
+        // The public-address check, asked for on the command line, is asked for again.
+        let e = joined(&command_line(&plan(&[
+            "--egress",
+            "--stun",
+            "192.0.2.7:3478",
+            "--interface",
+            "wlan0",
+        ])));
+        assert!(
+            e.contains("--stun 192.0.2.7:3478") && e.ends_with("--egress"),
+            "{e}"
+        );
         let b = joined(&command_line(&plan(&["--via", "all", "--no-history"])));
         assert!(b.ends_with("--via all --no-history"), "{b}");
         assert!(!b.contains("--only") && !b.contains("--skip"), "{b}");

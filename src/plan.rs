@@ -233,6 +233,9 @@ pub struct Scope {
     pub service: Option<crate::cli::Service>,
     pub ca_file: Option<PathBuf>,
     pub storage_paths: Vec<PathBuf>,
+    /// `--egress` and its `--stun` servers, as given (a child run is told them again).
+    pub egress: bool,
+    pub stun: Vec<String>,
 }
 
 impl Scope {
@@ -243,6 +246,8 @@ impl Scope {
             service: args.service,
             ca_file: args.ca_file.clone(),
             storage_paths: args.storage_path.clone(),
+            egress: args.egress,
+            stun: args.stun.clone(),
         }
     }
 }
