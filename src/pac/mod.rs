@@ -278,17 +278,5 @@ async fn accepts(
 /// network when none is known: a UDP socket is connected, nothing is sent.
 fn my_address(near: Option<IpAddr>) -> IpAddr {
     let target = near.unwrap_or(IpAddr::from([192, 0, 2, 1]));
-    let bind: SocketAddr = if target.is_ipv4() {
-        "0.0.0.0:0"
-            .parse()
-            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))
-    } else {
-        SocketAddr::from(([0u16; 8], 0))
-    };
-    std::net::UdpSocket::bind(bind)
-        .and_then(|s| {
-            s.connect(SocketAddr::new(target, 9))?;
-            s.local_addr()
-        })
-        .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip())
+    crate::platform::route::source_address(target).unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }

@@ -2,7 +2,15 @@
 //! disk list of sysinfo hides tmpfs and network mounts, which are exactly what a path may be
 //! on); elsewhere an error the storage probe reports as not measured.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The directory standing in for `/` when the system's files are read (`/etc/resolv.conf`,
+/// the DHCP leases): `BMW_NETCHECK_RESOLV_ROOT`, or `/` itself.
+pub fn root() -> PathBuf {
+    std::env::var_os("BMW_NETCHECK_RESOLV_ROOT")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("/"), PathBuf::from)
+}
 
 /// Free and total bytes of the filesystem holding `path`, and an id to tell filesystems apart.
 #[cfg(unix)]

@@ -10,7 +10,7 @@
 //! `--control` or the profile's `control` key is asked about every name.
 //!
 //! Shared below the probes: the dns stage's hook ([`judge`]) and anyone who wants the per-name
-//! comparison ([`compare`], [`Comparison`], [`verdict_of`]). The control is built once per run
+//! comparison ([`compare`], [`Comparison`]). The control is built once per run
 //! and reached at most once per run when it fails: an unreachable control is said once, in the
 //! first finding that asked, and is never a failure of the run.
 
@@ -81,25 +81,6 @@ impl Verdict {
             Verdict::Unreachable => "unreachable",
         }
     }
-
-    /// Every verdict, in the order they are documented.
-    const ALL: [Verdict; 6] = [
-        Verdict::Agrees,
-        Verdict::Filtered,
-        Verdict::Cdn,
-        Verdict::Rewritten,
-        Verdict::Unverified,
-        Verdict::Unreachable,
-    ];
-
-    fn from_name(s: &str) -> Option<Verdict> {
-        Verdict::ALL.into_iter().find(|v| v.name() == s)
-    }
-
-    /// Does the control disagree with the local resolver in a way that names a filter?
-    pub fn disagrees(self) -> bool {
-        matches!(self, Verdict::Filtered | Verdict::Rewritten)
-    }
 }
 
 /// The control's answer for one name.
@@ -122,12 +103,6 @@ pub struct Comparison {
     pub latency: Duration,
     /// The local address whose certificate decided, and whether it was the service's own.
     pub certificate: Option<(IpAddr, bool)>,
-}
-
-/// The verdict a dns check's `control` data records, if the control was asked for it.
-pub fn verdict_of(check: &Check) -> Option<Verdict> {
-    let v = check.data.get("control")?.get("verdict")?.as_str()?;
-    Verdict::from_name(v)
 }
 
 impl Control {
@@ -480,15 +455,6 @@ mod tests {
         let named = control("tls://dns.example");
         assert!(named.every_name() && named.wanted("dns.ok", &baseline));
         assert!(!control("off").wanted("dns.nxdomain", &service));
-    }
-
-    #[test]
-    fn verdict_names_read_back() {
-        for v in Verdict::ALL {
-            assert_eq!(Verdict::from_name(v.name()), Some(v));
-        }
-        assert!(Verdict::Filtered.disagrees() && Verdict::Rewritten.disagrees());
-        assert!(!Verdict::Cdn.disagrees() && !Verdict::Unreachable.disagrees());
     }
 
     #[test]

@@ -77,10 +77,7 @@ pub fn resolver(
     if server.transport.encrypted() {
         builder = builder.with_tls_config(tls(alpn)?);
     }
-    let opts = builder.options_mut();
-    opts.timeout = timeout;
-    opts.attempts = 1;
-    opts.cache_size = 64;
+    super::resolverid::tune(builder.options_mut(), timeout);
     builder.build().map_err(|e| {
         format!(
             "cannot set up DNS resolution over {}: {e}",

@@ -19,7 +19,7 @@ use crate::model::{Check, Probe, Status};
 use crate::probe::definition::{Definition, DeviceFuture, DeviceInput, Key, Run};
 use crate::sanitize::outside;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -61,17 +61,10 @@ const RESOLVED_UPSTREAMS: &str = "run/systemd/resolve/resolv.conf";
 /// Reading two small files is blocking work: off the async workers.
 fn start(_: Arc<DeviceInput>) -> DeviceFuture {
     Box::pin(async move {
-        tokio::task::spawn_blocking(|| vec![run(&root())])
+        tokio::task::spawn_blocking(|| vec![run(&crate::platform::fs::root())])
             .await
             .unwrap_or_default()
     })
-}
-
-/// The directory standing in for `/`: `BMW_NETCHECK_RESOLV_ROOT`, or `/` itself.
-fn root() -> PathBuf {
-    std::env::var_os("BMW_NETCHECK_RESOLV_ROOT")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from("/"), PathBuf::from)
 }
 
 /// What a resolv.conf says.

@@ -301,6 +301,16 @@ impl Servers {
     }
 }
 
+/// The options of every resolver a run builds (its own, an encrypted `--resolver`, the
+/// control): one attempt bounded by the step timeout — retries would hide a flaky resolver, and
+/// the step's bound must hold. `attempts` counts the tries after the first (the library asks
+/// again at once after a REFUSED or SERVFAIL when it is 1): none.
+pub fn tune(opts: &mut hickory_resolver::config::ResolverOpts, timeout: Duration) {
+    opts.timeout = timeout;
+    opts.attempts = 0;
+    opts.cache_size = 64;
+}
+
 /// Builds the resolver for a run: the system's configuration, or one server given by the user.
 /// A system without usable DNS configuration is a finding, so the error is kept as text.
 pub fn resolver(server: Option<SocketAddr>, timeout: Duration) -> Result<Library, String> {
@@ -318,13 +328,7 @@ pub fn resolver(server: Option<SocketAddr>, timeout: Duration) -> Result<Library
         None => Library::builder(crate::iface::BoundRuntime::default())
             .map_err(|e| format!("no usable DNS configuration on this device: {e}"))?,
     };
-    let opts = builder.options_mut();
-    // One attempt bounded by the step timeout: retries would hide a flaky resolver, and the
-    // step's bound must hold. `attempts` counts the tries after the first (the library asks
-    // again at once after a REFUSED or SERVFAIL when it is 1): none.
-    opts.timeout = timeout;
-    opts.attempts = 0;
-    opts.cache_size = 64;
+    tune(builder.options_mut(), timeout);
     builder
         .build()
         .map_err(|e| format!("cannot set up DNS resolution: {e}"))

@@ -111,7 +111,7 @@ fn read_found(
             None => {}
         }
     }
-    let root = wpad::root();
+    let root = crate::platform::fs::root();
     if let Some(url) = wpad::dhcp_url(&root) {
         return Found::Pac {
             from: "wpad".into(),

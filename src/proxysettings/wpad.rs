@@ -7,7 +7,7 @@
 //! `BMW_NETCHECK_RESOLV_ROOT`, the directory that stands in for `/` when resolv.conf is read,
 //! also stands in for it here (the tests write their own leases and resolv.conf there).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 /// The most of one lease file that is read.
@@ -29,13 +29,6 @@ const LEASE_DIRS: [(&str, IsLease); 5] = [
     }),
     ("var/lib/dhclient", |n| n.contains(".lease")),
 ];
-
-/// The directory standing in for `/`.
-pub fn root() -> PathBuf {
-    std::env::var_os("BMW_NETCHECK_RESOLV_ROOT")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from("/"), PathBuf::from)
-}
 
 /// The PAC URL of DHCP option 252 in the newest lease that has one.
 pub fn dhcp_url(root: &Path) -> Option<String> {
