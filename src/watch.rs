@@ -354,6 +354,11 @@ pub fn run(args: &WatchArgs) -> Result<i32, AppError> {
         let run_started = Instant::now();
         let mut clean = run_once(&exe, &plan, &signals)?;
         crate::redact::credentials(&mut clean);
+        // `--redact`: the lines on stdout lose the personal details too (the history keeps
+        // them, as a run's does), in every format watch prints.
+        if run_args.redact {
+            crate::redact::personal(&mut clean);
+        }
         state.add(&clean);
         if live {
             let view = state.view(args.every, args.count);

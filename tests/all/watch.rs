@@ -265,3 +265,28 @@ fn a_watch_that_cannot_run_is_exit_3_with_one_line() {
         out.describe()
     );
 }
+
+#[test]
+fn redacted_json_watch_lines_lose_the_personal_details() {
+    let mut ep = Toggle::new();
+    ep.set(true);
+    let profile = ProfileFile::new(&[EndpointSpec::new("api", "127.0.0.1", ep.addr.port())]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("history.jsonl");
+    let out = watch(&profile, &log, Some(1))
+        .arg("--format")
+        .arg("json")
+        .arg("--redact")
+        .command()
+        .output()
+        .expect("run watch");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let line = stdout.lines().next().expect("one line");
+    let r: serde_json::Value = serde_json::from_str(line).expect("a JSON report");
+    assert_eq!(r["device"]["hostname"], "<hostname>", "{line}");
+    assert!(
+        r["redacted"].as_array().is_some_and(|k| !k.is_empty()),
+        "{line}"
+    );
+}
