@@ -13,13 +13,40 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 /// The interface the kernel routes traffic to `to` through, or `None` when there is no route
 /// (or the source address belongs to no interface the system lists).
 pub fn interface_to(to: IpAddr) -> Option<String> {
-    let local = source_address(to)?;
-    let Ok(nets) = sysinfo::Networks::new_with_refreshed_list() else {
-        return None;
-    };
-    nets.iter()
-        .find(|(_, d)| d.ip_networks().iter().any(|n| n.addr == local))
-        .map(|(name, _)| name.to_string_lossy().into_owned())
+    Interfaces::read().route_to(to)
+}
+
+/// The system's interfaces and their addresses, listed once for many lookups (listing them
+/// reads every interface and its counters).
+pub struct Interfaces(Vec<(String, Vec<IpAddr>)>);
+
+impl Interfaces {
+    pub fn read() -> Interfaces {
+        let Ok(nets) = sysinfo::Networks::new_with_refreshed_list() else {
+            return Interfaces(Vec::new());
+        };
+        Interfaces(
+            nets.iter()
+                .map(|(name, d)| {
+                    let addrs = d.ip_networks().iter().map(|n| n.addr).collect();
+                    (name.to_string_lossy().into_owned(), addrs)
+                })
+                .collect(),
+        )
+    }
+
+    /// The interface that holds the address `local`.
+    pub fn holding(&self, local: IpAddr) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(_, addrs)| addrs.contains(&local))
+            .map(|(name, _)| name.as_str())
+    }
+
+    /// The interface the kernel routes traffic to `to` through.
+    pub fn route_to(&self, to: IpAddr) -> Option<String> {
+        self.holding(source_address(to)?).map(str::to_owned)
+    }
 }
 
 /// The source address the kernel picks for traffic to `to` (its route lookup).

@@ -210,13 +210,9 @@ async fn listen(
 
 /// The uplink a local address belongs to, and whether it is a tunnel (a VPN exit).
 fn uplink_of(local: IpAddr) -> (Option<String>, bool) {
-    let Ok(nets) = sysinfo::Networks::new_with_refreshed_list() else {
-        return (None, false);
-    };
-    let Some(name) = nets
-        .iter()
-        .find(|(_, d)| d.ip_networks().iter().any(|n| n.addr == local))
-        .map(|(n, _)| crate::sanitize::outside(&n.to_string_lossy()))
+    let Some(name) = crate::platform::route::Interfaces::read()
+        .holding(local)
+        .map(crate::sanitize::outside)
     else {
         return (None, false);
     };

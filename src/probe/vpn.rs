@@ -418,10 +418,14 @@ pub fn read_run(checks: &mut [Check], endpoints: &[crate::profile::Endpoint]) {
         .filter(|e| e.role == crate::model::Role::Baseline)
         .map(|e| e.name.as_str())
         .collect();
+    // The interfaces are listed once for every endpoint's lookup.
+    let interfaces = std::cell::OnceCell::new();
     let route = |ip| {
-        crate::iface::bound()
-            .map(str::to_owned)
-            .or_else(|| crate::platform::route::interface_to(ip))
+        crate::iface::bound().map(str::to_owned).or_else(|| {
+            interfaces
+                .get_or_init(crate::platform::route::Interfaces::read)
+                .route_to(ip)
+        })
     };
     read_paths(checks, &baselines, &route);
 }
