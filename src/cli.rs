@@ -185,9 +185,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "IP[:PORT]|URL", value_parser = parse_resolver)]
     pub resolver: Option<DnsServer>,
 
-    /// The control resolver, a second opinion on suspicious answers: a tls:// or https:// URL
-    /// (asked about every name), or off (default: https://1.1.1.1/dns-query, asked only about
-    /// a suspicious answer)
+    /// The control resolver, a second opinion on suspicious answers: a tls:// or https:// URL or a
+    /// plain IP[:PORT] (asked about every name), off, or default (https://1.1.1.1/dns-query,
+    /// asked only about a suspicious answer)
     #[arg(long, value_name = "URL|off", value_parser = parse_control, env = "BMW_NETCHECK_CONTROL")]
     pub control: Option<ControlSetting>,
 
