@@ -24,30 +24,21 @@ pub async fn locate(server: &DnsServer, timeout: Duration) -> Result<SocketAddr,
     if let Some(ip) = server.pinned {
         return Ok(SocketAddr::new(ip, server.port));
     }
-    let system = Resolver::builder(BoundRuntime::default())
-        .map_err(|e| format!("no usable DNS configuration to find {}: {e}", server.host))?
-        .build()
-        .map_err(|e| format!("cannot set up DNS resolution: {e}"))?;
-    let found = tokio::time::timeout(timeout, system.lookup_ip(server.host.as_str()))
-        .await
-        .map_err(|_| {
-            format!(
-                "the system resolver gave no address for {} in time",
-                server.host
-            )
-        })?
-        .map_err(|e| {
-            let why = super::lookup::reason(&e);
-            format!(
-                "the system resolver gives no address for {} ({why})",
-                server.host
-            )
-        })?;
-    found
-        .iter()
-        .next()
-        .map(|ip| SocketAddr::new(ip, server.port))
-        .ok_or_else(|| format!("the system resolver gives no address for {}", server.host))
+    // The system's resolver with the options of every resolver of the run; its failure (no
+    // usable configuration, no address) is said in the lookup's own words.
+    let system = super::resolverid::resolver(None, timeout);
+    let found = tokio::time::timeout(
+        timeout,
+        super::lookup::first_address(&system, server.host.as_str()),
+    )
+    .await
+    .map_err(|_| {
+        format!(
+            "the system resolver gave no address for {} in time",
+            server.host
+        )
+    })??;
+    Ok(SocketAddr::new(found, server.port))
 }
 
 /// A resolver that asks `server` at `addr` over its transport: one attempt per question,
