@@ -189,11 +189,12 @@ fn tls_failed_in_tunnel(
         // the app's path, rather than a bare proxy error.
         return intercepted_on_proxy_path(tls_check, None, shown).took(started.elapsed());
     }
+    // The issuer, matched against the table of interception products (mitmproxy among them).
     let interceptor = tls_check
         .data_str("issuer")
-        .filter(|i| i.to_ascii_lowercase().contains("mitmproxy"))
-        .map(|_| "; in the way: mitmproxy, which intercepts TLS")
-        .unwrap_or("");
+        .and_then(|i| crate::interceptors::identify([i]))
+        .map(|i| format!("; in the way: {}, which intercepts TLS", i.product))
+        .unwrap_or_default();
     Check::new(
         Probe::Http,
         Some(&ep.name),
