@@ -188,19 +188,23 @@ pub fn classify(
         );
     }
     let either = |f: &dyn Fn(&Answer) -> bool| f(a) || f(aaaa);
+    // A silent A question beside a refused or failed AAAA one says nothing yet of the name's
+    // addresses (a resolver without IPv6 upstreams refuses AAAA; on a lossy link the A answer is
+    // the one lost): a timeout, so the A question is asked again.
+    let a_silent = matches!(a, Answer::Timeout);
     if either(&|x| matches!(x, Answer::NoRecords { nx: true })) {
         (
             Status::Fail,
             "dns.nxdomain",
             format!("{host} does not exist according to the resolver (NXDOMAIN)"),
         )
-    } else if either(&|x| matches!(x, Answer::ServFail)) {
+    } else if !a_silent && either(&|x| matches!(x, Answer::ServFail)) {
         (
             Status::Fail,
             "dns.servfail",
             format!("the resolver failed to look up {host} (SERVFAIL)"),
         )
-    } else if either(&|x| matches!(x, Answer::Refused)) {
+    } else if !a_silent && either(&|x| matches!(x, Answer::Refused)) {
         (
             Status::Fail,
             "dns.refused",

@@ -88,6 +88,10 @@ fn classification() {
     );
     assert_eq!(c(&Answer::Refused, &Answer::Refused, true), "dns.refused");
     assert_eq!(c(&Answer::Timeout, &Answer::Timeout, true), "dns.timeout");
+    // A silent A beside a refused AAAA is asked again; an answered A keeps the refusal.
+    assert_eq!(c(&Answer::Timeout, &Answer::Refused, true), "dns.timeout");
+    assert_eq!(c(&Answer::Timeout, &Answer::ServFail, true), "dns.timeout");
+    assert_eq!(c(&Answer::Refused, &Answer::Timeout, true), "dns.refused");
     assert_eq!(c(&none, &none, true), "dns.no_address");
     assert_eq!(c(&Answer::Other("x".into()), &none, true), "dns.error");
     let (status, _, summary) = classify("h.example", &nx, &nx, true);
