@@ -71,7 +71,10 @@ pub fn execute(
     // Before the clock starts: neither waiting for the lock nor the jitter counts against --deadline.
     let _lock = crate::lock::start(&Start::of(args))?;
 
-    let runtime = crate::runtime::build(crate::runtime::Threads::Workers(2), "probes")?;
+    // One thread, the caller's: the probes wait on sockets, and handing wake-ups and memory
+    // between threads cost more CPU than the work itself (BENCHMARKS.md, "One thread for the
+    // probes"). Blocking work (files, PAC scripts, getaddrinfo) runs on the blocking pool.
+    let runtime = crate::runtime::build(crate::runtime::Threads::Current, "probes")?;
 
     let progress = crate::progress::Progress::new(
         progress && crate::progress::wanted(args.format == crate::report::Format::Human),

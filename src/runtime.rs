@@ -2,8 +2,8 @@
 //!
 //! A run's probes, the exporter, a push after a run and the watcher of Ctrl-C and SIGTERM for
 //! child runs each want tokio, with the timers and the I/O driver on, and differ only in how
-//! many threads they need: one (a short push, a signal watcher) or a small fixed pool (probes
-//! that wait on the network, an exporter serving scrapes). The pool is small on purpose: the
+//! many threads they need: one (a run's probes, a short push, a signal watcher) or a small
+//! fixed pool (an exporter serving scrapes while its runs go on). The pool is small on purpose: the
 //! work waits on sockets, and a device with many cores should not start a thread per core for
 //! it. Each use names its threads, so `top -H` and a debugger say what a thread is for.
 

@@ -104,6 +104,10 @@ fn value(v: &mut Value, fix: &impl Fn(&mut String)) {
 
 /// Whether the report pass changes `s`: a hazard in it, or more than [`REPORT_MAX_CHARS`].
 fn needs_fix(s: &str) -> bool {
+    // Most text is short printable ASCII: one pass over the bytes says so, no char decoding.
+    if s.len() <= REPORT_MAX_CHARS && s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return false;
+    }
     s.chars().any(is_hazard) || s.chars().nth(REPORT_MAX_CHARS).is_some()
 }
 

@@ -419,6 +419,43 @@ fn an_unknown_root_is_judged_by_who_trusts_it() {
     assert_eq!(tls(&r)["code"], "tls.untrusted", "{}", tls(&r));
 }
 
+/// A root an administrator placed only in the certificate directory (`SSL_CERT_DIR`, as
+/// `c_rehash` leaves it) is found although the bundle file does not hold it: the directory is
+/// read when the bundle refuses the chain, and the report says what it added.
+#[test]
+fn a_root_only_in_the_certificate_directory_still_counts() {
+    if !can_run("a_root_only_in_the_certificate_directory_still_counts") {
+        return;
+    }
+    let ca = OpensslCa::new("/O=Home/CN=Home Lab CA");
+    let other = OpensslCa::new("/O=Elsewhere/CN=Some Other CA");
+    let (_leaf, nginx) = serve(&ca, &LeafSpec::new("api.netcheck.lan"), "homedir", "");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(ca.ca_file(), dir.path().join("homelab.pem")).expect("copy");
+    let bundle = other.ca_file();
+    let bundle = bundle.to_string_lossy();
+    let dir_s = dir.path().to_string_lossy();
+    let env = [("SSL_CERT_FILE", &*bundle), ("SSL_CERT_DIR", &*dir_s)];
+    let r = run(nginx.port(), None, "", &env);
+    let t = tls(&r);
+    assert_eq!(t["code"], "tls.intercepted", "{t}");
+    assert_eq!(
+        t["data"]["interceptor"],
+        "a root installed on this device: Home Lab CA"
+    );
+    assert_eq!(
+        t["data"]["roots"], "system (1 root) + 1 from its certificate directories",
+        "{t}"
+    );
+    // Without the directory the same chain is trusted by nobody.
+    let empty = tempfile::tempdir().expect("tempdir");
+    let empty = empty.path().to_string_lossy();
+    let env = [("SSL_CERT_FILE", &*bundle), ("SSL_CERT_DIR", &*empty)];
+    let r = run(nginx.port(), None, "", &env);
+    assert_eq!(tls(&r)["code"], "tls.untrusted", "{}", tls(&r));
+    assert_eq!(tls(&r)["data"]["roots"], "system (1 root)");
+}
+
 fn can_run_mitmproxy(case: &str) -> bool {
     if mitmdump().is_none() {
         skip(&format!(

@@ -16,6 +16,7 @@ pub mod handshake;
 pub mod interception;
 pub mod legacy;
 pub mod ocsp;
+mod roots;
 pub mod trust;
 pub mod verdict;
 pub mod verifier;

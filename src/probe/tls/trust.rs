@@ -8,9 +8,11 @@ use super::handshake::*;
 use super::verifier::*;
 use crate::error::AppError;
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{ServerName, UnixTime};
 use rustls::{ClientConfig, RootCertStore};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -24,7 +26,7 @@ use std::sync::{Arc, Mutex};
 pub struct TlsSetup {
     extra: Arc<Vec<CertificateDer<'static>>>,
     extra_source: String,
-    trust: Arc<std::sync::OnceLock<Trust>>,
+    trust: Arc<std::sync::OnceLock<Arc<Trust>>>,
     provider: Arc<CryptoProvider>,
     /// Becomes true once the roots are loaded and the random generator is seeded.
     ready: tokio::sync::watch::Receiver<bool>,
@@ -33,13 +35,127 @@ pub struct TlsSetup {
 
 /// The roots in effect and where they came from (for the report), and the two verifiers that
 /// tell, after a chain passed, which kind of root it leads to (see [`Anchor`]).
+///
+/// The system's store is read in two steps ([`super::roots`]): `early` holds its bundle file
+/// (or the bundled Mozilla set when the system has none) and `--ca-file`; the certificate
+/// directories are added, once, the first time a chain fails against it.
 pub(super) struct Trust {
-    roots: Arc<RootCertStore>,
+    early: Option<Arc<WebPkiServerVerifier>>,
+    early_roots: RootCertStore,
     source: String,
+    extra_source: String,
+    system: Mutex<super::roots::System>,
+    /// `early` with the directories read: built on the first chain `early` refuses.
+    full: std::sync::OnceLock<Option<(Arc<WebPkiServerVerifier>, usize)>>,
+    provider: Arc<CryptoProvider>,
     /// The bundled Mozilla set alone: what a certificate-pinning app or a fresh device trusts.
     public: Option<Arc<WebPkiServerVerifier>>,
     /// `--ca-file` alone: trust the user declared.
     declared: Option<Arc<WebPkiServerVerifier>>,
+}
+
+impl std::fmt::Debug for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trust")
+            .field("source", &self.source())
+            .finish()
+    }
+}
+
+impl Trust {
+    /// Where the roots came from: the early store, and what the directories added once read.
+    fn source(&self) -> String {
+        let mut source = self.source.clone();
+        if let Some(Some((_, more))) = self.full.get()
+            && *more > 0
+        {
+            source.push_str(&format!(" + {more} from its certificate directories"));
+        }
+        source.push_str(&self.extra_source);
+        source
+    }
+
+    /// The whole store: the early one plus the system's certificate directories, read now if no
+    /// chain needed them before. `None` when the directories add nothing (or were read at once).
+    fn full(&self) -> Option<&Arc<WebPkiServerVerifier>> {
+        self.full
+            .get_or_init(|| {
+                let more = match self.system.lock() {
+                    Ok(mut system) if !system.dirs.is_empty() => system.rest(),
+                    _ => Vec::new(),
+                };
+                let mut roots = self.early_roots.clone();
+                let (added, _) = roots.add_parsable_certificates(more);
+                if added == 0 {
+                    return None;
+                }
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                    .build()
+                    .ok()
+                    .map(|v| (v, added))
+            })
+            .as_ref()
+            .map(|(v, _)| v)
+    }
+
+    /// Verifies a chain against the roots in effect, and says which kind of root it leads to.
+    ///
+    /// `--ca-file` is tried first: a chain it accepts passes any store that holds it, and no
+    /// system root need be read. Then the early store, then (once per run, only after a refusal)
+    /// the whole store, whose verdict is the one returned.
+    pub(super) fn verify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<(ServerCertVerified, Anchor), rustls::Error> {
+        let passes = |v: Option<&Arc<WebPkiServerVerifier>>| {
+            v.is_some_and(|v| {
+                v.verify_server_cert(end_entity, intermediates, server_name, &[], now)
+                    .is_ok()
+            })
+        };
+        let public_or = |other: Anchor| {
+            if passes(self.public.as_ref()) {
+                Anchor::Public
+            } else {
+                other
+            }
+        };
+        if passes(self.declared.as_ref()) {
+            return Ok((ServerCertVerified::assertion(), public_or(Anchor::Declared)));
+        }
+        let Some(early) = &self.early else {
+            return Err(rustls::Error::General("no root certificates".into()));
+        };
+        let verified = match early.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Ok(v) => v,
+            Err(e) => match self.full() {
+                Some(full) => full.verify_server_cert(
+                    end_entity,
+                    intermediates,
+                    server_name,
+                    ocsp_response,
+                    now,
+                )?,
+                None => return Err(e),
+            },
+        };
+        Ok((verified, public_or(Anchor::DeviceOnly)))
+    }
+
+    /// The signature algorithms the provider verifies with (the handshake's own signatures).
+    pub(super) fn algorithms(&self) -> &rustls::crypto::WebPkiSupportedAlgorithms {
+        &self.provider.signature_verification_algorithms
+    }
 }
 
 /// Largest `--ca-file` accepted: the whole Mozilla bundle is about 220 KB.
@@ -86,13 +202,14 @@ impl TlsSetup {
     }
 
     /// The roots in effect, loading them now if the background load has not done it.
-    fn trust(&self) -> &Trust {
+    fn trust(&self) -> &Arc<Trust> {
         self.trust.get_or_init(|| {
+            let mut system = super::roots::System::first();
             let mut roots = RootCertStore::empty();
-            let native = rustls_native_certs::load_native_certs();
-            let (added, _ignored) = roots.add_parsable_certificates(native.certs);
-            let mut source = if added > 0 {
-                format!("system ({added} roots)")
+            let (added, _ignored) =
+                roots.add_parsable_certificates(std::mem::take(&mut system.certs));
+            let source = if added > 0 {
+                format!("system ({added} root{})", if added == 1 { "" } else { "s" })
             } else {
                 roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
                 format!(
@@ -101,7 +218,6 @@ impl TlsSetup {
                 )
             };
             roots.add_parsable_certificates(self.extra.iter().cloned());
-            source.push_str(&self.extra_source);
             let verifier = |store: RootCertStore| {
                 WebPkiServerVerifier::builder_with_provider(Arc::new(store), self.provider.clone())
                     .build()
@@ -113,18 +229,25 @@ impl TlsSetup {
             let mut declared = RootCertStore::empty();
             declared.add_parsable_certificates(self.extra.iter().cloned());
             let declared = (!declared.is_empty()).then(|| verifier(declared)).flatten();
-            Trust {
-                roots: Arc::new(roots),
+            // Never empty (the bundled set stands in for an empty system store), so it builds.
+            let early = verifier(roots.clone());
+            Arc::new(Trust {
+                early,
+                early_roots: roots,
                 source,
+                extra_source: self.extra_source.clone(),
+                system: Mutex::new(system),
+                full: std::sync::OnceLock::new(),
+                provider: self.provider.clone(),
                 public,
                 declared,
-            }
+            })
         })
     }
 
     /// Where the roots came from, e.g. `system (146 roots) + 1 from ca.pem`.
     pub fn roots_source(&self) -> String {
-        self.trust().source.clone()
+        self.trust().source()
     }
 
     /// Loads the roots and seeds the crypto library's random generator on a background thread.
@@ -176,11 +299,7 @@ impl TlsSetup {
         seen: Arc<Mutex<Option<Seen>>>,
         hello: Hello,
     ) -> Result<ClientConfig, String> {
-        let trust = self.trust();
-        let inner =
-            WebPkiServerVerifier::builder_with_provider(trust.roots.clone(), self.provider.clone())
-                .build()
-                .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
+        let trust = self.trust().clone();
         let asked = Arc::new(AskedForCert {
             flag: Default::default(),
             seen: seen.clone(),
@@ -191,9 +310,7 @@ impl TlsSetup {
             .map_err(|e| format!("TLS setup: {e}"))?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(Capturing {
-                inner,
-                public: trust.public.clone(),
-                declared: trust.declared.clone(),
+                trust,
                 seen,
                 asked: asked.clone(),
             }))

@@ -5,7 +5,6 @@
 //! A part of the tls probe that the proxy path uses too; it imports no probe.
 
 use super::trust::*;
-use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -59,9 +58,7 @@ pub struct Seen {
 /// passes, notes whether a public root, a declared one or only the device's store accepts it.
 #[derive(Debug)]
 pub(super) struct Capturing {
-    pub(super) inner: Arc<WebPkiServerVerifier>,
-    pub(super) public: Option<Arc<WebPkiServerVerifier>>,
-    pub(super) declared: Option<Arc<WebPkiServerVerifier>>,
+    pub(super) trust: Arc<Trust>,
     pub(super) seen: Arc<Mutex<Option<Seen>>>,
     pub(super) asked: Arc<AskedForCert>,
 }
@@ -97,26 +94,9 @@ impl ServerCertVerifier for Capturing {
                 asked_for_cert: self.asked.flag.load(std::sync::atomic::Ordering::Relaxed),
             });
         }
-        let verified = self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        )?;
-        let passes = |v: &Option<Arc<WebPkiServerVerifier>>| {
-            v.as_ref().is_some_and(|v| {
-                v.verify_server_cert(end_entity, intermediates, server_name, &[], now)
-                    .is_ok()
-            })
-        };
-        let anchor = if passes(&self.public) {
-            Anchor::Public
-        } else if passes(&self.declared) {
-            Anchor::Declared
-        } else {
-            Anchor::DeviceOnly
-        };
+        let (verified, anchor) =
+            self.trust
+                .verify(end_entity, intermediates, server_name, ocsp_response, now)?;
         self.note(|s| s.anchor = Some(anchor));
         Ok(verified)
     }
@@ -127,7 +107,7 @@ impl ServerCertVerifier for Capturing {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, self.trust.algorithms())
     }
 
     fn verify_tls13_signature(
@@ -136,10 +116,10 @@ impl ServerCertVerifier for Capturing {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, self.trust.algorithms())
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.trust.algorithms().supported_schemes()
     }
 }

@@ -1,0 +1,159 @@
+//! The system's roots, read in two steps: its bundle file first, its certificate directories only
+//! when a chain fails against the bundle.
+//!
+//! On Debian and its kin `/etc/ssl/certs` holds a link per certificate of the bundle file, twice
+//! (by name and by hash): reading the directory costs about 300 file system calls for what the
+//! bundle already gave, and was the largest single cost of a healthy run. A root an
+//! administrator placed only in the directory still counts: a chain the bundle does not accept
+//! is verified again with the directories read (once per run), so the verdict is the one the
+//! whole store gives. Where to look follows rustls-native-certs: `SSL_CERT_FILE` and
+//! `SSL_CERT_DIR` when set, else what openssl-probe finds; macOS and Windows read their
+//! platform store at once.
+
+use rustls::pki_types::CertificateDer;
+#[cfg(all(unix, not(target_os = "macos")))]
+use rustls::pki_types::pem::PemObject;
+use std::path::PathBuf;
+
+/// The system's certificates read so far, and the directories left to read.
+pub(super) struct System {
+    pub(super) certs: Vec<CertificateDer<'static>>,
+    /// Certificate directories not read yet (empty once read, or where there are none).
+    pub(super) dirs: Vec<PathBuf>,
+    /// Files already read, by identity, so a link in a directory to the bundle is not read again.
+    #[cfg(all(unix, not(target_os = "macos")))]
+    seen: std::collections::HashSet<(u64, u64)>,
+}
+
+impl System {
+    /// The first step: the bundle file; the directories too when there is no bundle or it
+    /// holds no certificate.
+    #[cfg(all(unix, not(target_os = "macos")))]
+    pub(super) fn first() -> System {
+        let (file, dirs) = paths();
+        let mut sys = System {
+            certs: Vec::new(),
+            dirs,
+            seen: Default::default(),
+        };
+        if let Some(file) = file {
+            sys.read_file(&file);
+        }
+        if sys.certs.is_empty() {
+            sys.certs = sys.rest();
+        }
+        sys
+    }
+
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    pub(super) fn first() -> System {
+        System {
+            certs: rustls_native_certs::load_native_certs().certs,
+            dirs: Vec::new(),
+        }
+    }
+
+    /// The second step: the certificates of the directories that were not read yet, each file
+    /// once (the bundle and the links to files already read are skipped).
+    #[cfg(all(unix, not(target_os = "macos")))]
+    pub(super) fn rest(&mut self) -> Vec<CertificateDer<'static>> {
+        let before = self.certs.len();
+        for dir in std::mem::take(&mut self.dirs) {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                self.read_file(&entry.path());
+            }
+        }
+        let mut more = self.certs.split_off(before);
+        more.sort_unstable_by(|a, b| a.as_ref().cmp(b.as_ref()));
+        more.dedup();
+        more
+    }
+
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    pub(super) fn rest(&mut self) -> Vec<CertificateDer<'static>> {
+        Vec::new()
+    }
+
+    /// Reads the PEM certificates of one regular file (links followed, as OpenSSL does), unless
+    /// it was read already. Unreadable files and broken entries are skipped, as
+    /// rustls-native-certs does.
+    #[cfg(all(unix, not(target_os = "macos")))]
+    fn read_file(&mut self, path: &std::path::Path) {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        if !meta.is_file() || !self.seen.insert((meta.dev(), meta.ino())) {
+            return;
+        }
+        if let Ok(iter) = CertificateDer::pem_file_iter(path) {
+            self.certs.extend(iter.flatten());
+        }
+    }
+}
+
+/// Where the system keeps its roots: the variables OpenSSL reads, else openssl-probe's finds.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn paths() -> (Option<PathBuf>, Vec<PathBuf>) {
+    let file = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
+    let dirs: Vec<PathBuf> = std::env::var_os("SSL_CERT_DIR")
+        .map(|d| {
+            std::env::split_paths(&d)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if file.is_some() || !dirs.is_empty() {
+        return (file, dirs);
+    }
+    let found = openssl_probe::probe();
+    (found.cert_file, found.cert_dir)
+}
+
+#[cfg(all(test, unix, not(target_os = "macos")))]
+mod tests {
+    use super::*;
+
+    fn pem(cert: &rcgen::Certificate) -> String {
+        cert.pem()
+    }
+
+    fn cert(name: &str) -> rcgen::Certificate {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.self_signed(&key).expect("self-signed")
+    }
+
+    /// The bundle is read first; the directory's own certificate only in the second step, and
+    /// the directory's link to the bundle and its second link to a file are not read again.
+    #[test]
+    fn the_directory_is_read_only_when_asked_and_each_file_once() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let (a, b, c) = (cert("a.test"), cert("b.test"), cert("c.test"));
+        let bundle = d.path().join("bundle.pem");
+        std::fs::write(&bundle, pem(&a) + &pem(&b)).expect("bundle");
+        let dir = d.path().join("certs");
+        std::fs::create_dir(&dir).expect("dir");
+        std::os::unix::fs::symlink(&bundle, dir.join("ca-certificates.crt")).expect("link");
+        std::fs::write(dir.join("local.pem"), pem(&c)).expect("local");
+        std::os::unix::fs::symlink(dir.join("local.pem"), dir.join("abcd1234.0")).expect("hash");
+        std::fs::write(dir.join("notes.txt"), "not a certificate").expect("notes");
+
+        let mut sys = System {
+            certs: Vec::new(),
+            dirs: vec![dir],
+            seen: Default::default(),
+        };
+        sys.read_file(&bundle);
+        assert_eq!(sys.certs.len(), 2, "the bundle's two roots");
+        let more = sys.rest();
+        assert_eq!(more.len(), 1, "only the directory's own root is new");
+        assert_eq!(more[0].as_ref(), c.der().as_ref());
+        assert!(sys.dirs.is_empty(), "the directories are read once");
+        assert!(sys.rest().is_empty());
+    }
+}
