@@ -11,8 +11,6 @@
 //! platform store at once.
 
 use rustls::pki_types::CertificateDer;
-#[cfg(all(unix, not(target_os = "macos")))]
-use rustls::pki_types::pem::PemObject;
 use std::path::PathBuf;
 
 /// The system's certificates read so far, and the directories left to read.
@@ -89,10 +87,38 @@ impl System {
         if !meta.is_file() || !self.seen.insert((meta.dev(), meta.ino())) {
             return;
         }
-        if let Ok(iter) = CertificateDer::pem_file_iter(path) {
-            self.certs.extend(iter.flatten());
+        if let Ok(text) = std::fs::read(path) {
+            self.certs.extend(pem_certificates(&text));
         }
     }
+}
+
+/// The certificates of a PEM text; other sections and broken ones are skipped.
+///
+/// Roots are public, so they need no constant-time decoding: the `base64` crate decodes them
+/// several times faster than the constant-time decoder of rustls-pki-types, which is made for
+/// private keys (the bundle's 150 certificates cost a millisecond and a half that way).
+#[cfg(all(unix, not(target_os = "macos")))]
+fn pem_certificates(text: &[u8]) -> Vec<CertificateDer<'static>> {
+    use base64::Engine as _;
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut body: Option<Vec<u8>> = None;
+    for line in text.split(|&b| b == b'\n').map(<[u8]>::trim_ascii) {
+        match body.as_mut() {
+            None if line == BEGIN => body = Some(Vec::with_capacity(2048)),
+            None => {}
+            Some(b64) if line == END => {
+                if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(&*b64) {
+                    out.push(CertificateDer::from(der));
+                }
+                body = None;
+            }
+            Some(b64) => b64.extend_from_slice(line),
+        }
+    }
+    out
 }
 
 /// Where the system keeps its roots: the variables OpenSSL reads, else openssl-probe's finds.
@@ -126,6 +152,26 @@ mod tests {
         let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).expect("params");
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         params.self_signed(&key).expect("self-signed")
+    }
+
+    /// The fast reader finds what rustls-pki-types finds in the same text, and skips the rest.
+    #[test]
+    fn the_pem_reader_agrees_with_the_constant_time_one() {
+        use rustls::pki_types::pem::PemObject;
+        let (a, b) = (cert("a.test"), cert("b.test"));
+        let text = format!(
+            "Bag Attributes\n{}\r\n-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n{}",
+            pem(&a),
+            pem(&b)
+        );
+        let ours = pem_certificates(text.as_bytes());
+        let theirs: Vec<_> = CertificateDer::pem_slice_iter(text.as_bytes())
+            .flatten()
+            .collect();
+        assert_eq!(ours.len(), 2);
+        assert_eq!(ours, theirs);
+        let broken = "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n";
+        assert!(pem_certificates(broken.as_bytes()).is_empty());
     }
 
     /// The bundle is read first; the directory's own certificate only in the second step, and
