@@ -98,8 +98,9 @@ pub enum AppendError {
 ///
 /// The log must be a regular file: a symbolic link is not followed and a FIFO or a device is
 /// refused before anything is created beside it. The append itself reads only the log's last
-/// byte, and the trim check after it reads back at most the newest [`TRIM_AT`] lines, a block at
-/// a time: memory stays the same whatever the log's size. A write that fails half-way (a full
+/// byte, and the trim check after it reads the newest block, and the newest [`TRIM_AT`] lines
+/// only when that block's lines say the log may hold that many ([`trim`]): memory stays the
+/// same whatever the log's size. A write that fails half-way (a full
 /// disk) is cut back, so no torn line stays behind.
 pub fn append(path: &Path, report: &Report, create_dir: bool) -> Result<(), AppendError> {
     use AppendError::{NotRecorded, NotTrimmed};
@@ -159,9 +160,13 @@ pub fn append(path: &Path, report: &Report, create_dir: bool) -> Result<(), Appe
 
 /// Cuts the log to the newest [`KEEP`] lines once it has [`TRIM_AT`]. Called under the lock.
 ///
-/// Streams: it reads backwards from the end, a block at a time, only until it has seen
-/// [`TRIM_AT`] line ends (or the start), then copies the kept tail into the replacement file.
-/// Memory stays at one block whatever the log's size.
+/// A full log is tens of megabytes, and a check run every minute must not read it every time
+/// to learn that it holds fewer than [`TRIM_AT`] lines. So the newest block (64 KiB) is read
+/// first, and its lines' mean length estimates how many the log holds; only a log estimated at
+/// [`TRIM_AT`] or more is counted exactly, reading backwards a block at a time until
+/// [`TRIM_AT`] line ends (or the start), and the kept tail is copied into the replacement file.
+/// A log whose older lines are much shorter than its newest is cut a little later than its
+/// count says, never earlier. Memory stays at one block whatever the log's size.
 fn trim(path: &Path, file: &File) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
     let meta = file.metadata()?;
@@ -172,6 +177,20 @@ fn trim(path: &Path, file: &File) -> std::io::Result<()> {
     }
     const BLOCK: u64 = 64 * 1024;
     let mut buf = vec![0u8; BLOCK as usize];
+    let newest = len.saturating_sub(BLOCK);
+    file.read_exact_at(&mut buf[..(len - newest) as usize], newest)?;
+    // Line ends in the newest block, the last one (closing the newest line) left out: the
+    // complete lines between the first and the last of them.
+    let ends: Vec<usize> = memchr::memchr_iter(b'\n', &buf[..(len - newest) as usize]).collect();
+    if let [first, .., last] = ends[..]
+        && last > first
+    {
+        let mean = (last - first) as u64 / (ends.len() as u64 - 1);
+        // A margin of 1 % for the estimate's rounding: counted exactly from there on.
+        if len / mean.max(1) < (TRIM_AT - TRIM_AT / 100) as u64 {
+            return Ok(());
+        }
+    }
     let mut pos = len;
     let mut seen = 0usize;
     let mut cut = None;
@@ -179,10 +198,8 @@ fn trim(path: &Path, file: &File) -> std::io::Result<()> {
         let start = pos.saturating_sub(BLOCK);
         let chunk = &mut buf[..(pos - start) as usize];
         file.read_exact_at(chunk, start)?;
-        for (i, b) in chunk.iter().enumerate().rev() {
-            if *b != b'\n' {
-                continue;
-            }
+        // memchr finds the line ends a vector at a time.
+        for i in memchr::memrchr_iter(b'\n', chunk) {
             seen += 1;
             // The first line end seen closes the newest line; the (KEEP+1)-th opens the kept part.
             if seen == KEEP + 1 {
