@@ -182,6 +182,8 @@ def resolver_case():
               f"port 5353 (plain) answers `{r.stdout.strip()}`.\n")
         print(f"{RUNS} runs each, every contender started with `ip netns exec` (included in its time).\n")
         print(HEADER)
+        # The launcher alone: its own spread is part of every row below.
+        print(row("`ip netns exec … true` (the launcher alone)", series(in_ns(["true"]), RUNS)))
         for port, label in ((53, "filtered"), (5353, "plain")):
             dig = series(in_ns(["dig", "@127.0.0.1", "-p", str(port), "+tries=1", "+time=5",
                                 "cocoapi.bmwgroup.com"]), RUNS)

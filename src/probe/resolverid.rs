@@ -9,8 +9,10 @@
 //! The questions go out once per resolver and run, at the start of the first lookup (in parallel
 //! with it), and every dns check of that resolver reads the same answer: the same run names the
 //! same product on every check. Only verdicts that name a filter wait for it. After a run that
-//! found a filter, the run-wide reader waits for every answer (up to [`MOST`]) and names the
-//! filter on every check from it, so a busy machine does not decide the name. This file sends the
+//! found a filter, the run-wide reader names the filter on every check from one answer: it waits
+//! for every answer (up to [`MOST`]) from a resolver that answered any of the questions, so a
+//! busy machine does not decide the name, and not at all past [`patience`] for one that
+//! answered none of them. This file sends the
 //! queries (through [`super::dnswire`]) and says, in words, who is in the way ([`who`]); it is
 //! not a probe and reports nothing by itself.
 
@@ -114,20 +116,23 @@ struct Answers {
     quick: bool,
     /// Every question is answered or has waited [`MOST`].
     full: bool,
+    /// Some CHAOS question got a response: the resolver answers them (late answers are worth a
+    /// wait).
+    heard: bool,
 }
 
 /// Asks `server` who it is: `version.bind`, `id.server`, `hostname.bind` (class CHAOS) and
 /// `pi.hole`, all at once, each for at most [`MOST`]; every answer is published as it comes.
 async fn ask(server: SocketAddr, tx: &watch::Sender<Answers>) {
+    // Any response at all (an empty or refused one too) says the resolver does answer CHAOS
+    // questions; `pi.hole` is an ordinary lookup, answered by every resolver.
     let chaos = |name: &'static str| {
         let mut ask = Ask::udp(RecordType::TXT);
         ask.class = DNSClass::CH;
         async move {
-            dnswire::query(server, name, ask, MOST)
-                .await
-                .ok()
-                .and_then(|r| r.txt.into_iter().next())
-                .filter(|s| !s.is_empty())
+            let r = dnswire::query(server, name, ask, MOST).await.ok()?;
+            tx.send_modify(|a| a.heard = true);
+            r.txt.into_iter().next().filter(|s| !s.is_empty())
         }
     };
     let software = async {
@@ -268,14 +273,22 @@ impl Servers {
 
     /// The first server and its identity, for the run-wide judgements of a run that found a
     /// filter (after every pipeline has finished). The questions are the ones asked at the
-    /// start, once per run; a lookup's reader takes what came within a few round trips, this
-    /// one waits for every answer, up to [`MOST`] — so a busy machine or resolver does not
-    /// decide whether the product is named. `None` when the run found no filter (`wanted` is
-    /// false: nothing waits) or no lookup asked.
+    /// start, once per run; a lookup's reader takes what came within a few round trips. This
+    /// one, once the resolver has answered any of them, waits for every answer, up to [`MOST`]
+    /// — so a busy machine or resolver does not decide whether the product is named; a
+    /// resolver silent for those few round trips is not waited for. `None` when the run found
+    /// no filter (`wanted` is false: nothing waits) or no lookup asked.
     pub async fn run_identity(&self, wanted: bool) -> Option<(IpAddr, Identity)> {
         let server = self.first().filter(|_| wanted)?;
         let mut rx = self.get(server)?.identity.get()?.clone();
         let most = Instant::now() + MOST + LEAST;
+        // A resolver that answered none of the CHAOS questions within a few of its round trips
+        // ([`patience`], counted from when they were asked) ignores them: waiting longer would
+        // only cost the run time.
+        let _ = tokio::time::timeout_at(most, rx.wait_for(|a| a.quick)).await;
+        if !rx.borrow().heard {
+            return Some((server.ip(), rx.borrow().id.clone()));
+        }
         // Done when every answer is in, or when the product is named by what no later answer
         // changes (dnsmasq's may still turn out to be a Pi-hole's).
         let done = |a: &Answers| a.full || a.id.product().is_some_and(|p| p != "dnsmasq");
@@ -482,8 +495,8 @@ mod tests {
             questions, 4,
             "version.bind, id.server, hostname.bind, pi.hole"
         );
-        // After a run with a filter finding, the run-wide reader waits for the same questions'
-        // answers (up to MOST) without asking again.
+        // After a run with a filter finding, the run-wide reader reads the same questions'
+        // answers without asking again; none came within patience, so it does not wait for more.
         assert_eq!(
             servers.run_identity(false).await,
             None,
