@@ -54,6 +54,15 @@ pub(super) struct Trust {
     declared: Option<Arc<WebPkiServerVerifier>>,
 }
 
+/// What a server presented, as rustls hands it to a verifier.
+pub(super) struct Presented<'a> {
+    pub(super) end_entity: &'a CertificateDer<'a>,
+    pub(super) intermediates: &'a [CertificateDer<'a>],
+    pub(super) server_name: &'a ServerName<'a>,
+    pub(super) ocsp_response: &'a [u8],
+    pub(super) now: UnixTime,
+}
+
 impl std::fmt::Debug for Trust {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trust")
@@ -105,15 +114,11 @@ impl Trust {
     /// the whole store, whose verdict is the one returned.
     pub(super) fn verify(
         &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
+        c: &Presented<'_>,
     ) -> Result<(ServerCertVerified, Anchor), rustls::Error> {
         let passes = |v: Option<&Arc<WebPkiServerVerifier>>| {
             v.is_some_and(|v| {
-                v.verify_server_cert(end_entity, intermediates, server_name, &[], now)
+                v.verify_server_cert(c.end_entity, c.intermediates, c.server_name, &[], c.now)
                     .is_ok()
             })
         };
@@ -130,22 +135,19 @@ impl Trust {
         let Some(early) = &self.early else {
             return Err(rustls::Error::General("no root certificates".into()));
         };
-        let verified = match early.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
+        let whole = |v: &WebPkiServerVerifier| {
+            v.verify_server_cert(
+                c.end_entity,
+                c.intermediates,
+                c.server_name,
+                c.ocsp_response,
+                c.now,
+            )
+        };
+        let verified = match whole(early) {
             Ok(v) => v,
             Err(e) => match self.full() {
-                Some(full) => full.verify_server_cert(
-                    end_entity,
-                    intermediates,
-                    server_name,
-                    ocsp_response,
-                    now,
-                )?,
+                Some(full) => whole(full)?,
                 None => return Err(e),
             },
         };

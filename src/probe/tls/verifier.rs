@@ -94,9 +94,13 @@ impl ServerCertVerifier for Capturing {
                 asked_for_cert: self.asked.flag.load(std::sync::atomic::Ordering::Relaxed),
             });
         }
-        let (verified, anchor) =
-            self.trust
-                .verify(end_entity, intermediates, server_name, ocsp_response, now)?;
+        let (verified, anchor) = self.trust.verify(&Presented {
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        })?;
         self.note(|s| s.anchor = Some(anchor));
         Ok(verified)
     }
