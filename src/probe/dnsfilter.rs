@@ -120,9 +120,10 @@ pub async fn retry(server: SocketAddr, host: &str, deadline: Instant) -> Second 
     }
 }
 
-/// Asks again with EDNS for the resolver's reason; on a SERVFAIL without one, asks with DNSSEC
-/// checking disabled. Each query waits `patience`, a few of the resolver's round trips: a
-/// resolver that answered the lookup at once and keeps silent now will not answer this.
+/// Asks again with EDNS for the resolver's reason; on a SERVFAIL, asks with DNSSEC checking
+/// disabled at the same time, the answer read only when the first one gives no reason. Each query
+/// waits `patience`, a few of the resolver's round trips: a resolver that answered the lookup at
+/// once and keeps silent now will not answer this.
 pub async fn reason(
     server: SocketAddr,
     host: &str,
@@ -132,7 +133,17 @@ pub async fn reason(
     let Some(budget) = diagnostic(deadline, patience) else {
         return Second::Nothing;
     };
-    let Ok(r) = dnswire::query(server, host, Ask::udp(RecordType::A), budget).await else {
+    let edns = dnswire::query(server, host, Ask::udp(RecordType::A), budget);
+    let cd = async {
+        if !servfail {
+            return None;
+        }
+        let mut ask = Ask::udp(RecordType::A);
+        ask.checking_disabled = true;
+        Some(dnswire::query(server, host, ask, budget).await)
+    };
+    let (edns, cd) = tokio::join!(edns, cd);
+    let Ok(r) = edns else {
         return Second::Nothing;
     };
     if let Some(e) = r.ede.iter().find(|e| e.is_filtering()) {
@@ -141,16 +152,11 @@ pub async fn reason(
     if let Some(e) = r.ede.iter().find(|e| e.is_dnssec()) {
         return Second::Dnssec(Some(e.clone()), None);
     }
-    if !(servfail && r.rcode == ResponseCode::ServFail) {
+    if r.rcode != ResponseCode::ServFail {
         return Second::Nothing;
     }
-    let Some(budget) = diagnostic(deadline, patience) else {
-        return Second::Nothing;
-    };
-    let mut ask = Ask::udp(RecordType::A);
-    ask.checking_disabled = true;
-    match dnswire::query(server, host, ask, budget).await {
-        Ok(cd) if cd.rcode == ResponseCode::NoError && !cd.addrs.is_empty() => {
+    match cd {
+        Some(Ok(cd)) if cd.rcode == ResponseCode::NoError && !cd.addrs.is_empty() => {
             Second::Dnssec(None, Some(cd))
         }
         _ => Second::Nothing,
