@@ -28,7 +28,7 @@ use crate::support::opensslpki::{IssuedLeaf, LeafSpec, OpensslCa, openssl_availa
 use crate::support::sslbump::{self, Bump, COMPANY_CA, COMPANY_CN, Mode, Upstreams};
 use crate::support::{
     DnsAnswer, DnsServer, EndpointSpec, Netcheck, Outcome, ProfileFile, run_command, say, skip,
-    stage,
+    stage, top_suspect, via_proxy,
 };
 use serde_json::Value;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -79,21 +79,6 @@ fn profile(api_port: u16, neutral_port: u16) -> ProfileFile {
             .public(false)
             .role("baseline"),
     ])
-}
-
-fn top(r: &Value) -> String {
-    r["suspects"][0]["id"].as_str().unwrap_or("").to_owned()
-}
-
-/// The proxy-path check of an endpoint (the one whose `data.path` is `proxy`).
-fn via_proxy<'a>(r: &'a Value, target: &str) -> &'a Value {
-    r["checks"]
-        .as_array()
-        .and_then(|a| {
-            a.iter()
-                .find(|c| c["target"] == target && c["data"]["path"] == "proxy")
-        })
-        .unwrap_or_else(|| panic!("no proxy-path check for {target}:\n{:#}", r["checks"]))
 }
 
 fn text<'a>(c: &'a Value, key: &str) -> &'a str {
@@ -201,7 +186,12 @@ fn squid_ssl_bump_as_the_proxy_untrusted_is_inspection_by_its_ca() {
             "{h:#}"
         );
     }
-    assert_eq!(top(&r), "corporate_tls_inspection", "{:#}", r["suspects"]);
+    assert_eq!(
+        top_suspect(&r),
+        "corporate_tls_inspection",
+        "{:#}",
+        r["suspects"]
+    );
     say(
         "realbump: ok   explicit squid ssl-bump, untrusted: tls.intercepted by the company CA, corporate_tls_inspection",
     );
@@ -234,7 +224,12 @@ fn squid_ssl_bump_as_the_proxy_trusted_is_named_by_its_via_header() {
             .starts_with("Via: "),
         "{h:#}"
     );
-    assert_eq!(top(&r), "corporate_tls_inspection", "{:#}", r["suspects"]);
+    assert_eq!(
+        top_suspect(&r),
+        "corporate_tls_inspection",
+        "{:#}",
+        r["suspects"]
+    );
     say(
         "realbump: ok   explicit squid ssl-bump, trusted: squid named by Via with the CA, corporate_tls_inspection",
     );
@@ -255,7 +250,12 @@ fn squid_ssl_bump_answering_its_own_error_page_is_the_proxys_word() {
     let summary = h["summary"].as_str().unwrap_or("");
     assert!(summary.contains("ERR_SECURE_CONNECT_FAIL"), "{summary}");
     assert!(summary.contains("proxy's own error page"), "{summary}");
-    assert_eq!(top(&r), "corporate_tls_inspection", "{:#}", r["suspects"]);
+    assert_eq!(
+        top_suspect(&r),
+        "corporate_tls_inspection",
+        "{:#}",
+        r["suspects"]
+    );
     say(
         "realbump: ok   explicit squid ssl-bump, its error page: tls.intercepted with proxy_error ERR_SECURE_CONNECT_FAIL",
     );
@@ -436,7 +436,12 @@ fn transparent_squid_ssl_bump_untrusted_is_inspection_by_its_ca() {
         assert_eq!(t["data"]["path"], "direct", "{t:#}");
         assert_named(t, "fail", INSPECTION);
     }
-    assert_eq!(top(&r), "corporate_tls_inspection", "{:#}", r["suspects"]);
+    assert_eq!(
+        top_suspect(&r),
+        "corporate_tls_inspection",
+        "{:#}",
+        r["suspects"]
+    );
     say(
         "realbump: ok   transparent squid ssl-bump, untrusted: tls.intercepted by the company CA, corporate_tls_inspection",
     );
@@ -455,7 +460,12 @@ fn transparent_squid_ssl_bump_trusted_is_named_by_its_via_header() {
     let t = stage(&r, "api", "tls");
     assert_named(t, "warn", "squid ssl-bump");
     assert!(text(t, "proxy_product").starts_with("squid/"), "{t:#}");
-    assert_eq!(top(&r), "corporate_tls_inspection", "{:#}", r["suspects"]);
+    assert_eq!(
+        top_suspect(&r),
+        "corporate_tls_inspection",
+        "{:#}",
+        r["suspects"]
+    );
     say(
         "realbump: ok   transparent squid ssl-bump, trusted: squid named by Via with the CA, corporate_tls_inspection",
     );

@@ -25,7 +25,7 @@ use crate::support::dnsmasq::Dnsmasq;
 use crate::support::unbound::Unbound;
 use crate::support::{
     EndpointSpec, HttpBehaviour, HttpsServer, Leaf, Netcheck, Pki, ProfileFile, code, say, skip,
-    stage, suspect_ids,
+    stage, suspect_ids, top_suspect,
 };
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -85,10 +85,6 @@ impl World {
     }
 }
 
-fn top(r: &Value) -> String {
-    r["suspects"][0]["id"].as_str().unwrap_or("").to_owned()
-}
-
 /// Both BMW names have this dns code, and the top suspect is `suspect`; the line for the log.
 fn expect(case: &str, r: &Value, dns_code: &str, suspect: &str) {
     for t in ["api", "sign-in"] {
@@ -104,7 +100,12 @@ fn expect(case: &str, r: &Value, dns_code: &str, suspect: &str) {
             "{case}: nothing connects after a failed lookup"
         );
     }
-    assert_eq!(top(r), suspect, "{case}: suspects {:?}", suspect_ids(r));
+    assert_eq!(
+        top_suspect(r),
+        suspect,
+        "{case}: suspects {:?}",
+        suspect_ids(r)
+    );
     let n = PASSED.fetch_add(1, Ordering::SeqCst) + 1;
     say(&format!(
         "realdns: ok   {case}: dns {dns_code}, top suspect {suspect} ({n} DNS cases passed so far)"
@@ -382,7 +383,7 @@ fn a_walled_garden_explains_the_tls_failure_that_follows() {
         assert_eq!(tls["data"]["explained_by"], "dns.block_page", "{tls}");
     }
     let ids = suspect_ids(&r);
-    assert_eq!(top(&r), "dns_filter", "{ids:?}");
+    assert_eq!(top_suspect(&r), "dns_filter", "{ids:?}");
     assert!(
         !ids.iter()
             .any(|s| s == "vpn_firewall" || s == "captive_portal"),
@@ -419,7 +420,7 @@ fn a_refusal_with_an_extended_error_is_filtered_with_its_text() {
             "{dns}"
         );
     }
-    assert_eq!(top(&r), "dns_filter", "{:?}", suspect_ids(&r));
+    assert_eq!(top_suspect(&r), "dns_filter", "{:?}", suspect_ids(&r));
     let n = PASSED.fetch_add(1, Ordering::SeqCst) + 1;
     say(&format!(
         "realdns: ok   unbound access-control refuse (EDE 18): dns dns.filtered, top suspect dns_filter ({n} DNS cases passed so far)"

@@ -27,7 +27,6 @@ use crate::support::daemon::{Daemon, answers_dns, find};
 use crate::support::opensslpki::{LeafSpec, OpensslCa, openssl_available};
 use crate::support::profile::LOOPBACK_THRESHOLDS;
 use crate::support::*;
-use serde_json::Value;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -228,10 +227,6 @@ fn run_bed(bed: &Bed) -> Outcome {
     )
 }
 
-fn first_suspect(r: &Value) -> String {
-    suspect_ids(r).first().cloned().unwrap_or_default()
-}
-
 /// Every host's tcp check is `tcp.filtered` with this class on port 443, the control on port 80
 /// named, and `vpn_firewall` first.
 fn assert_port_filtered(case: &str, out: &Outcome, class: &str, control: &str) {
@@ -256,7 +251,7 @@ fn assert_port_filtered(case: &str, out: &Outcome, class: &str, control: &str) {
         assert_eq!(code(&r, name, "dns"), "dns.ok", "{}", out.describe());
     }
     assert_eq!(
-        first_suspect(&r),
+        top_suspect(&r),
         "vpn_firewall",
         "{ids:?}\n{}",
         out.describe()
@@ -366,7 +361,7 @@ fn realfirewall_udp53_dropped_while_tcp53_answers() {
         );
     }
     assert_eq!(
-        first_suspect(&r),
+        top_suspect(&r),
         "vpn_firewall",
         "{ids:?}\n{}",
         out.describe()
@@ -403,7 +398,7 @@ fn realfirewall_one_port_of_one_host() {
         assert!(stage(&r, name, "tcp")["data"].get("control").is_none());
     }
     assert_eq!(
-        first_suspect(&r),
+        top_suspect(&r),
         "vpn_firewall",
         "{ids:?}\n{}",
         out.describe()

@@ -238,10 +238,6 @@ fn timing(case: &str, r: &Value, target: &str) {
     ));
 }
 
-fn first_suspect(r: &Value) -> String {
-    suspect_ids(r).first().cloned().unwrap_or_default()
-}
-
 /// The SNI filter's finding, the same for a reset and a drop but for how the hello naming the
 /// service ended.
 fn assert_sni_blocked(r: &Value, ended: &str) {
@@ -270,7 +266,7 @@ fn assert_sni_blocked(r: &Value, ended: &str) {
     // Another name on the same address works.
     assert_eq!(code(r, "neutral", "tls"), "tls.ok", "{r:#}");
     assert_eq!(code(r, "neutral", "http"), "http.ok", "{r:#}");
-    assert_eq!(first_suspect(r), "vpn_firewall", "{:#}", r["suspects"]);
+    assert_eq!(top_suspect(r), "vpn_firewall", "{:#}", r["suspects"]);
     let steps = r["suspects"][0]["steps"].to_string();
     assert!(steps.contains("SNI filter"), "{steps}");
 }
@@ -321,7 +317,7 @@ fn a_small_mtu_link_with_icmp_filtered_is_a_path_mtu_black_hole() {
     assert_eq!(attempts[1]["result"], "completed", "{t}");
     // The request goes on over the small-MSS connection.
     assert_eq!(code(&r, "cocoapi", "http"), "http.ok", "{r:#}");
-    assert_eq!(first_suspect(&r), "path_mtu", "{:#}", r["suspects"]);
+    assert_eq!(top_suspect(&r), "path_mtu", "{:#}", r["suspects"]);
 }
 
 #[test]

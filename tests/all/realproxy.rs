@@ -19,6 +19,7 @@ use crate::support::dnsmasq::Dnsmasq;
 use crate::support::squid::{Squid, SquidSpec};
 use crate::support::{
     EndpointSpec, HttpBehaviour, HttpsServer, Netcheck, Pki, ProfileFile, code, say, skip, stage,
+    top_suspect, via_proxy,
 };
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -126,21 +127,6 @@ struct Office0 {
     stream: u16,
 }
 
-fn top(r: &Value) -> String {
-    r["suspects"][0]["id"].as_str().unwrap_or("").to_owned()
-}
-
-/// The proxy-path check of an endpoint (the one whose `data.path` is `proxy`).
-fn via_proxy<'a>(r: &'a Value, target: &str) -> &'a Value {
-    r["checks"]
-        .as_array()
-        .and_then(|a| {
-            a.iter()
-                .find(|c| c["target"] == target && c["data"]["path"] == "proxy")
-        })
-        .unwrap_or_else(|| panic!("no proxy-path check for {target}:\n{:#}", r["checks"]))
-}
-
 fn log(case: &str, detail: &str) {
     let n = PASSED.fetch_add(1, Ordering::SeqCst) + 1;
     say(&format!(
@@ -241,7 +227,7 @@ fn a_proxy_wanting_credentials_says_so_and_names_squid() {
             "{summary}"
         );
         assert_eq!(via_proxy(&r, "stream")["code"], "http.proxy_auth_required");
-        assert_eq!(top(&r), "vpn_firewall", "{:#}", r["suspects"]);
+        assert_eq!(top_suspect(&r), "vpn_firewall", "{:#}", r["suspects"]);
         let ids: Vec<&str> = r["suspects"]
             .as_array()
             .map(|a| a.iter().filter_map(|s| s["id"].as_str()).collect())
@@ -293,7 +279,7 @@ fn a_proxy_denying_the_port_names_its_error_and_the_host() {
     // The other endpoints get through.
     assert_eq!(via_proxy(&r, "stream")["code"], "tls.ok");
     assert_eq!(via_proxy(&r, "neutral")["code"], "http.ok");
-    assert_eq!(top(&r), "vpn_firewall", "{:#}", r["suspects"]);
+    assert_eq!(top_suspect(&r), "vpn_firewall", "{:#}", r["suspects"]);
     log(
         "squid 403 to the API's port",
         "http.proxy_denied with ERR_ACCESS_DENIED and host:port, top suspect vpn_firewall",
@@ -327,7 +313,7 @@ fn tinyproxy_refusing_the_port_is_named_too() {
         summary.contains(&format!("{API}:{}", o.api.port())),
         "{summary}"
     );
-    assert_eq!(top(&r), "vpn_firewall", "{:#}", r["suspects"]);
+    assert_eq!(top_suspect(&r), "vpn_firewall", "{:#}", r["suspects"]);
     log(
         "tinyproxy 403 to a port other than 443",
         "http.proxy_denied, proxy tinyproxy, top suspect vpn_firewall",
@@ -361,7 +347,7 @@ fn mitmproxy_intercepting_the_tunnel_is_named() {
     assert_eq!(http["data"]["interceptor"], "mitmproxy", "{http}");
     let summary = http["summary"].as_str().unwrap_or("");
     assert!(summary.contains("mitmproxy"), "{summary}");
-    assert_eq!(top(&r), "debugging_proxy", "{:#}", r["suspects"]);
+    assert_eq!(top_suspect(&r), "debugging_proxy", "{:#}", r["suspects"]);
     log(
         "mitmproxy intercepting the tunnel",
         "tls.intercepted on the proxy path (untrusted), mitmproxy named, top suspect debugging_proxy",

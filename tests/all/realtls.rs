@@ -67,10 +67,6 @@ fn summary(c: &Value) -> &str {
     c["summary"].as_str().unwrap_or("")
 }
 
-fn top_suspect(r: &Value) -> &str {
-    r["suspects"][0]["id"].as_str().unwrap_or("")
-}
-
 #[test]
 fn a_healthy_nginx_passes() {
     if !can_run("a_healthy_nginx_passes") {

@@ -48,7 +48,7 @@ pub use https::{DateHeader, HttpBehaviour, HttpReply, HttpsServer};
 #[cfg(test)]
 pub use netcheck::{
     ALL_OK, Netcheck, Outcome, assert_stages, checks_of, code, device_check, run_command, stage,
-    status, suspect_ids,
+    status, suspect_ids, top_suspect, via_proxy,
 };
 pub use pki::{Issuer, Leaf, Pki, ServerIdentity, Validity};
 pub use profile::{EndpointSpec, ProfileFile};

@@ -392,6 +392,22 @@ pub fn suspect_ids(report: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The id of the suspect ranked first ("" when there is none).
+pub fn top_suspect(report: &Value) -> String {
+    suspect_ids(report).into_iter().next().unwrap_or_default()
+}
+
+/// The proxy-path check of an endpoint (the one whose `data.path` is `proxy`).
+pub fn via_proxy<'a>(report: &'a Value, target: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|c| c["target"] == target && c["data"]["path"] == "proxy")
+        })
+        .unwrap_or_else(|| panic!("no proxy-path check for {target}:\n{:#}", report["checks"]))
+}
+
 /// The checks of one endpoint, in report order.
 pub fn checks_of<'a>(report: &'a Value, target: &str) -> Vec<&'a Value> {
     report["checks"]
