@@ -128,19 +128,7 @@ fn bed(client_net: &str, how: Router) -> Bed {
         );
     }
     rules.push_str("}\n");
-    let nft_file = tempfile::NamedTempFile::new().expect("a file for the rules");
-    std::fs::write(nft_file.path(), rules).expect("write the rules");
-    let out = router
-        .command("nft")
-        .arg("-f")
-        .arg(nft_file.path())
-        .output()
-        .expect("run nft");
-    assert!(
-        out.status.success(),
-        "nft: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    router.nft(&rules).expect("the router's rules");
 
     let dir = Daemon::scratch("turnserver");
     let mut cmd = public.command(find("turnserver").expect("turnserver"));

@@ -332,19 +332,7 @@ impl Transparent {
             "table ip bump {{\n chain pre {{\n  type nat hook prerouting priority dstnat;\n  iifname \"in0\" tcp dport 443 redirect to :{}\n }}\n}}\n",
             sslbump::INTERCEPT_PORT
         );
-        let file = tempfile::NamedTempFile::new().expect("a file for the rules");
-        std::fs::write(file.path(), rules).expect("write the rules");
-        let out = router
-            .command("nft")
-            .arg("-f")
-            .arg(file.path())
-            .output()
-            .expect("run nft");
-        assert!(
-            out.status.success(),
-            "nft: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        router.nft(&rules).expect("the redirect rules");
         let sites = sites();
         let upstreams = Upstreams::start(
             &router,

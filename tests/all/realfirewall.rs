@@ -113,19 +113,6 @@ fn servers(ns: &Netns, client: &Netns, resolver: &str, at: &[(&str, String)]) ->
     }
 }
 
-/// Loads an nftables ruleset into `ns`.
-fn nft(ns: &Netns, dir: &Path, rules: &str) {
-    let file = dir.join("rules.nft");
-    std::fs::write(&file, rules).expect("write the rules");
-    let out = ns
-        .command("nft")
-        .arg("-f")
-        .arg(&file)
-        .output()
-        .expect("run nft");
-    assert!(out.status.success(), "nft: {out:?}\n{rules}");
-}
-
 /// The client and the public namespace, the servers, and `rule` in the public namespace's
 /// input chain.
 struct Bed {
@@ -167,7 +154,7 @@ fn bed(rule: &str) -> Bed {
     let rules = format!(
         "table inet firewall {{\n chain in {{ type filter hook input priority 0; {rule} }}\n}}\n"
     );
-    nft(&public, servers.ca.dir(), &rules);
+    public.nft(&rules).expect("the firewall rules");
     Bed {
         client,
         _public: public,

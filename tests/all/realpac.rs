@@ -611,7 +611,7 @@ fn a_namespace_whose_firewall_lets_only_the_proxy_out() {
     if let Some(why) = ns::unavailable() {
         return skip(&format!("realpac::firewall: {why}"));
     }
-    let (Ok(dnsmasq), Ok(squid), Ok(nft)) = (find("dnsmasq"), find("squid"), find("nft")) else {
+    let (Ok(dnsmasq), Ok(squid), Ok(_)) = (find("dnsmasq"), find("squid"), find("nft")) else {
         return skip("realpac::firewall: dnsmasq, squid or nft is not installed");
     };
     let office = Netns::create("pacfw").expect("a namespace");
@@ -668,19 +668,7 @@ fn a_namespace_whose_firewall_lets_only_the_proxy_out() {
          tcp dport {} meta skuid != \"proxy\" reject with tcp reset\n  }}\n}}\n",
         api.port()
     );
-    let rules_file = tempfile::NamedTempFile::new().expect("a file for the rules");
-    std::fs::write(rules_file.path(), rules).expect("write the rules");
-    let loaded = office
-        .command(&nft)
-        .arg("-f")
-        .arg(rules_file.path())
-        .output()
-        .expect("run nft");
-    assert!(
-        loaded.status.success(),
-        "nft: {}",
-        String::from_utf8_lossy(&loaded.stderr)
-    );
+    office.nft(&rules).expect("the office firewall");
     let pac = tempfile::NamedTempFile::new().expect("a PAC file");
     std::fs::write(
         pac.path(),

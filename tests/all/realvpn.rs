@@ -151,15 +151,7 @@ fn bed(routes: Routes, peer: Peer) -> Bed {
     }
     if peer == Peer::Dropped {
         let rules = "table inet vpnblock {\n chain in { type filter hook input priority 0; udp dport 1194 drop; }\n}\n";
-        let file = key.path().join("block.nft");
-        std::fs::write(&file, rules).expect("write the rules");
-        let out = public
-            .command("nft")
-            .arg("-f")
-            .arg(&file)
-            .output()
-            .expect("run nft");
-        assert!(out.status.success(), "nft: {out:?}");
+        public.nft(rules).expect("the rule that drops the tunnel");
     }
     let extra: &[&str] = match routes {
         Routes::Default => &[],

@@ -170,6 +170,30 @@ impl Netns {
         c
     }
 
+    /// Loads an nftables ruleset into the namespace (`nft -f -`); nft's own words when it
+    /// refuses the rules.
+    pub fn nft(&self, rules: &str) -> io::Result<()> {
+        use std::io::Write;
+        let mut child = self
+            .command("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(rules.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(io::Error::other(format!(
+            "nft refused the rules: {}\n{rules}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+
     /// The processes running inside the namespace.
     pub fn pids(&self) -> Vec<i32> {
         run_ip(&["netns", "pids", &self.name])
