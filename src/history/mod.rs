@@ -198,6 +198,25 @@ mod tests {
         assert!(loaded.skipped[0].starts_with("h line 2: not a report"));
     }
 
+    /// The trim check reads the newest block and estimates from its lines: a log whose newest
+    /// lines are long is not counted (nor cut) though its older, short lines make it longer
+    /// than TRIM_AT lines — cut later than its count says, never earlier.
+    #[test]
+    fn the_trim_check_estimates_from_the_newest_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.jsonl");
+        let short = format!("{}\n", "s".repeat(159));
+        let long = format!("{}\n", "l".repeat(9_999));
+        std::fs::write(&path, short.repeat(TRIM_AT) + &long.repeat(10)).unwrap();
+        append(&path, &run(0, false, 1.0), false).unwrap();
+        let lines = std::fs::read(&path)
+            .unwrap()
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        assert_eq!(lines, TRIM_AT + 11, "not counted, not cut");
+    }
+
     #[test]
     fn append_trims_to_the_newest_runs_and_survives_a_torn_line() {
         let dir = tempfile::tempdir().unwrap();
