@@ -51,6 +51,19 @@ impl System {
         }
     }
 
+    /// The first step from a given bundle and directories (tests: the real ones are the
+    /// machine's).
+    #[cfg(all(test, unix, not(target_os = "macos")))]
+    pub(super) fn from(file: &std::path::Path, dirs: Vec<PathBuf>) -> System {
+        let mut sys = System {
+            certs: Vec::new(),
+            dirs,
+            seen: Default::default(),
+        };
+        sys.read_file(file);
+        sys
+    }
+
     /// The second step: the certificates of the directories that were not read yet, each file
     /// once (the bundle and the links to files already read are skipped).
     #[cfg(all(unix, not(target_os = "macos")))]

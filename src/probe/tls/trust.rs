@@ -146,6 +146,8 @@ impl Trust {
         };
         let verified = match whole(early) {
             Ok(v) => v,
+            // The name is checked only once the chain reached a root: more roots cannot help.
+            Err(e) if made_out_for_another_name(&e) => return Err(e),
             Err(e) => match self.full() {
                 Some(full) => whole(full)?,
                 None => return Err(e),
@@ -158,6 +160,16 @@ impl Trust {
     pub(super) fn algorithms(&self) -> &rustls::crypto::WebPkiSupportedAlgorithms {
         &self.provider.signature_verification_algorithms
     }
+}
+
+/// Is this the verifier's "not made out for this name"? rustls checks the name after the chain
+/// was built to a root, so a store with more roots would give the same answer.
+fn made_out_for_another_name(e: &rustls::Error) -> bool {
+    use rustls::CertificateError as C;
+    matches!(
+        e,
+        rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. })
+    )
 }
 
 /// Largest `--ca-file` accepted: the whole Mozilla bundle is about 220 KB.
@@ -205,46 +217,48 @@ impl TlsSetup {
 
     /// The roots in effect, loading them now if the background load has not done it.
     fn trust(&self) -> &Arc<Trust> {
-        self.trust.get_or_init(|| {
-            let mut system = super::roots::System::first();
-            let mut roots = RootCertStore::empty();
-            let (added, _ignored) =
-                roots.add_parsable_certificates(std::mem::take(&mut system.certs));
-            let source = if added > 0 {
-                format!("system ({added} root{})", if added == 1 { "" } else { "s" })
-            } else {
-                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-                format!(
-                    "bundled Mozilla set ({} roots; the system has none)",
-                    roots.len()
-                )
-            };
-            roots.add_parsable_certificates(self.extra.iter().cloned());
-            let verifier = |store: RootCertStore| {
-                WebPkiServerVerifier::builder_with_provider(Arc::new(store), self.provider.clone())
-                    .build()
-                    .ok()
-            };
-            let public = verifier(RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            });
-            let mut declared = RootCertStore::empty();
-            declared.add_parsable_certificates(self.extra.iter().cloned());
-            let declared = (!declared.is_empty()).then(|| verifier(declared)).flatten();
-            // Never empty (the bundled set stands in for an empty system store), so it builds.
-            let early = verifier(roots.clone());
-            Arc::new(Trust {
-                early,
-                early_roots: roots,
-                source,
-                extra_source: self.extra_source.clone(),
-                system: Mutex::new(system),
-                full: std::sync::OnceLock::new(),
-                provider: self.provider.clone(),
-                public,
-                declared,
-            })
-        })
+        self.trust
+            .get_or_init(|| Arc::new(self.build(super::roots::System::first())))
+    }
+
+    /// The roots of `system`'s first step, `--ca-file`, and the two verifiers beside them.
+    fn build(&self, mut system: super::roots::System) -> Trust {
+        let mut roots = RootCertStore::empty();
+        let (added, _ignored) = roots.add_parsable_certificates(std::mem::take(&mut system.certs));
+        let source = if added > 0 {
+            format!("system ({added} root{})", if added == 1 { "" } else { "s" })
+        } else {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            format!(
+                "bundled Mozilla set ({} roots; the system has none)",
+                roots.len()
+            )
+        };
+        roots.add_parsable_certificates(self.extra.iter().cloned());
+        let verifier = |store: RootCertStore| {
+            WebPkiServerVerifier::builder_with_provider(Arc::new(store), self.provider.clone())
+                .build()
+                .ok()
+        };
+        let public = verifier(RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        });
+        let mut declared = RootCertStore::empty();
+        declared.add_parsable_certificates(self.extra.iter().cloned());
+        let declared = (!declared.is_empty()).then(|| verifier(declared)).flatten();
+        // Never empty (the bundled set stands in for an empty system store), so it builds.
+        let early = verifier(roots.clone());
+        Trust {
+            early,
+            early_roots: roots,
+            source,
+            extra_source: self.extra_source.clone(),
+            system: Mutex::new(system),
+            full: std::sync::OnceLock::new(),
+            provider: self.provider.clone(),
+            public,
+            declared,
+        }
     }
 
     /// Where the roots came from, e.g. `system (146 roots) + 1 from ca.pem`.
@@ -334,4 +348,63 @@ pub enum Anchor {
     Declared,
     /// Only a root installed on this device (its system store) accepts the chain.
     DeviceOnly,
+}
+
+#[cfg(all(test, unix, not(target_os = "macos")))]
+mod tests {
+    use super::*;
+
+    type Root = rcgen::CertifiedIssuer<'static, rcgen::KeyPair>;
+
+    fn root(name: &str) -> Root {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        rcgen::CertifiedIssuer::self_signed(params, key).expect("self-signed")
+    }
+
+    fn leaf(name: &str, ca: &Root) -> CertificateDer<'static> {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec![name.to_owned()]).expect("params");
+        params.signed_by(&key, ca).expect("signed").der().clone()
+    }
+
+    fn check(trust: &Trust, cert: &CertificateDer<'_>, name: &str) -> Result<(), rustls::Error> {
+        let server_name = ServerName::try_from(name.to_owned()).expect("name");
+        trust
+            .verify(&Presented {
+                end_entity: cert,
+                intermediates: &[],
+                server_name: &server_name,
+                ocsp_response: &[],
+                now: UnixTime::now(),
+            })
+            .map(|_| ())
+    }
+
+    /// A chain made out for another name reached a root already: the directories are not read
+    /// for it. A chain whose root is only in the directories still reads them, once.
+    #[test]
+    fn another_name_does_not_read_the_certificate_directories() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let (bundled, local) = (root("bundled.test"), root("local.test"));
+        let bundle = d.path().join("bundle.pem");
+        std::fs::write(&bundle, bundled.pem()).expect("bundle");
+        let dir = d.path().join("certs");
+        std::fs::create_dir(&dir).expect("dir");
+        std::fs::write(dir.join("local.pem"), local.pem()).expect("local");
+        let setup = TlsSetup::load(None).expect("setup");
+        let trust = setup.build(super::super::roots::System::from(&bundle, vec![dir]));
+
+        let other = check(&trust, &leaf("a.test", &bundled), "b.test");
+        assert!(made_out_for_another_name(&other.expect_err("another name")));
+        assert!(trust.full.get().is_none(), "the directories were read");
+
+        check(&trust, &leaf("c.test", &local), "c.test").expect("the directory's root");
+        assert!(
+            trust
+                .source()
+                .ends_with(" + 1 from its certificate directories")
+        );
+    }
 }
