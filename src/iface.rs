@@ -30,8 +30,17 @@ use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 
 static BOUND: OnceLock<String> = OnceLock::new();
 
-/// The run's DNS resolver: hickory's, with sockets made here (bound when the run is).
-pub type Resolver = hickory_resolver::Resolver<BoundRuntime>;
+/// The run's DNS resolver: hickory's, with sockets made here (bound when the run is) and one
+/// connection attempt at a time to an encrypted server ([`crate::sharedconn`]).
+pub type Resolver = hickory_resolver::Resolver<Connections>;
+
+/// The resolver's connections: see [`Resolver`].
+pub type Connections = crate::sharedconn::SharedConnections<BoundRuntime>;
+
+/// The connections of a new resolver.
+pub fn connections() -> Connections {
+    crate::sharedconn::SharedConnections::new(BoundRuntime::default())
+}
 
 /// Binds every socket this process opens from now on to `name`. Set once, before the run.
 pub fn bind_process(name: &str) {

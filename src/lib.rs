@@ -59,6 +59,7 @@ pub mod safefile;
 pub mod sanitize;
 pub mod schema;
 pub mod serve;
+pub mod sharedconn;
 pub mod show;
 pub mod term;
 pub mod uplinks;

@@ -6,7 +6,7 @@
 //! `--ca-file` roots every handshake of the run uses), so a test's generated certificate is
 //! trusted exactly as a user's corporate root would be.
 
-use crate::iface::{BoundRuntime, Resolver};
+use crate::iface::Resolver;
 use crate::resolverurl::{DnsServer, Transport};
 use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use std::net::SocketAddr;
@@ -63,7 +63,7 @@ pub fn resolver(
     }
     let mut builder = Resolver::builder_with_config(
         ResolverConfig::from_name_servers(vec![ns]),
-        BoundRuntime::default(),
+        crate::iface::connections(),
     );
     if server.transport.encrypted() {
         builder = builder.with_tls_config(tls(alpn)?);

@@ -335,10 +335,10 @@ pub fn resolver(server: Option<SocketAddr>, timeout: Duration) -> Result<Library
             }
             Library::builder_with_config(
                 ResolverConfig::from_name_servers(vec![ns]),
-                crate::iface::BoundRuntime::default(),
+                crate::iface::connections(),
             )
         }
-        None => Library::builder(crate::iface::BoundRuntime::default())
+        None => Library::builder(crate::iface::connections())
             .map_err(|e| format!("no usable DNS configuration on this device: {e}"))?,
     };
     tune(builder.options_mut(), timeout);
