@@ -137,7 +137,11 @@ mod tests {
         let n = started.fetch_add(1, Ordering::SeqCst) + 1;
         Ok(Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            if ok { Ok(n) } else { Err(format!("attempt {n} failed")) }
+            if ok {
+                Ok(n)
+            } else {
+                Err(format!("attempt {n} failed"))
+            }
         }))
     }
 

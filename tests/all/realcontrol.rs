@@ -7,9 +7,11 @@
 //! | filter vs control (DoT, DoH) | unbound, static zone without the API name | unbound over DoT / DoH answering it | NXDOMAIN here, an address there | dns.filtered, control verdict `filtered` |
 //! | Private DNS from a laptop | `--resolver tls://…` / `https://…` | off | addresses | dns.ok, transport `dot` / `doh` |
 //! | control unreachable | the filtering unbound | a closed port | NXDOMAIN | dns.nxdomain kept; said once; no connectivity blamed |
+//! | one connection | a filter hiding both names, or none | unbound over DoT / DoH behind a relay that counts connections | the control asked four questions at once; the same server as `--resolver` | one handshake each |
 //! | CDN vs rewritten | unbound answering 127.0.0.1 | 127.0.0.2 | the local address serves the service's / another certificate | pass (`cdn`) / dns.rewritten |
 
 use crate::support::encdns::{EncryptedUnbound, RESOLVER_NAME};
+use crate::support::hellorelay::{HelloRelay, OnLarge};
 use crate::support::unbound::Unbound;
 use crate::support::{
     EndpointSpec, HttpBehaviour, HttpsServer, Netcheck, Pki, ProfileFile, closed_port, code, say,
@@ -259,5 +261,45 @@ fn a_bad_resolver_or_control_url_is_a_usage_error() {
         assert_eq!(out.code, 3, "{flag} {value}\n{}", out.describe());
         assert!(out.stdout.is_empty(), "{flag} {value}");
         assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    }
+}
+
+/// (e) Questions asked at once share one connection: the control asked about two names (an A
+/// and an AAAA question each), and the same server as the run's resolver, over DoT and DoH,
+/// each take one handshake (a relay in front of unbound counts them).
+#[test]
+fn questions_asked_at_once_share_one_connection() {
+    let pki = Pki::new();
+    let Some(filter) = plain_or_skip("one_connection", &zone(&[], "127.0.0.1")) else {
+        return;
+    };
+    let Some(dns) = encrypted_or_skip("one_connection", &zone(&[API, SIGN_IN], "127.0.0.1"), &pki)
+    else {
+        return;
+    };
+    let p = profile();
+    for (upstream, scheme, path) in [(dns.dot, "tls", ""), (dns.doh, "https", "/dns-query")] {
+        let url = |relay: &HelloRelay| {
+            format!(
+                "{scheme}://{RESOLVER_NAME}:{}{path}#127.0.0.1",
+                relay.port()
+            )
+        };
+        let relay = HelloRelay::start(upstream, usize::MAX, OnLarge::Reset);
+        let (r, describe) = run(&p, &pki, &filter.addr.to_string(), &url(&relay));
+        for t in ["api", "sign-in"] {
+            assert_eq!(code(&r, t, "dns"), "dns.filtered", "{describe}");
+        }
+        assert_eq!(relay.sizes().len(), 1, "the control: {describe}");
+
+        let relay = HelloRelay::start(upstream, usize::MAX, OnLarge::Reset);
+        let (r, describe) = run(&p, &pki, &url(&relay), "off");
+        for t in ["api", "sign-in"] {
+            assert_eq!(code(&r, t, "dns"), "dns.ok", "{describe}");
+        }
+        assert_eq!(relay.sizes().len(), 1, "the run's resolver: {describe}");
+        say(&format!(
+            "realcontrol: ok   {scheme}: four questions at once, one handshake"
+        ));
     }
 }
