@@ -36,11 +36,14 @@ use tokio::task::JoinSet;
 /// family, a late family's socket, a latency sample.
 const FDS_PER_PIPELINE: u64 = 6;
 
-/// The most endpoint pipelines in flight, whatever the descriptors allow. A pipeline in its dns
-/// stage holds some 40 KB (the resolver library's state for its two queries, the stage's own);
-/// a cap keeps a run's memory from growing with that state beyond this many endpoints, and
-/// leaves the growth to the endpoints' findings.
-const MAX_IN_FLIGHT: u64 = 1024;
+/// The most endpoint pipelines in flight, whatever the descriptors allow. One thread runs the
+/// probes: what it cannot start at once only waits in its queue, and a lookup waiting there long
+/// enough is sent again by the resolver library (its resend floor is 333 ms) and timed as slow.
+/// With 1,024 in flight a run of thousands of names made half again as many sockets as questions,
+/// timed loopback answers at 150 ms and more, and overflowed the resolver's socket; 256 keeps the
+/// queued work to tens of milliseconds (one socket per question, bench/lean.py's scale case).
+/// A pipeline in its dns stage holds some 40 KB, so the cap also bounds the run's memory.
+const MAX_IN_FLIGHT: u64 = 256;
 
 /// How many endpoint pipelines may run at once under a soft limit of `nofile` descriptors:
 /// a reserve for the runtime, stdio, files and device probes, the rest shared by pipelines.
@@ -382,5 +385,19 @@ fn skip_after(slot: &Shared, ep: &Endpoint, sel: &Selection, probe: Probe, why: 
         if sel.reported(p) && !http_elsewhere {
             s.checks.push(Check::skipped(p, Some(&ep.name), why));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The descriptors decide under the cap; the cap decides above it; never none.
+    #[test]
+    fn pipelines_in_flight_follow_the_descriptors_up_to_the_cap() {
+        assert_eq!(pipelines_in_flight(1024), (1024 - 64) / 6);
+        assert_eq!(pipelines_in_flight(1 << 20), MAX_IN_FLIGHT as usize);
+        assert_eq!(pipelines_in_flight(10), 1);
+        assert_eq!(pipelines_in_flight(0), 1);
     }
 }
