@@ -98,11 +98,11 @@ fn silent_drops(checks: &mut [Check], endpoints: &[Endpoint]) {
         };
         let names: Vec<String> = others.iter().cloned().collect();
         let who = c.data_str("filter").unwrap_or(UNKNOWN).to_owned();
-        c.code = "dns.dropped".into();
-        c.summary = format!(
+        let summary = format!(
             "the resolver {resolver} answers other names ({}) but never {host}, asked twice: a filter drops it silently; in the way: {who}",
             names.join(", ")
         );
+        c.restate(c.status, "dns.dropped", summary);
         c.data.insert("answered".into(), json!(names));
         dropped.push(c.target.clone());
     }

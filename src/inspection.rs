@@ -202,8 +202,7 @@ fn name_it(c: &mut Check, f: &Finding) {
     } else if let Some(status) = c.data_f64("status_code") {
         summary.push_str(&format!("; HTTP {status} came through it"));
     }
-    c.summary = summary;
-    c.code = "tls.intercepted".into();
+    c.restate(c.status, "tls.intercepted", summary);
     let kind = f.kind().to_owned();
     if let Some(name) = f.interceptor() {
         c.data.insert("interceptor".into(), json!(name));

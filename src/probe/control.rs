@@ -293,13 +293,12 @@ pub async fn judge(
     let said = words(server, &cmp);
     match cmp.verdict {
         Verdict::Filtered if matches!(check.code.as_str(), "dns.nxdomain" | "dns.no_address") => {
-            check.code = "dns.filtered".into();
-            check.summary = format!("{}, yet {said}: the resolver hides the name", check.summary);
+            let summary = format!("{}, yet {said}: the resolver hides the name", check.summary);
+            check.restate(check.status, "dns.filtered", summary);
         }
         Verdict::Rewritten => {
-            check.status = Status::Fail;
-            check.code = "dns.rewritten".into();
-            check.summary = format!("{}, yet {said}: the answer is rewritten", check.summary);
+            let summary = format!("{}, yet {said}: the answer is rewritten", check.summary);
+            check.restate(Status::Fail, "dns.rewritten", summary);
             usable = None;
         }
         Verdict::Unreachable if !first_failure => {}

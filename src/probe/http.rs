@@ -172,14 +172,13 @@ pub fn check_of(
                         .get(..7)
                         .is_some_and(|p| p.eq_ignore_ascii_case("http://"))
                 {
-                    check.status = Status::Fail;
-                    check.code = "http.insecure_redirect".into();
-                    check.summary = format!(
+                    let summary = format!(
                         "HTTP {} in {:.1} ms: this HTTPS endpoint redirects to plain http:// ({}), which the app refuses to follow",
                         x.status,
                         ms(x.ttfb),
                         crate::sanitize::outside(&crate::probe::proxyenv::redact_url(&loc))
                     );
+                    check.restate(Status::Fail, "http.insecure_redirect", summary);
                 }
                 check = check.with("location", loc);
             }
@@ -207,15 +206,14 @@ fn proxy_word(mut check: Check, x: &Exchange) -> Check {
         .and_then(|(_, v)| v.split_whitespace().next())
         .map(str::to_owned);
     if let (Some(error), true) = (error, x.status >= 400) {
-        check.status = Status::Fail;
-        check.code = "http.proxy_error".into();
-        check.summary = format!(
+        let summary = format!(
             "HTTP {} in {:.1} ms from the proxy, not the server: {} answered with its own error page {error} ({})",
             x.status,
             ms(x.ttfb),
             seen.shown,
             proxy_error_words(&error)
         );
+        check.restate(Status::Fail, "http.proxy_error", summary);
         check = check.with("proxy_error", error);
     }
     check

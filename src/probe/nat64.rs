@@ -193,11 +193,13 @@ fn failed(c: &mut Check, tried: &[Attempt], prefix: Prefix, control: &str) {
         return;
     }
     let list: Vec<String> = synthesized.iter().map(Ipv4Addr::to_string).collect();
-    c.status = Status::Fail;
-    c.code = "tcp.nat64_failed".into();
-    c.summary = format!(
-        "this network reaches IPv4 hosts through NAT64 prefix {prefix}, and no connection through it was answered (to {}) while native IPv6 works: the network's NAT64 gateway does not carry the traffic",
-        list.join(", ")
+    c.restate(
+        Status::Fail,
+        "tcp.nat64_failed",
+        format!(
+            "this network reaches IPv4 hosts through NAT64 prefix {prefix}, and no connection through it was answered (to {}) while native IPv6 works: the network's NAT64 gateway does not carry the traffic",
+            list.join(", ")
+        ),
     );
     c.data.insert(
         "nat64".into(),

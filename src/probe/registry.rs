@@ -135,6 +135,18 @@ impl Check {
         }
     }
 
+    /// The same check, now saying what a second look found: another status, code and summary,
+    /// its measurements kept. The code is checked against the definitions as in [`Check::new`].
+    pub fn restate(&mut self, status: Status, code: &str, summary: impl Into<String>) {
+        debug_assert!(
+            is_known(code),
+            "code {code} is not listed in its probe's definition"
+        );
+        self.status = status;
+        self.code = code.to_owned();
+        self.summary = summary.into();
+    }
+
     /// A stage that could not run because an earlier one failed or was left out. Its
     /// measurements are present, as null, so scripts can read the same keys from every check.
     pub fn skipped(probe: Probe, target: Option<&str>, why: impl Into<String>) -> Check {

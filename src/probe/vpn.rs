@@ -399,10 +399,12 @@ fn blame(vpn: &mut Check, iface: &str, dead: &[String], baselines: &[&str]) {
     let by = software
         .as_deref()
         .map_or_else(String::new, |s| format!(" ({s})"));
-    vpn.status = Status::Fail;
-    vpn.code = "vpn.dead_tunnel".into();
-    vpn.summary = format!(
-        "the VPN tunnel {iface}{by} carries the traffic, but nothing comes back through it: {evidence}"
+    vpn.restate(
+        Status::Fail,
+        "vpn.dead_tunnel",
+        format!(
+            "the VPN tunnel {iface}{by} carries the traffic, but nothing comes back through it: {evidence}"
+        ),
     );
     vpn.data.insert("interface".into(), iface.into());
     vpn.data.insert("vpn_software".into(), software.into());

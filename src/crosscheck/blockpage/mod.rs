@@ -392,12 +392,14 @@ fn rewrite(
         };
         if c.probe == Probe::Dns {
             let who = resolverid::who(resolver.as_ref(), identity, v.product.as_deref());
-            c.status = Status::Fail;
-            c.code = "dns.block_page".into();
-            c.summary = format!(
-                "{} leads to a filter's block page, not to the service: {}; in the way: {who}",
-                n.host,
-                v.reasons.join("; ")
+            c.restate(
+                Status::Fail,
+                "dns.block_page",
+                format!(
+                    "{} leads to a filter's block page, not to the service: {}; in the way: {who}",
+                    n.host,
+                    v.reasons.join("; ")
+                ),
             );
             c.data.insert("filter".into(), json!(who));
             c.data.insert("block_evidence".into(), json!(v.keys));

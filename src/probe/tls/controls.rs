@@ -306,10 +306,12 @@ pub(super) fn sni_blocked(target: &str, host: &str, tried: &[Tried]) -> Check {
 /// `tls.mtu_blackhole`: the server's first flight arrives over a connection that asked for small
 /// segments and never over one that did not.
 pub(super) fn mtu_blackhole(mut check: Check, tried: &[Tried]) -> Check {
-    check.status = Status::Fail;
-    check.code = "tls.mtu_blackhole".into();
-    check.summary = format!(
-        "the server's certificate never arrives in full-size packets and does in {SMALL_MSS}-byte segments: a link on the path carries smaller packets and the ICMP messages that would tell the server are filtered (a path-MTU black hole)"
+    check.restate(
+        Status::Fail,
+        "tls.mtu_blackhole",
+        format!(
+            "the server's certificate never arrives in full-size packets and does in {SMALL_MSS}-byte segments: a link on the path carries smaller packets and the ICMP messages that would tell the server are filtered (a path-MTU black hole)"
+        ),
     );
     check
         .with("control", "same address and hello, small MSS")

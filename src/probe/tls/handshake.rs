@@ -226,10 +226,12 @@ pub(super) fn large_hello_dropped(
         (Some(l), Some(s)) => format!(" ({l} bytes against {s})"),
         _ => String::new(),
     };
-    check.status = Status::Fail;
-    check.code = "tls.large_hello_dropped".into();
-    check.summary = format!(
-        "a modern client's ClientHello{sizes}, with a post-quantum key share, is dropped or reset on the way while a small classic one gets through: a firewall, router or filter on the path mishandles large hellos, and modern apps fail here"
+    check.restate(
+        Status::Fail,
+        "tls.large_hello_dropped",
+        format!(
+            "a modern client's ClientHello{sizes}, with a post-quantum key share, is dropped or reset on the way while a small classic one gets through: a firewall, router or filter on the path mishandles large hellos, and modern apps fail here"
+        ),
     );
     check = check.with(
         "hello_bytes",
@@ -306,18 +308,18 @@ pub async fn run(
 /// A failed check, made precise by what the server chose when offered a legacy hello.
 pub(super) fn legacy(mut c: Check, a: &legacy::Answer) -> Check {
     if a.version_old {
-        c.code = "tls.old_protocol".into();
-        c.summary = format!(
+        let summary = format!(
             "the server speaks at most {} (it chose {} when offered everything); this device and the app need TLS 1.2 or later and no longer speak SSL 3.0, TLS 1.0 or 1.1",
             a.version, a.suite
         );
+        c.restate(c.status, "tls.old_protocol", summary);
         c = c.with("reason", "protocol_version");
     } else if a.suite_broken {
-        c.code = "tls.no_common_cipher".into();
-        c.summary = format!(
+        let summary = format!(
             "the server and this device have no cipher suite in common: offered everything, the server chose {}, which no current client accepts (RC4, 3DES, NULL, export, plain-RSA or finite-field Diffie-Hellman key exchange)",
             a.suite
         );
+        c.restate(c.status, "tls.no_common_cipher", summary);
         c.data.remove("reason");
     } else {
         return c;

@@ -27,20 +27,24 @@ impl Interception {
         } else {
             format!("{} ({})", self.interceptor, self.kind)
         };
-        if self.trusted {
-            c.status = c.status.max(Status::Warn);
-            c.summary = format!(
-                "the certificate is not the service's: {who} presents its own, and this device trusts it; browsers work, but apps that pin BMW's certificates (the My BMW app) fail here. {}",
-                c.summary
-            );
+        let (status, summary) = if self.trusted {
+            (
+                c.status.max(Status::Warn),
+                format!(
+                    "the certificate is not the service's: {who} presents its own, and this device trusts it; browsers work, but apps that pin BMW's certificates (the My BMW app) fail here. {}",
+                    c.summary
+                ),
+            )
         } else {
-            c.status = Status::Fail;
-            c.summary = format!(
-                "the certificate is not the service's: {who} presents its own (issuer: {}), and this device does not trust it",
-                short_name(&self.issuer)
-            );
-        }
-        c.code = "tls.intercepted".into();
+            (
+                Status::Fail,
+                format!(
+                    "the certificate is not the service's: {who} presents its own (issuer: {}), and this device does not trust it",
+                    short_name(&self.issuer)
+                ),
+            )
+        };
+        c.restate(status, "tls.intercepted", summary);
         c.with("interceptor", self.interceptor.clone())
             .with("interceptor_kind", self.kind.clone())
             .with("issuer", self.issuer.clone())

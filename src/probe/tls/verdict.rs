@@ -142,21 +142,25 @@ pub(super) fn past_the_certificate(
         )
     });
     if revoked {
-        c.status = Status::Fail;
-        c.code = "tls.revoked".into();
-        c.summary = "the server's own stapled revocation answer (OCSP) says its certificate has been revoked: the certificate must be replaced".into();
+        c.restate(
+            Status::Fail,
+            "tls.revoked",
+            "the server's own stapled revocation answer (OCSP) says its certificate has been revoked: the certificate must be replaced",
+        );
     } else if let Some(i) = intercepted {
         c = i.apply(c);
     } else if let Some(min) = ev.policy.min_tls
         && too_low(conn.protocol_version(), min)
     {
         let need = version_name(Some(min));
-        c.status = Status::Fail;
-        c.code = "tls.version_too_low".into();
-        c.summary = format!(
-            "the handshake settled on {}, but this endpoint accepts {} or later only: something on the path (a TLS-inspecting proxy or firewall) or an old TLS library holds the connection back",
-            version.replace("TLSv", "TLS "),
-            need.replace("TLSv", "TLS ")
+        c.restate(
+            Status::Fail,
+            "tls.version_too_low",
+            format!(
+                "the handshake settled on {}, but this endpoint accepts {} or later only: something on the path (a TLS-inspecting proxy or firewall) or an old TLS library holds the connection back",
+                version.replace("TLSv", "TLS "),
+                need.replace("TLSv", "TLS ")
+            ),
         );
     }
     if let Some(min) = ev.policy.min_tls {
@@ -333,17 +337,21 @@ pub fn client_cert_refusal(checks: &mut [Check], target: &str) {
     {
         match c.probe {
             Probe::Tls => {
-                c.status = Status::Fail;
-                c.code = "tls.client_cert_required".into();
-                c.summary = format!(
-                    "the server demands a client certificate, which this device does not have: it asked for one in the handshake and refused the request without it (HTTP {status})"
+                c.restate(
+                    Status::Fail,
+                    "tls.client_cert_required",
+                    format!(
+                        "the server demands a client certificate, which this device does not have: it asked for one in the handshake and refused the request without it (HTTP {status})"
+                    ),
                 );
             }
             Probe::Http => {
-                c.status = Status::Skip;
-                c.code = "http.skipped".into();
-                c.summary = format!(
-                    "needs a session the server accepts; tls failed (tls.client_cert_required), the server answered HTTP {status}"
+                c.restate(
+                    Status::Skip,
+                    "http.skipped",
+                    format!(
+                        "needs a session the server accepts; tls failed (tls.client_cert_required), the server answered HTTP {status}"
+                    ),
                 );
             }
             _ => {}
