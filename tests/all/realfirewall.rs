@@ -36,7 +36,8 @@ const HOSTS: [(&str, &str, &str); 3] = [
     ("sign-in", "203.0.113.11", "service"),
     ("neutral", "203.0.113.12", "baseline"),
 ];
-const RESOLVER: &str = "198.51.100.1";
+/// dnsmasq listens on the public side of the wire.
+const RESOLVER: &str = ns::PUBLIC_ADDR;
 const DOMAIN: &str = "fw.netcheck.lan";
 
 fn why_not() -> Option<String> {
@@ -122,24 +123,8 @@ struct Bed {
 }
 
 fn bed(rule: &str) -> Bed {
-    let client = Netns::create("fwc").expect("client namespace");
-    let public = Netns::create("fwp").expect("public namespace");
-    ns::link(
-        &client,
-        "up0",
-        "198.51.100.2/24",
-        &public,
-        "pub0",
-        "198.51.100.1/24",
-    );
-    client
-        .ip(&["route", "add", "default", "via", RESOLVER])
-        .expect("the client's default route");
-    for (_, addr, _) in HOSTS {
-        public
-            .ip(&["addr", "add", &format!("{addr}/32"), "dev", "lo"])
-            .expect("an endpoint address");
-    }
+    let addrs: Vec<&str> = HOSTS.iter().map(|(_, a, _)| *a).collect();
+    let (client, public) = ns::client_and_public("fw", &addrs);
     // Every rejected SYN gets its ICMP answer: the kernel's rate limit (a burst of six, then one
     // a second) would turn some of them into silence.
     public

@@ -108,24 +108,10 @@ fn wait_route(ns: &Netns, daemon: &Daemon, wanted: &str) {
 }
 
 fn bed(routes: Routes, peer: Peer) -> Bed {
-    let client = Netns::create("vpc").expect("client namespace");
-    let public = Netns::create("vpp").expect("public namespace");
-    ns::link(
-        &client,
-        "up0",
-        "198.51.100.2/24",
-        &public,
-        "pub0",
-        "198.51.100.1/24",
-    );
-    client
-        .ip(&["route", "add", "default", "via", "198.51.100.1"])
-        .expect("the client's default route");
+    let addrs: Vec<&str> = HOSTS.iter().map(|(_, a, _)| *a).collect();
+    let (client, public) = ns::client_and_public("vp", &addrs);
     let mut listeners = Vec::new();
     for (_, addr, _) in HOSTS {
-        public
-            .ip(&["addr", "add", &format!("{addr}/32"), "dev", "lo"])
-            .expect("an endpoint address");
         let at: SocketAddr = format!("{addr}:443").parse().expect("address");
         listeners.push(public.bind_tcp(at).expect("listen in the public namespace"));
     }
@@ -144,8 +130,8 @@ fn bed(routes: Routes, peer: Peer) -> Bed {
             &public,
             &key_file,
             "tun1",
-            "198.51.100.1",
-            "198.51.100.2",
+            ns::PUBLIC_ADDR,
+            ns::CLIENT_ADDR,
             &[],
         ));
     }
@@ -168,8 +154,8 @@ fn bed(routes: Routes, peer: Peer) -> Bed {
         &client,
         &key_file,
         "tun0",
-        "198.51.100.2",
-        "198.51.100.1",
+        ns::CLIENT_ADDR,
+        ns::PUBLIC_ADDR,
         extra,
     );
     match routes {

@@ -77,6 +77,37 @@ pub fn link(a: &Netns, an: &str, a_cidr: &str, b: &Netns, bn: &str, b_cidr: &str
     }
 }
 
+/// The client's side of [`client_and_public`]'s wire.
+pub const CLIENT_ADDR: &str = "198.51.100.2";
+/// The public side of [`client_and_public`]'s wire: the client's default route.
+pub const PUBLIC_ADDR: &str = "198.51.100.1";
+
+/// A client and a namespace that stands for the internet, joined by one wire (`up0` ↔ `pub0`,
+/// [`CLIENT_ADDR`] ↔ [`PUBLIC_ADDR`]), the client's default route across it, and each of
+/// `addrs` on the public side's loopback, where the test's servers listen. `tag` names both
+/// (`{tag}c`, `{tag}p`).
+pub fn client_and_public(tag: &str, addrs: &[&str]) -> (Netns, Netns) {
+    let client = Netns::create(&format!("{tag}c")).expect("client namespace");
+    let public = Netns::create(&format!("{tag}p")).expect("public namespace");
+    link(
+        &client,
+        "up0",
+        &format!("{CLIENT_ADDR}/24"),
+        &public,
+        "pub0",
+        &format!("{PUBLIC_ADDR}/24"),
+    );
+    client
+        .ip(&["route", "add", "default", "via", PUBLIC_ADDR])
+        .expect("the client's default route");
+    for addr in addrs {
+        public
+            .ip(&["addr", "add", &format!("{addr}/32"), "dev", "lo"])
+            .expect("an endpoint address");
+    }
+    (client, public)
+}
+
 /// Removes namespaces left behind by earlier test processes that were killed before their
 /// destructors ran (their pid no longer exists).
 fn sweep_stale() {
