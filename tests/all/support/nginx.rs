@@ -16,6 +16,30 @@ pub fn nginx_binary() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
+/// Writes the configuration of a test's nginx to `dir/nginx.conf`: one process, its pid, logs
+/// and temporary files in `dir`, `access_log` (`off` or a path), and `http` (types, servers)
+/// inside the `http` block. Returns `program` (nginx itself, or a launcher such as
+/// `ip netns exec NS`) with the arguments that run nginx on it in the foreground.
+pub fn configured(mut program: Command, dir: &Path, access_log: &str, http: &str) -> Command {
+    let d = dir.display();
+    let conf = format!(
+        "master_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n  access_log {access_log};\n  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n\
+           fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n  scgi_temp_path {d}/tmp;\n{http}}}\n"
+    );
+    std::fs::create_dir_all(dir.join("tmp")).expect("nginx temp dir");
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).expect("write nginx.conf");
+    program
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(&path)
+        .args(["-g", "daemon off;"]);
+    program
+}
+
 pub struct Nginx {
     child: Child,
     dir: TempDir,
@@ -54,26 +78,14 @@ impl Nginx {
             .prefix("netcheck-nginx")
             .tempdir()
             .expect("temporary directory");
-        let d = dir.path().display();
-        let conf = format!(
-            "master_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{\n  access_log off;\n  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n\
-               fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n  scgi_temp_path {d}/tmp;\n\
-               server {{\n    listen {ip}:{port} ssl;\n    server_name _;\n\
+        let server = format!(
+            "  server {{\n    listen {ip}:{port} ssl;\n    server_name _;\n\
                  ssl_certificate {};\n    ssl_certificate_key {};\n    {server_extra}\n\
-                 location / {{ {location} }}\n  }}\n}}\n",
+                 location / {{ {location} }}\n  }}\n",
             cert.display(),
             key.display()
         );
-        std::fs::create_dir_all(dir.path().join("tmp")).expect("nginx temp dir");
-        std::fs::write(dir.path().join("nginx.conf"), conf).expect("write nginx.conf");
-        let child = Command::new(bin)
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(dir.path().join("nginx.conf"))
-            .args(["-g", "daemon off;"])
+        let child = configured(Command::new(bin), dir.path(), "off", &server)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -32,7 +32,6 @@ impl NsNginx {
     ) -> NsNginx {
         let bin = nginx_binary().expect("nginx is installed");
         let dir = Daemon::scratch("netcheck-nsnginx");
-        let d = dir.path().display();
         let mut servers = String::new();
         for (i, s) in sites.iter().enumerate() {
             let default = if i == 0 { " default_server" } else { "" };
@@ -47,23 +46,9 @@ impl NsNginx {
                 s.key.display()
             ));
         }
-        let conf = format!(
-            "master_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{\n  access_log off;\n  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n\
-               fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n  scgi_temp_path {d}/tmp;\n{servers}}}\n"
-        );
-        std::fs::create_dir_all(dir.path().join("tmp")).expect("nginx temp dir");
-        let conf_path = dir.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf).expect("write nginx.conf");
-        let mut cmd = std::process::Command::new("ip");
-        cmd.args(["netns", "exec", ns])
-            .arg(bin)
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&conf_path)
-            .args(["-g", "daemon off;"]);
+        let mut launcher = std::process::Command::new("ip");
+        launcher.args(["netns", "exec", ns]).arg(bin);
+        let cmd = super::nginx::configured(launcher, dir.path(), "off", &servers);
         let mut daemon = Daemon::spawn_command("nginx", cmd, dir);
         for &a in listen {
             daemon.wait_until(a, || accepts(a));

@@ -3,7 +3,7 @@
 //! (`master_process off`), stopped when dropped. See [`super::nginx`] for the TLS server.
 
 use super::daemon::{Daemon, free_port};
-use super::nginx::nginx_binary;
+use super::nginx::{configured, nginx_binary};
 use std::net::SocketAddr;
 use std::process::Command;
 
@@ -21,26 +21,15 @@ impl PacServer {
         let d = dir.path().display().to_string();
         let port = if port == 0 { free_port() } else { port };
         std::fs::create_dir_all(dir.path().join("www")).expect("www");
-        std::fs::create_dir_all(dir.path().join("tmp")).expect("tmp");
         for (name, body) in files {
             std::fs::write(dir.path().join("www").join(name), body).expect("write a PAC file");
         }
-        let conf = format!(
-            "master_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n\
-               fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n  scgi_temp_path {d}/tmp;\n\
-               types {{ application/x-ns-proxy-autoconfig pac dat; }}\n\
-               server {{\n    listen {ip}:{port};\n    root {d}/www;\n  }}\n}}\n"
+        let http = format!(
+            "  types {{ application/x-ns-proxy-autoconfig pac dat; }}\n\
+               server {{\n    listen {ip}:{port};\n    root {d}/www;\n  }}\n"
         );
-        let path = dir.path().join("nginx.conf");
-        std::fs::write(&path, conf).expect("write nginx.conf");
-        let mut cmd = Command::new(bin);
-        cmd.arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&path)
-            .args(["-g", "daemon off;"]);
+        let access_log = format!("{d}/access.log");
+        let cmd = configured(Command::new(bin), dir.path(), &access_log, &http);
         let mut daemon = Daemon::spawn_command("nginx", cmd, dir);
         let addr: SocketAddr = format!("{ip}:{port}").parse().expect("address");
         daemon.wait_tcp(addr);

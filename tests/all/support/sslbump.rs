@@ -171,7 +171,6 @@ pub struct Upstreams {
 impl Upstreams {
     pub fn start(ns: &Netns, sites: &[(Ipv4Addr, &IssuedLeaf)]) -> Upstreams {
         let dir = Daemon::scratch("netcheck-upstreams");
-        let d = dir.path().display().to_string();
         let mut servers = String::new();
         for (ip, leaf) in sites {
             ns.ip(&["addr", "add", &format!("{ip}/32"), "dev", "lo"])
@@ -182,19 +181,8 @@ impl Upstreams {
                 leaf.key.display()
             ));
         }
-        let conf = format!(
-            "master_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n client_body_temp_path {d}/tmp;\n proxy_temp_path {d}/tmp;\n fastcgi_temp_path {d}/tmp;\n uwsgi_temp_path {d}/tmp;\n scgi_temp_path {d}/tmp;\n{servers}}}\n"
-        );
-        std::fs::create_dir_all(dir.path().join("tmp")).expect("nginx temp dir");
-        let path = dir.path().join("nginx.conf");
-        std::fs::write(&path, conf).expect("write nginx.conf");
         let bin = super::nginx::nginx_binary().expect("nginx is installed");
-        let mut cmd = ns.command(bin);
-        cmd.arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&path)
-            .args(["-g", "daemon off;"]);
+        let cmd = super::nginx::configured(ns.command(bin), dir.path(), "off", &servers);
         let mut daemon = Daemon::spawn_command("nginx", cmd, dir);
         if let Some((ip, _)) = sites.first() {
             daemon.wait_until(SocketAddr::from((*ip, 443)), || listens(ns, 443));
