@@ -37,15 +37,7 @@ struct Bed {
 }
 
 fn why_not() -> Option<String> {
-    if let Some(why) = ns::unavailable() {
-        return Some(why);
-    }
-    for program in ["turnserver", "nft"] {
-        if let Err(why) = find(program) {
-            return Some(why);
-        }
-    }
-    None
+    ns::unavailable_without(&["turnserver", "nft"])
 }
 
 fn sysctl(ns: &Netns, path: &str, value: &str) {

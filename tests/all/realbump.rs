@@ -307,10 +307,7 @@ const API_IP: Ipv4Addr = Ipv4Addr::new(10, 201, 1, 1);
 const NEUTRAL_IP: Ipv4Addr = Ipv4Addr::new(10, 201, 1, 2);
 
 fn transparent_unavailable() -> Option<String> {
-    if let Some(why) = ns::unavailable() {
-        return Some(why);
-    }
-    crate::support::daemon::find("nft").err()
+    ns::unavailable_without(&["nft"])
 }
 
 impl Transparent {

@@ -41,13 +41,8 @@ const RESOLVER: &str = ns::PUBLIC_ADDR;
 const DOMAIN: &str = "fw.netcheck.lan";
 
 fn why_not() -> Option<String> {
-    if let Some(why) = ns::unavailable() {
+    if let Some(why) = ns::unavailable_without(&["nft", "dnsmasq"]) {
         return Some(why);
-    }
-    for program in ["nft", "dnsmasq"] {
-        if let Err(why) = find(program) {
-            return Some(why);
-        }
     }
     if let Err(why) = nginxhosts::find() {
         return Some(why);

@@ -63,13 +63,8 @@ struct Bed {
 }
 
 fn why_not() -> Option<String> {
-    if let Some(why) = ns::unavailable() {
+    if let Some(why) = ns::unavailable_without(&["iptables", "nft"]) {
         return Some(why);
-    }
-    for program in ["iptables", "nft"] {
-        if let Err(why) = find(program) {
-            return Some(why);
-        }
     }
     if nginx_binary().is_none() {
         return Some("nginx is not installed (apt-get install nginx-light)".into());
@@ -362,13 +357,8 @@ struct Nat64Bed {
 }
 
 fn nat64_why_not() -> Option<String> {
-    if let Some(why) = ns::unavailable() {
+    if let Some(why) = ns::unavailable_without(&["tayga", "unbound"]) {
         return Some(why);
-    }
-    for program in ["tayga", "unbound"] {
-        if let Err(why) = find(program) {
-            return Some(why);
-        }
     }
     if nginx_binary().is_none() {
         return Some("nginx is not installed (apt-get install nginx-light)".into());

@@ -61,15 +61,7 @@ struct Bed {
 }
 
 fn why_not() -> Option<String> {
-    if let Some(why) = ns::unavailable() {
-        return Some(why);
-    }
-    for program in ["openvpn", "nft"] {
-        if let Err(why) = find(program) {
-            return Some(why);
-        }
-    }
-    None
+    ns::unavailable_without(&["openvpn", "nft"])
 }
 
 /// One end of the static-key tunnel, in `ns`.

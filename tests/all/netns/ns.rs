@@ -23,6 +23,16 @@ pub const PREFIX: &str = "nc-";
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 static SWEEP: Once = Once::new();
 
+/// Why a test with namespaces and `programs` cannot run here: [`unavailable`]'s reason, or
+/// the first program that is not installed.
+pub fn unavailable_without(programs: &[&str]) -> Option<String> {
+    unavailable().or_else(|| {
+        programs
+            .iter()
+            .find_map(|p| crate::support::daemon::find(p).err())
+    })
+}
+
 /// Why network namespaces cannot be used on this machine, or `None` when they can.
 pub fn unavailable() -> Option<String> {
     // SAFETY: geteuid has no preconditions and cannot fail.
