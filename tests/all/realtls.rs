@@ -452,6 +452,34 @@ fn a_root_only_in_the_certificate_directory_still_counts() {
     assert_eq!(tls(&r)["data"]["roots"], "system (1 root)");
 }
 
+/// A certificate made out for another name, from a root in the bundle, reached that root
+/// already (the name is checked after the chain): the certificate directory, which holds a
+/// root of its own, is not read for it.
+#[test]
+fn another_name_does_not_read_the_certificate_directory() {
+    if !can_run("another_name_does_not_read_the_certificate_directory") {
+        return;
+    }
+    let ca = OpensslCa::new("/O=Home/CN=Home Lab CA");
+    let other = OpensslCa::new("/O=Elsewhere/CN=Some Other CA");
+    // Its name only in the subject: no alternative name covers the address the check asks.
+    let spec = LeafSpec {
+        san: false,
+        ..LeafSpec::new("nas.netcheck.lan")
+    };
+    let (_leaf, nginx) = serve(&ca, &spec, "othername", "");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(other.ca_file(), dir.path().join("elsewhere.pem")).expect("copy");
+    let bundle = ca.ca_file();
+    let bundle = bundle.to_string_lossy();
+    let dir_s = dir.path().to_string_lossy();
+    let env = [("SSL_CERT_FILE", &*bundle), ("SSL_CERT_DIR", &*dir_s)];
+    let r = run(nginx.port(), None, "", &env);
+    let t = tls(&r);
+    assert_eq!(t["code"], "tls.hostname_mismatch", "{t}");
+    assert_eq!(t["data"]["roots"], "system (1 root)", "{t}");
+}
+
 fn can_run_mitmproxy(case: &str) -> bool {
     if mitmdump().is_none() {
         skip(&format!(
