@@ -29,13 +29,19 @@ impl System {
     #[cfg(all(unix, not(target_os = "macos")))]
     pub(super) fn first() -> System {
         let (file, dirs) = paths();
+        System::with(file.as_deref(), dirs)
+    }
+
+    /// [`System::first`] from a given bundle file and directories.
+    #[cfg(all(unix, not(target_os = "macos")))]
+    pub(super) fn with(file: Option<&std::path::Path>, dirs: Vec<PathBuf>) -> System {
         let mut sys = System {
             certs: Vec::new(),
             dirs,
             seen: Default::default(),
         };
         if let Some(file) = file {
-            sys.read_file(&file);
+            sys.read_file(file);
         }
         if sys.certs.is_empty() {
             sys.certs = sys.rest();
@@ -49,19 +55,6 @@ impl System {
             certs: rustls_native_certs::load_native_certs().certs,
             dirs: Vec::new(),
         }
-    }
-
-    /// The first step from a given bundle and directories (tests: the real ones are the
-    /// machine's).
-    #[cfg(all(test, unix, not(target_os = "macos")))]
-    pub(super) fn from(file: &std::path::Path, dirs: Vec<PathBuf>) -> System {
-        let mut sys = System {
-            certs: Vec::new(),
-            dirs,
-            seen: Default::default(),
-        };
-        sys.read_file(file);
-        sys
     }
 
     /// The second step: the certificates of the directories that were not read yet, each file
@@ -202,12 +195,7 @@ mod tests {
         std::os::unix::fs::symlink(dir.join("local.pem"), dir.join("abcd1234.0")).expect("hash");
         std::fs::write(dir.join("notes.txt"), "not a certificate").expect("notes");
 
-        let mut sys = System {
-            certs: Vec::new(),
-            dirs: vec![dir],
-            seen: Default::default(),
-        };
-        sys.read_file(&bundle);
+        let mut sys = System::with(Some(&bundle), vec![dir]);
         assert_eq!(sys.certs.len(), 2, "the bundle's two roots");
         let more = sys.rest();
         assert_eq!(more.len(), 1, "only the directory's own root is new");

@@ -394,7 +394,7 @@ mod tests {
         std::fs::create_dir(&dir).expect("dir");
         std::fs::write(dir.join("local.pem"), local.pem()).expect("local");
         let setup = TlsSetup::load(None).expect("setup");
-        let trust = setup.build(super::super::roots::System::from(&bundle, vec![dir]));
+        let trust = setup.build(super::super::roots::System::with(Some(&bundle), vec![dir]));
 
         let other = check(&trust, &leaf("a.test", &bundled), "b.test");
         assert!(made_out_for_another_name(&other.expect_err("another name")));
