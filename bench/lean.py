@@ -65,20 +65,12 @@ def timed(argv, env=None):
     return wall, cpu, ru.ru_maxrss, p.returncode, out
 
 
-# The timer that runs inside a namespace: it starts each command it is sent (one JSON argv per
-# line) and answers with what `timed` measures, so no `ip netns exec` is part of any figure.
-INSIDE = r"""
-import json, os, subprocess, sys, time
-for line in sys.stdin:
-    argv = json.loads(line)
-    start = time.perf_counter()
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    out = p.stdout.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = (time.perf_counter() - start) * 1000
-    print(json.dumps([wall, (ru.ru_utime + ru.ru_stime) * 1000, ru.ru_maxrss,
-                      os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace")]), flush=True)
-"""
+def serve_timings():
+    """`lean.py --inside`: the timer inside a namespace. It runs each command it is sent (one JSON
+    argv per line) through `timed` and answers with the figures, one JSON line each."""
+    for line in sys.stdin:
+        w, c, m, code, out = timed(json.loads(line))
+        print(json.dumps([w, c, m, code, out.decode("utf-8", "replace")]), flush=True)
 
 
 class Inside:
@@ -86,7 +78,8 @@ class Inside:
     remounts /sys) and has a spread of its own; started once here, it is in no figure."""
 
     def __init__(self, ns):
-        self.p = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", INSIDE],
+        self.p = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable,
+                                   os.path.abspath(__file__), "--inside"],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def timed(self, argv, env=None):
@@ -445,4 +438,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--inside"]:
+        serve_timings()
+    else:
+        main()
