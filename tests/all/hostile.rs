@@ -1002,30 +1002,14 @@ fn own_limits_a_low_descriptor_limit_is_never_network_evidence() {
     tally.case();
     // Accepts and closes at once, on a thread of its own (a busy fixture runtime must not let
     // the backlog overflow): the only scarce descriptors are the tool's.
-    let server = AcceptAndClose::start();
-    let port = server.port;
-    let endpoints: Vec<EndpointSpec> = (0..1000)
-        .map(|i| EndpointSpec::new(&format!("e{i}"), "127.0.0.1", port))
-        .collect();
-    let profile = ProfileFile::new(&endpoints);
+    let server = Acceptor::start(false);
+    let profile = ProfileFile::new(&endpoints_at(1000, server.port));
     let run = Netcheck::engine(&profile)
         .only("tcp,latency")
         .samples(2)
         .timeout("5s")
         .deadline("50s");
-    let mut cmd = std::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg("ulimit -n 128 && exec \"$0\" \"$@\"")
-        .arg(assert_cmd::cargo::cargo_bin!("bmw-netcheck"))
-        .args(run.args())
-        .env("BMW_NETCHECK_CONTROL", "off")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy");
-    let out = cmd.output().expect("run under ulimit -n 128");
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    let (out, report) = under_ulimit(128, &run);
     let checks = report["checks"].as_array().cloned().unwrap_or_default();
     let failed: Vec<&Value> = checks.iter().filter(|c| c["status"] == "fail").collect();
     assert!(
@@ -1053,28 +1037,87 @@ fn own_limits_a_low_descriptor_limit_is_never_network_evidence() {
     tally.done();
 }
 
-/// A loopback server that accepts every connection and closes it at once; stops when dropped.
-struct AcceptAndClose {
+/// At most 256 endpoints are in flight at once, whatever the descriptors allow: of 300
+/// endpoints whose server accepts and then says nothing, the first 256 connect and wait for a
+/// TLS answer until the deadline, and the other 44 are still queued then ("not reached").
+#[test]
+fn own_limits_at_most_256_endpoints_in_flight() {
+    let mut tally = Tally::new("own limits (endpoints in flight)");
+    let _quiet = crate::support::quiet_machine();
+    tally.case();
+    let server = Acceptor::start(true);
+    let profile = ProfileFile::new(&endpoints_at(300, server.port));
+    let run = Netcheck::engine(&profile)
+        .only("tcp,tls")
+        .timeout("30s")
+        .deadline("3s");
+    // Descriptors for 672 pipelines: the cap, not the limit, decides.
+    let (_, report) = under_ulimit(4096, &run);
+    let checks = report["checks"].as_array().cloned().unwrap_or_default();
+    let connected = checks
+        .iter()
+        .filter(|c| c["probe"] == "tcp" && c["code"] == "tcp.ok")
+        .count();
+    assert_eq!(connected, 256, "{}", report["checks"]);
+    let waited = checks
+        .iter()
+        .filter(|c| c["probe"] == "tls" && c["code"] == "tls.timeout")
+        .count();
+    assert_eq!(waited, 256, "{}", report["checks"]);
+    tally.done();
+}
+
+/// `n` endpoints, all at `127.0.0.1:port`.
+fn endpoints_at(n: usize, port: u16) -> Vec<EndpointSpec> {
+    (0..n)
+        .map(|i| EndpointSpec::new(&format!("e{i}"), "127.0.0.1", port))
+        .collect()
+}
+
+/// Runs `run` under `ulimit -n limit` (no control, no proxy): the exit status and the report.
+fn under_ulimit(limit: u32, run: &Netcheck) -> (std::process::Output, Value) {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+        .arg(assert_cmd::cargo::cargo_bin!("bmw-netcheck"))
+        .args(run.args())
+        .env("BMW_NETCHECK_CONTROL", "off")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy");
+    let out = cmd.output().expect("run under ulimit -n");
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    (out, report)
+}
+
+/// A loopback server that accepts every connection, on a thread of its own, and closes it at
+/// once or (`hold`) keeps it open and silent until dropped.
+struct Acceptor {
     port: u16,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl AcceptAndClose {
-    fn start() -> AcceptAndClose {
+impl Acceptor {
+    fn start(hold: bool) -> Acceptor {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("address").port();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
             for conn in listener.incoming() {
-                drop(conn);
+                if hold {
+                    held.extend(conn.ok());
+                }
                 if flag.load(std::sync::atomic::Ordering::SeqCst) {
                     return;
                 }
             }
         });
-        AcceptAndClose {
+        Acceptor {
             port,
             stop,
             thread: Some(thread),
@@ -1082,7 +1125,7 @@ impl AcceptAndClose {
     }
 }
 
-impl Drop for AcceptAndClose {
+impl Drop for Acceptor {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         // Wake the blocking accept.
