@@ -415,6 +415,22 @@ fn an_unknown_root_is_judged_by_who_trusts_it() {
     assert_eq!(tls(&r)["code"], "tls.untrusted", "{}", tls(&r));
 }
 
+/// A run whose system store is `bundle`'s root in the bundle file (`SSL_CERT_FILE`) and
+/// `in_dir`'s only in the certificate directory (`SSL_CERT_DIR`).
+fn run_with_store(port: u16, bundle: &OpensslCa, in_dir: &OpensslCa) -> Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(in_dir.ca_file(), dir.path().join("local.pem")).expect("copy");
+    let file = bundle.ca_file();
+    let file = file.to_string_lossy();
+    let dir_s = dir.path().to_string_lossy();
+    run(
+        port,
+        None,
+        "",
+        &[("SSL_CERT_FILE", &*file), ("SSL_CERT_DIR", &*dir_s)],
+    )
+}
+
 /// A root an administrator placed only in the certificate directory (`SSL_CERT_DIR`, as
 /// `c_rehash` leaves it) is found although the bundle file does not hold it: the directory is
 /// read when the bundle refuses the chain, and the report says what it added.
@@ -426,13 +442,7 @@ fn a_root_only_in_the_certificate_directory_still_counts() {
     let ca = OpensslCa::new("/O=Home/CN=Home Lab CA");
     let other = OpensslCa::new("/O=Elsewhere/CN=Some Other CA");
     let (_leaf, nginx) = serve(&ca, &LeafSpec::new("api.netcheck.lan"), "homedir", "");
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(ca.ca_file(), dir.path().join("homelab.pem")).expect("copy");
-    let bundle = other.ca_file();
-    let bundle = bundle.to_string_lossy();
-    let dir_s = dir.path().to_string_lossy();
-    let env = [("SSL_CERT_FILE", &*bundle), ("SSL_CERT_DIR", &*dir_s)];
-    let r = run(nginx.port(), None, "", &env);
+    let r = run_with_store(nginx.port(), &other, &ca);
     let t = tls(&r);
     assert_eq!(t["code"], "tls.intercepted", "{t}");
     assert_eq!(
@@ -446,6 +456,8 @@ fn a_root_only_in_the_certificate_directory_still_counts() {
     // Without the directory the same chain is trusted by nobody.
     let empty = tempfile::tempdir().expect("tempdir");
     let empty = empty.path().to_string_lossy();
+    let bundle = other.ca_file();
+    let bundle = bundle.to_string_lossy();
     let env = [("SSL_CERT_FILE", &*bundle), ("SSL_CERT_DIR", &*empty)];
     let r = run(nginx.port(), None, "", &env);
     assert_eq!(tls(&r)["code"], "tls.untrusted", "{}", tls(&r));
@@ -468,13 +480,7 @@ fn another_name_does_not_read_the_certificate_directory() {
         ..LeafSpec::new("nas.netcheck.lan")
     };
     let (_leaf, nginx) = serve(&ca, &spec, "othername", "");
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(other.ca_file(), dir.path().join("elsewhere.pem")).expect("copy");
-    let bundle = ca.ca_file();
-    let bundle = bundle.to_string_lossy();
-    let dir_s = dir.path().to_string_lossy();
-    let env = [("SSL_CERT_FILE", &*bundle), ("SSL_CERT_DIR", &*dir_s)];
-    let r = run(nginx.port(), None, "", &env);
+    let r = run_with_store(nginx.port(), &ca, &other);
     let t = tls(&r);
     assert_eq!(t["code"], "tls.hostname_mismatch", "{t}");
     assert_eq!(t["data"]["roots"], "system (1 root)", "{t}");
