@@ -26,9 +26,9 @@ pub struct Filter {
     #[serde(default)]
     pub block_names: Vec<String>,
     #[serde(default)]
-    pub block_addresses: Vec<String>,
+    pub block_addresses: Vec<Block>,
     #[serde(default)]
-    pub resolvers: Vec<String>,
+    pub resolvers: Vec<Block>,
     /// Names the block page's certificate is issued for (its subject's common name; a leading
     /// dot matches a suffix).
     #[serde(default)]
@@ -65,26 +65,50 @@ fn name_matches(name: &str, pattern: &str) -> bool {
     }
 }
 
-/// An address literal or a CIDR block (`45.90.28.0/24`) contains `ip`.
-fn addr_matches(ip: &IpAddr, entry: &str) -> bool {
-    let (base, bits) = match entry.split_once('/') {
-        Some((b, n)) => (b, n.parse::<u32>().ok()),
-        None => (entry, None),
-    };
-    let Ok(base) = base.parse::<IpAddr>() else {
-        return false;
-    };
-    match (ip, base, bits) {
-        (_, _, None) => *ip == base,
-        (IpAddr::V4(a), IpAddr::V4(b), Some(n)) if n <= 32 => {
-            let mask = if n == 0 { 0 } else { u32::MAX << (32 - n) };
-            u32::from(*a) & mask == u32::from(b) & mask
+/// An address literal or a CIDR block (`45.90.28.0/24`), read once with the table (matching a
+/// name's every address against text had parsed the table again for each).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Block {
+    base: IpAddr,
+    /// The prefix length; `None` for a single address.
+    bits: Option<u32>,
+}
+
+impl TryFrom<String> for Block {
+    type Error = String;
+
+    fn try_from(entry: String) -> Result<Block, String> {
+        let (base, bits) = match entry.split_once('/') {
+            Some((b, n)) => (b, Some(n.parse::<u32>().map_err(|_| entry.clone())?)),
+            None => (entry.as_str(), None),
+        };
+        let base: IpAddr = base
+            .parse()
+            .map_err(|_| format!("{entry}: not an address"))?;
+        let most = if base.is_ipv4() { 32 } else { 128 };
+        if bits.is_some_and(|n| n > most) {
+            return Err(format!("{entry}: a prefix longer than the address"));
         }
-        (IpAddr::V6(a), IpAddr::V6(b), Some(n)) if n <= 128 => {
-            let mask = if n == 0 { 0 } else { u128::MAX << (128 - n) };
-            u128::from(*a) & mask == u128::from(b) & mask
+        Ok(Block { base, bits })
+    }
+}
+
+impl Block {
+    /// The block contains `ip`.
+    fn contains(&self, ip: &IpAddr) -> bool {
+        match (ip, self.base, self.bits) {
+            (_, base, None) => *ip == base,
+            (IpAddr::V4(a), IpAddr::V4(b), Some(n)) => {
+                let mask = u32::MAX.checked_shl(32 - n).unwrap_or(0);
+                u32::from(*a) & mask == u32::from(b) & mask
+            }
+            (IpAddr::V6(a), IpAddr::V6(b), Some(n)) => {
+                let mask = u128::MAX.checked_shl(128 - n).unwrap_or(0);
+                u128::from(*a) & mask == u128::from(b) & mask
+            }
+            _ => false,
         }
-        _ => false,
     }
 }
 
@@ -96,7 +120,7 @@ pub fn block_page(cnames: &[String], addrs: &[IpAddr]) -> Option<&'static Filter
             .any(|c| f.block_names.iter().any(|p| name_matches(c, p)))
             || addrs
                 .iter()
-                .any(|a| f.block_addresses.iter().any(|e| addr_matches(a, e)))
+                .any(|a| f.block_addresses.iter().any(|b| b.contains(a)))
     })
 }
 
@@ -128,7 +152,7 @@ pub fn certificate_product(subject: &str, issuer: &str) -> Option<&'static Filte
 pub fn resolver_product(server: &IpAddr) -> Option<&'static Filter> {
     table()
         .iter()
-        .find(|f| f.resolvers.iter().any(|e| addr_matches(server, e)))
+        .find(|f| f.resolvers.iter().any(|b| b.contains(server)))
 }
 
 /// The product a resolver's `version.bind` answer names, in the words a user knows.
@@ -171,13 +195,31 @@ mod tests {
         assert!(t.filter.len() >= 5);
         for f in &t.filter {
             assert!(!f.sources.is_empty(), "{} has no source", f.product);
-            for a in f.block_addresses.iter().chain(&f.resolvers) {
-                let base = a.split('/').next().unwrap_or(a);
-                assert!(base.parse::<IpAddr>().is_ok(), "{}: {a}", f.product);
-            }
         }
-        // What a run reads (the JSON made at build time) is this file, entry for entry.
+        // What a run reads (the JSON made at build time) is this file, entry for entry; its
+        // addresses were read as addresses (a malformed one fails the parse above).
         assert_eq!(format!("{:?}", table()), format!("{:?}", t.filter));
+    }
+
+    #[test]
+    fn address_blocks_are_read_once_and_match_by_prefix() {
+        let block = |s: &str| Block::try_from(s.to_owned());
+        let net = block("45.90.28.0/24").expect("a v4 block");
+        assert!(net.contains(&ip("45.90.28.7")));
+        assert!(!net.contains(&ip("45.90.29.7")));
+        assert!(!net.contains(&ip("::1")), "another family never matches");
+        let one = block("2a07:a8c0::").expect("a v6 address");
+        assert!(one.contains(&ip("2a07:a8c0::")));
+        assert!(!one.contains(&ip("2a07:a8c0::1")));
+        assert!(block("0.0.0.0/0").expect("all").contains(&ip("192.0.2.1")));
+        assert!(
+            block("2a07:a8c0::/29")
+                .expect("v6")
+                .contains(&ip("2a07:a8c1::1"))
+        );
+        for bad in ["1.2.3.4/33", "::/129", "example.com", "1.2.3.4/x", ""] {
+            assert!(block(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
