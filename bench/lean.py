@@ -147,13 +147,19 @@ def products(outs):
 
 def offline():
     print("\n### Offline: the default run against this machine's resolver\n")
-    print(f"{RUNS} runs each, `bmw-netcheck --format json`.\n")
+    print(f"{RUNS} runs each, `bmw-netcheck --format json`, the builds alternating (a drift of "
+          "the machine's load or of its resolver then weighs on both alike).\n")
     print(HEADER)
-    for label, tool in tools():
-        s = series([tool, "--format", "json", "--no-history"], RUNS)
-        print(row(f"{label}: default run", s))
-        s = series([tool, "--format", "json", "--no-history", "--skip", "dns"], RUNS)
-        print(row(f"{label}: `--skip dns`", s))
+    variants = [("default run", []), ("`--skip dns`", ["--skip", "dns"])]
+    for label, extra in variants:
+        runs = {name: {"wall": [], "cpu": [], "rss": [], "outs": []} for name, _ in tools()}
+        for _ in range(RUNS):
+            for name, tool in tools():
+                w, c, m, _, out = timed([tool, "--format", "json", "--no-history"] + extra)
+                for key, value in zip(("wall", "cpu", "rss", "outs"), (w, c, m, out)):
+                    runs[name][key].append(value)
+        for name, _ in tools():
+            print(row(f"{name}: {label}", runs[name]))
 
 
 UNBOUND_CONF = """server:
