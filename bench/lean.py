@@ -150,7 +150,9 @@ def offline():
     print(f"{RUNS} runs each, `bmw-netcheck --format json`, the builds alternating (a drift of "
           "the machine's load or of its resolver then weighs on both alike).\n")
     print(HEADER)
-    variants = [("default run", []), ("`--skip dns`", ["--skip", "dns"])]
+    # The fixed cost (no network at all) shows a change the resolver's noise would hide.
+    variants = [("default run", []), ("`--skip dns`", ["--skip", "dns"]),
+                ("fixed cost (`--only storage`)", ["--only", "storage"])]
     for label, extra in variants:
         runs = {name: {"wall": [], "cpu": [], "rss": [], "outs": []} for name, _ in tools()}
         for _ in range(RUNS):
