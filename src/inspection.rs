@@ -187,13 +187,13 @@ fn name_it(c: &mut Check, f: &Finding) {
         f.who(),
         baselines.join(", ")
     );
-    if f.trusted {
-        c.status = c.status.max(Status::Warn);
+    let status = if f.trusted {
         summary.push_str(", and this device trusts it; browsers work, but apps that pin BMW's certificates (the My BMW app) fail here");
+        c.status.max(Status::Warn)
     } else {
-        c.status = Status::Fail;
         summary.push_str(", and this device does not trust it");
-    }
+        Status::Fail
+    };
     if let Some(error) = c.data_str("proxy_error") {
         summary.push_str(&format!(
             "; the answer is the proxy's own error page {error}: {}",
@@ -202,7 +202,7 @@ fn name_it(c: &mut Check, f: &Finding) {
     } else if let Some(status) = c.data_f64("status_code") {
         summary.push_str(&format!("; HTTP {status} came through it"));
     }
-    c.restate(c.status, "tls.intercepted", summary);
+    c.restate(status, "tls.intercepted", summary);
     let kind = f.kind().to_owned();
     if let Some(name) = f.interceptor() {
         c.data.insert("interceptor".into(), json!(name));

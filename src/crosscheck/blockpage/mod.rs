@@ -407,14 +407,16 @@ fn rewrite(
                 c.data.insert("resolver_software".into(), json!(s));
             }
         } else if c.status == Status::Fail && !c.data.contains_key("explained_by") {
-            if c.code == "tls.intercepted" {
-                // The connection never went to BMW: the root belongs to the block page.
-                c.code = "tls.untrusted".into();
-            }
-            c.summary = format!(
+            // The connection never went to BMW: the root belongs to the block page.
+            let code = match c.code.as_str() {
+                "tls.intercepted" => "tls.untrusted".to_owned(),
+                other => other.to_owned(),
+            };
+            let summary = format!(
                 "{} — expected: the name leads to a block page, not to BMW",
                 c.summary
             );
+            c.restate(c.status, &code, summary);
             c.data
                 .insert("explained_by".into(), json!("dns.block_page"));
         }
