@@ -100,15 +100,30 @@ class Inside:
         self.p.wait()
 
 
+def empty_series():
+    return {"wall": [], "cpu": [], "rss": [], "codes": [], "outs": []}
+
+
+def record(s, figures):
+    for key, value in zip(("wall", "cpu", "rss", "codes", "outs"), figures):
+        s[key].append(value)
+
+
 def series(argv, runs, env=None, timer=timed):
-    walls, cpus, rss, outs = [], [], [], []
+    s = empty_series()
     for _ in range(runs):
-        w, c, m, _, out = timer(argv, env)
-        walls.append(w)
-        cpus.append(c)
-        rss.append(m)
-        outs.append(out)
-    return {"wall": walls, "cpu": cpus, "rss": rss, "outs": outs}
+        record(s, timer(argv, env))
+    return s
+
+
+def alternating(argv_of, runs, timer=timed):
+    """Each build's `argv_of(tool)`, the builds taking turns, `runs` times: a drift of the
+    machine's load (or of its resolver) then weighs on every build alike. {name: series}."""
+    out = {name: empty_series() for name, _ in tools()}
+    for _ in range(runs):
+        for name, tool in tools():
+            record(out[name], timer(argv_of(tool)))
+    return out
 
 
 def row(label, s):
@@ -154,12 +169,7 @@ def offline():
     variants = [("default run", []), ("`--skip dns`", ["--skip", "dns"]),
                 ("fixed cost (`--only storage`)", ["--only", "storage"])]
     for label, extra in variants:
-        runs = {name: {"wall": [], "cpu": [], "rss": [], "outs": []} for name, _ in tools()}
-        for _ in range(RUNS):
-            for name, tool in tools():
-                w, c, m, _, out = timed([tool, "--format", "json", "--no-history"] + extra)
-                for key, value in zip(("wall", "cpu", "rss", "outs"), (w, c, m, out)):
-                    runs[name][key].append(value)
+        runs = alternating(lambda tool: [tool, "--format", "json", "--no-history"] + extra, RUNS)
         for name, _ in tools():
             print(row(f"{name}: {label}", runs[name]))
 
@@ -369,21 +379,12 @@ def healthy_case():
         print("| contender | CPU median ms | CPU min ms | CPU max ms | wall p50 ms | exit codes "
               "|\n| --- | --- | --- | --- | --- | --- |")
         inside = Inside(argv[3])
-        contenders = tools()
-        codes = {name: set() for name, _ in contenders}
-        cpus = {name: [] for name, _ in contenders}
-        walls = {name: [] for name, _ in contenders}
-        for _ in range(RUNS):
-            for name, tool in contenders:
-                w, c, _, code, _ = inside.timed([tool] + argv[5:])
-                codes[name].add(code)
-                cpus[name].append(c)
-                walls[name].append(w)
+        runs = alternating(lambda tool: [tool] + argv[5:], RUNS, timer=inside.timed)
         inside.close()
-        for name, _ in contenders:
-            c = cpus[name]
+        for name, _ in tools():
+            c, codes = runs[name]["cpu"], sorted(set(runs[name]["codes"]))
             print(f"| {name} | {statistics.median(c):.1f} | {min(c):.1f} | {max(c):.1f} "
-                  f"| {pct(walls[name], 50):.0f} | {', '.join(map(str, sorted(codes[name])))} |")
+                  f"| {pct(runs[name]['wall'], 50):.0f} | {', '.join(map(str, codes))} |")
     finally:
         lab.send_signal(signal.SIGTERM)
         lab.wait()
