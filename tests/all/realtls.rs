@@ -80,6 +80,38 @@ fn a_healthy_nginx_passes() {
 }
 
 #[test]
+fn nginx_answers_with_the_suite_the_app_offers_first() {
+    if !can_run("nginx_answers_with_the_suite_the_app_offers_first") {
+        return;
+    }
+    // nginx follows the client's order unless told to prefer its own: the hello offers
+    // AES-128-GCM first, as the app's platforms do, in TLS 1.3 and in TLS 1.2. (nginx before
+    // 1.23.4 leaves TLS 1.3 out unless it is named.)
+    let ca = OpensslCa::new(TEST_ROOT);
+    let v13 = "ssl_protocols TLSv1.2 TLSv1.3;";
+    let (_a, modern) = serve(&ca, &LeafSpec::new("api.netcheck.lan"), "modern", v13);
+    let r = run(modern.port(), Some(&ca.ca_file()), "", &[]);
+    assert_eq!(tls(&r)["code"], "tls.ok", "{}", tls(&r));
+    assert_eq!(tls(&r)["data"]["version"], "TLSv1.3", "{}", tls(&r));
+    assert_eq!(
+        tls(&r)["data"]["cipher"],
+        "TLS13_AES_128_GCM_SHA256",
+        "{}",
+        tls(&r)
+    );
+    let v12 = "ssl_protocols TLSv1.2;";
+    let (_b, older) = serve(&ca, &LeafSpec::new("api.netcheck.lan"), "v12", v12);
+    let r = run(older.port(), Some(&ca.ca_file()), "", &[]);
+    assert_eq!(tls(&r)["data"]["version"], "TLSv1.2", "{}", tls(&r));
+    let cipher = tls(&r)["data"]["cipher"].as_str().unwrap_or_default();
+    assert!(
+        cipher.starts_with("TLS_ECDHE_") && cipher.ends_with("_WITH_AES_128_GCM_SHA256"),
+        "{}",
+        tls(&r)
+    );
+}
+
+#[test]
 fn sha1_and_md5_signatures_are_weak_signatures() {
     if !can_run("sha1_and_md5_signatures_are_weak_signatures") {
         return;

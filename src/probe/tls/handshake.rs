@@ -45,12 +45,38 @@ impl Hello {
             ],
             Hello::Classic => vec![kx_group::X25519],
         };
+        let mut cipher_suites = base.cipher_suites.clone();
+        // A stable sort: suites this order does not name keep the provider's order, after it.
+        cipher_suites.sort_by_key(|s| {
+            APP_SUITE_ORDER
+                .iter()
+                .position(|&x| x == s.suite())
+                .unwrap_or(APP_SUITE_ORDER.len())
+        });
         CryptoProvider {
             kx_groups,
+            cipher_suites,
             ..base.clone()
         }
     }
 }
+
+/// The cipher suites in the order the app's platforms offer them: Android's stack (BoringSSL
+/// and OkHttp's modern list) and Apple's put AES-128-GCM first, where the provider's default
+/// puts AES-256 first. A server that honours the client's order (nginx and OpenSSL by default)
+/// then answers as it answers the app, and the TLS 1.3 key schedule runs on SHA-256, which
+/// processors hash in hardware, instead of SHA-384, which they do not.
+const APP_SUITE_ORDER: &[rustls::CipherSuite] = &[
+    rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+    rustls::CipherSuite::TLS13_AES_256_GCM_SHA384,
+    rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+    rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    rustls::CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+];
 
 /// The size in bytes of the ClientHello `config` sends to `name` (built offline, never sent).
 pub fn hello_bytes(config: Arc<ClientConfig>, name: ServerName<'static>) -> Option<usize> {
@@ -326,4 +352,29 @@ pub(super) fn legacy(mut c: Check, a: &legacy::Answer) -> Check {
     }
     c.with("offered_versions", vec![a.version])
         .with("server_cipher", a.suite.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_hellos_offer_aes_128_first_and_every_suite_of_the_provider() {
+        let base = rustls::crypto::aws_lc_rs::default_provider();
+        let mut all: Vec<_> = base.cipher_suites.iter().map(|s| s.suite()).collect();
+        all.sort_by_key(|s| u16::from(*s));
+        for hello in [Hello::Modern, Hello::Classic] {
+            let offered: Vec<_> = hello
+                .provider(&base)
+                .cipher_suites
+                .iter()
+                .map(|s| s.suite())
+                .collect();
+            assert_eq!(offered[0], rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+            assert_eq!(offered[1], rustls::CipherSuite::TLS13_AES_256_GCM_SHA384);
+            let mut same = offered.clone();
+            same.sort_by_key(|s| u16::from(*s));
+            assert_eq!(same, all, "{hello:?} offers another set: {offered:?}");
+        }
+    }
 }

@@ -106,6 +106,11 @@ pub(super) fn judge_session(tls: &TlsStream<TcpStream>, ev: &Evidence) -> Check 
     }
     .with("version", version)
     .with(
+        "cipher",
+        conn.negotiated_cipher_suite()
+            .and_then(|s| s.suite().as_str()),
+    )
+    .with(
         "alpn",
         conn.alpn_protocol()
             .map(|p| String::from_utf8_lossy(p).into_owned()),
