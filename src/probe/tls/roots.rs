@@ -93,8 +93,42 @@ impl System {
         if !meta.is_file() || !self.seen.insert((meta.dev(), meta.ino())) {
             return;
         }
-        if let Ok(text) = std::fs::read(path) {
-            self.certs.extend(pem_certificates(&text));
+        if let Ok(file) = std::fs::File::open(path) {
+            self.certs.extend(pem_stream(file, READ_CHUNK));
+        }
+    }
+}
+
+/// How much of a certificate file is read at a time.
+#[cfg(all(unix, not(target_os = "macos")))]
+const READ_CHUNK: usize = 32 * 1024;
+
+/// The certificates of a PEM file, read `chunk` bytes at a time through one buffer; nothing
+/// when the file cannot be read to its end (as a file that cannot be opened).
+///
+/// The bundle (220 KB) used to be read whole into memory of its own, which the allocator takes
+/// fresh from the kernel and gives back at once: on a virtual machine touching fresh memory is
+/// the dearest part of reading it. One buffer the size of a few certificates is touched once
+/// and reused; the certificates themselves are the only memory the file leaves behind.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn pem_stream(mut r: impl std::io::Read, chunk: usize) -> Vec<CertificateDer<'static>> {
+    use std::io::Read as _;
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let mut buf = Vec::with_capacity(2 * chunk);
+    let mut out = Vec::new();
+    loop {
+        let read = match (&mut r).take(chunk as u64).read_to_end(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return Vec::new(),
+        };
+        // Everything up to the last complete certificate is read now; a certificate cut by the
+        // chunk's end waits at the buffer's start for the rest of its text.
+        let done = memchr::memmem::rfind(&buf, END).map_or(0, |at| at + END.len());
+        out.extend(pem_certificates(&buf[..done]));
+        buf.drain(..done);
+        if read == 0 {
+            return out;
         }
     }
 }
@@ -155,6 +189,7 @@ fn paths() -> (Option<PathBuf>, Vec<PathBuf>) {
 #[cfg(all(test, unix, not(target_os = "macos")))]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     fn pem(cert: &rcgen::Certificate) -> String {
         cert.pem()
@@ -185,6 +220,35 @@ mod tests {
         assert_eq!(ours, theirs);
         let broken = "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n";
         assert!(pem_certificates(broken.as_bytes()).is_empty());
+    }
+
+    /// The file is read a chunk at a time: a certificate cut anywhere by a chunk's end, even in
+    /// a marker, is read whole, and the certificates are those of the whole text.
+    #[test]
+    fn a_file_read_in_chunks_gives_the_certificates_of_its_whole_text() {
+        let certs: Vec<_> = ["a.test", "b.test", "c.test"].map(cert).into();
+        let mut text = String::from("# a bundle\n");
+        for c in &certs {
+            text += &pem(c);
+            text += "\n";
+        }
+        text += "-----BEGIN CERTIFICATE-----\nnot finished";
+        let whole = pem_certificates(text.as_bytes());
+        assert_eq!(whole.len(), 3);
+        for chunk in (1..64).chain([500, 1000, text.len(), 2 * text.len()]) {
+            assert_eq!(
+                pem_stream(text.as_bytes(), chunk),
+                whole,
+                "chunk of {chunk} bytes"
+            );
+        }
+        struct Failing;
+        impl std::io::Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("unreadable"))
+            }
+        }
+        assert!(pem_stream(text.as_bytes().chain(Failing), 64).is_empty());
     }
 
     /// The bundle is read first; the directory's own certificate only in the second step, and
