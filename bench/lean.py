@@ -58,7 +58,10 @@ def pct(values, p):
 
 
 def timed(argv, env=None):
-    """Runs argv once: (wall ms, CPU ms user+system, max RSS KiB, exit code, stdout)."""
+    """Runs argv once: (wall ms, CPU ms user+system, max RSS KiB, exit code, stdout, minor page
+    faults). The faults count the pages the run touched first (each zeroed or copied for it); on
+    this virtual machine a fault costs some microseconds, and the count repeats from run to run
+    where the CPU time does not."""
     start = time.perf_counter()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     out = p.stdout.read()
@@ -66,15 +69,15 @@ def timed(argv, env=None):
     wall = (time.perf_counter() - start) * 1000
     p.returncode = os.waitstatus_to_exitcode(status)
     cpu = (ru.ru_utime + ru.ru_stime) * 1000
-    return wall, cpu, ru.ru_maxrss, p.returncode, out
+    return wall, cpu, ru.ru_maxrss, p.returncode, out, ru.ru_minflt
 
 
 def serve_timings():
     """`lean.py --inside`: the timer inside a namespace. It runs each command it is sent (one JSON
     argv per line) through `timed` and answers with the figures, one JSON line each."""
     for line in sys.stdin:
-        w, c, m, code, out = timed(json.loads(line))
-        print(json.dumps([w, c, m, code, out.decode("utf-8", "replace")]), flush=True)
+        w, c, m, code, out, faults = timed(json.loads(line))
+        print(json.dumps([w, c, m, code, out.decode("utf-8", "replace"), faults]), flush=True)
 
 
 class Inside:
@@ -92,8 +95,8 @@ class Inside:
         line = self.p.stdout.readline()
         if not line:
             raise SystemExit("lean: the timer inside the namespace stopped")
-        w, c, m, code, out = json.loads(line)
-        return w, c, m, code, out.encode()
+        w, c, m, code, out, faults = json.loads(line)
+        return w, c, m, code, out.encode(), faults
 
     def close(self):
         self.p.stdin.close()
@@ -101,11 +104,11 @@ class Inside:
 
 
 def empty_series():
-    return {"wall": [], "cpu": [], "rss": [], "codes": [], "outs": []}
+    return {"wall": [], "cpu": [], "rss": [], "codes": [], "outs": [], "faults": []}
 
 
 def record(s, figures):
-    for key, value in zip(("wall", "cpu", "rss", "codes", "outs"), figures):
+    for key, value in zip(("wall", "cpu", "rss", "codes", "outs", "faults"), figures):
         s[key].append(value)
 
 
@@ -130,11 +133,12 @@ def row(label, s):
     w, c = s["wall"], s["cpu"]
     return (
         f"| {label} | {pct(w, 50):.1f} | {pct(w, 95):.1f} | {pct(w, 95) / pct(w, 50):.2f} "
-        f"| {statistics.median(c):.1f} | {max(w):.1f} |"
+        f"| {statistics.median(c):.1f} | {max(w):.1f} | {statistics.median(s['faults']):.0f} |"
     )
 
 
-HEADER = "| contender | wall p50 ms | wall p95 ms | p95/p50 | CPU median ms | wall max ms |\n| --- | --- | --- | --- | --- | --- |"
+HEADER = ("| contender | wall p50 ms | wall p95 ms | p95/p50 | CPU median ms | wall max ms "
+          "| page faults, median |\n| --- | --- | --- | --- | --- | --- | --- |")
 
 
 def tools():
@@ -303,35 +307,40 @@ class ScaleLab:
 
 def scale_case():
     print("\n### N endpoints whose names resolve and whose port refuses\n")
+    print(f"{SCALE_RUNS} runs of each build at each N, the builds and the sizes taking turns (a drift "
+          "of the machine's load then weighs on every figure alike).\n")
     with ScaleLab() as lab:
         print(f"| contender | N | wall ms (median of {SCALE_RUNS}) | CPU ms (min–max) | peak RSS MiB (min–max) "
-              "| queries the resolver's socket dropped, per run |\n| --- | --- | --- | --- | --- | --- |")
-        per = {}
-        for name, tool in tools():
+              "| page faults, median | queries the resolver's socket dropped, per run "
+              "|\n| --- | --- | --- | --- | --- | --- | --- |")
+        runs = {(name, n): [] for name, _ in tools() for n in (1000, 5000)}
+        drops = {key: [] for key in runs}
+        for _ in range(SCALE_RUNS):
             for n in (1000, 5000):
-                argv = lab.argv(tool, n)
-                runs, drops = [], []
-                for _ in range(SCALE_RUNS):
+                for name, tool in tools():
                     before = udp_counters()
                     # The output is dropped at once: a child forked while this process holds
                     # megabytes of earlier outputs reports them in its own peak RSS.
-                    runs.append(timed(argv)[:4])
+                    w, c, m, code, _, faults = timed(lab.argv(tool, n))
+                    runs[(name, n)].append((w, c, m, code, faults))
                     after = udp_counters()
-                    drops.append(after.get("UdpRcvbufErrors", 0) - before.get("UdpRcvbufErrors", 0))
-                w = statistics.median(r[0] for r in runs)
-                c = statistics.median(r[1] for r in runs)
-                m = statistics.median(r[2] for r in runs) / 1024
-                per[(name, n)] = (w, c, m)
-                cpus = sorted(r[1] for r in runs)
-                rss = sorted(r[2] / 1024 for r in runs)
-                print(f"| {name} | {n} | {w:.0f} | {c:.0f} ({cpus[0]:.0f}–{cpus[-1]:.0f}) "
-                      f"| {m:.1f} ({rss[0]:.1f}–{rss[-1]:.1f}) "
-                      f"| {', '.join(map(str, drops))} |")
+                    drops[(name, n)].append(after.get("UdpRcvbufErrors", 0)
+                                            - before.get("UdpRcvbufErrors", 0))
+        per = {}
+        for (name, n), rs in runs.items():
+            w, c, m, f = (statistics.median(r[i] for r in rs) for i in (0, 1, 2, 4))
+            per[(name, n)] = (c, m / 1024, f)
+            cpus = sorted(r[1] for r in rs)
+            rss = sorted(r[2] / 1024 for r in rs)
+            print(f"| {name} | {n} | {w:.0f} | {c:.0f} ({cpus[0]:.0f}–{cpus[-1]:.0f}) "
+                  f"| {m / 1024:.1f} ({rss[0]:.1f}–{rss[-1]:.1f}) | {f:.0f} "
+                  f"| {', '.join(map(str, drops[(name, n)]))} |")
         print()
         for name, _ in tools():
-            (w1, c1, m1), (w5, c5, m5) = per[(name, 1000)], per[(name, 5000)]
+            (c1, m1, f1), (c5, m5, f5) = per[(name, 1000)], per[(name, 5000)]
             print(f"- {name}: per endpoint (N = 5,000 less N = 1,000, over 4,000) "
-                  f"{(m5 - m1) * 1024 / 4000:.1f} KiB of RSS and {(c5 - c1) / 4000:.3f} ms of CPU")
+                  f"{(m5 - m1) * 1024 / 4000:.1f} KiB of RSS, {(c5 - c1) / 4000:.3f} ms of CPU "
+                  f"and {(f5 - f1) / 4000:.2f} page faults")
 
 
 def instructions(argv):
@@ -376,15 +385,16 @@ def healthy_case():
         print(f"{RUNS} runs of `BIN {' '.join(argv[5:])}` in the lab's client namespace "
               f"(`{argv[3]}`), the builds alternating, each started by a timer that runs inside "
               "the namespace (no `ip netns exec` in any figure); CPU from `wait4`.\n")
-        print("| contender | CPU median ms | CPU min ms | CPU max ms | wall p50 ms | exit codes "
-              "|\n| --- | --- | --- | --- | --- | --- |")
+        print("| contender | CPU median ms | CPU min ms | CPU max ms | wall p50 ms | page faults, "
+              "median | exit codes |\n| --- | --- | --- | --- | --- | --- | --- |")
         inside = Inside(argv[3])
         runs = alternating(lambda tool: [tool] + argv[5:], RUNS, timer=inside.timed)
         inside.close()
         for name, _ in tools():
             c, codes = runs[name]["cpu"], sorted(set(runs[name]["codes"]))
             print(f"| {name} | {statistics.median(c):.1f} | {min(c):.1f} | {max(c):.1f} "
-                  f"| {pct(runs[name]['wall'], 50):.0f} | {', '.join(map(str, codes))} |")
+                  f"| {pct(runs[name]['wall'], 50):.0f} | {statistics.median(runs[name]['faults']):.0f} "
+                  f"| {', '.join(map(str, codes))} |")
     finally:
         lab.send_signal(signal.SIGTERM)
         lab.wait()
