@@ -20,7 +20,9 @@ Four cases, each bounded, on loopback or inside a network namespace this script 
   percent.
 
 Run as root (namespaces, nftables): `sudo bench/lean.sh > lean-report.md`. Environment:
-LEAN_BEFORE / LEAN_AFTER (the two binaries; LEAN_BEFORE may be empty), LEAN_RUNS (default 30),
+LEAN_BEFORE / LEAN_AFTER (the two binaries; LEAN_BEFORE may be empty), LEAN_SHIPPED (optional: a
+third contender, the same sources built with `--profile dist` as the package ships them; the
+figures of every case then show what the installed binary costs), LEAN_RUNS (default 30),
 LEAN_SCALE_RUNS (runs per N in the scale case, default 3), LEAN_CASES (default "offline resolver
 scale serve"; "healthy" and "instructions" on request).
 """
@@ -143,7 +145,7 @@ HEADER = ("| contender | wall p50 ms | wall p95 ms | p95/p50 | CPU median ms | w
 
 def tools():
     out = []
-    for name in ("LEAN_BEFORE", "LEAN_AFTER"):
+    for name in ("LEAN_BEFORE", "LEAN_AFTER", "LEAN_SHIPPED"):
         path = os.environ.get(name, "")
         if path:
             out.append((name.removeprefix("LEAN_").lower(), path))

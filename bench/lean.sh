@@ -5,8 +5,9 @@
 #
 #   sudo LEAN_BEFORE=/path/to/old/bmw-netcheck bench/lean.sh > lean-report.md
 #
-# LEAN_AFTER defaults to this tree's release build; LEAN_RUNS (default 30) and LEAN_CASES
-# ("offline resolver scale serve") change the run.
+# LEAN_AFTER defaults to this tree's release build; LEAN_SHIPPED adds a third contender (the
+# same sources built with `--profile dist`, as the package ships them); LEAN_RUNS (default 30)
+# and LEAN_CASES ("offline resolver scale serve") change the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${LEAN_AFTER:-}" ]; then

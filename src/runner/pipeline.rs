@@ -186,7 +186,7 @@ async fn dns_stage(ep: &Endpoint, env: &Env, slot: &Shared, carry: &mut Carry) -
         return Flow::Stop;
     }
     let step_end = tokio::time::Instant::now() + env.timeout;
-    let lookup = async {
+    let lookup = Box::pin(async {
         let found = dns::run(
             &env.resolver,
             &env.resolver_label,
@@ -198,7 +198,7 @@ async fn dns_stage(ep: &Endpoint, env: &Env, slot: &Shared, carry: &mut Carry) -
         // The second opinion, within what is left of the step (see `probe::control`).
         let url = env.resolver_url.as_ref();
         control::judge(&env.control, url, ep, found, step_end).await
-    };
+    });
     let bound = (Probe::Dns, Bound::StepWithGrace);
     match stage(slot, env, ep, bound, lookup, None).await {
         Ok(a) => {
@@ -227,13 +227,13 @@ async fn tcp_stage(ep: &Endpoint, env: &Env, slot: &Shared, carry: &mut Carry) -
         env.tls.warm_up();
     }
     let addrs = std::mem::take(&mut carry.addrs);
-    let connect = async {
+    let connect = Box::pin(async {
         let slow_ms = env.thresholds.latency_warn_ms;
         let r = tcp::run(&ep.name, &addrs, (ep.port, slow_ms), env.timeout).await;
         slot.lock().attempts.extend(r.attempts);
         let done = r.connected.map(|connected| (connected, r.pending));
         (r.check, done)
-    };
+    });
     match stage(slot, env, ep, (Probe::Tcp, Bound::OwnSteps), connect, None).await {
         Ok((connected, pending)) => {
             carry.first_sample = attempts_winner_ms(slot, connected.address);
@@ -261,7 +261,7 @@ async fn tls_stage(ep: &Endpoint, env: &Env, slot: &Shared, carry: &mut Carry) -
     let (Some(stream), Some(address)) = (carry.stream.take(), carry.address) else {
         return Flow::Stop;
     };
-    let handshake = tls::run(
+    let handshake = Box::pin(tls::run(
         &env.tls,
         &ep.name,
         &ep.host,
@@ -269,7 +269,7 @@ async fn tls_stage(ep: &Endpoint, env: &Env, slot: &Shared, carry: &mut Carry) -
         stream,
         env.thresholds.cert_expiry_warn_days,
         tls::Policy::for_endpoint(ep, env.timeout),
-    );
+    ));
     let bound = (Probe::Tls, Bound::Step);
     let session = stage(slot, env, ep, bound, handshake, Some(address)).await;
     if ep.protocol == Protocol::Tls {
@@ -296,7 +296,7 @@ async fn http_stage(ep: &Endpoint, env: &Env, slot: &Shared, carry: &mut Carry) 
     if !env.selection.runs(Probe::Http) || slot.lock().http_via_proxy {
         return Flow::Stop;
     }
-    let request = async {
+    let request = Box::pin(async {
         let c = http::run(
             &ep.name,
             &http::host_header(ep),
@@ -308,7 +308,7 @@ async fn http_stage(ep: &Endpoint, env: &Env, slot: &Shared, carry: &mut Carry) 
         )
         .await;
         (c, Some(()))
-    };
+    });
     let _ = stage(slot, env, ep, (Probe::Http, Bound::OwnSteps), request, None).await;
     tls::client_cert_refusal(&mut slot.lock().checks, &ep.name);
     Flow::Next
@@ -323,7 +323,7 @@ async fn latency_stage(ep: &Endpoint, env: &Env, slot: &Shared, carry: &mut Carr
         return Flow::Stop;
     }
     let first_sample = carry.first_sample;
-    let samples = async {
+    let samples = Box::pin(async {
         let c = latency::run(
             &ep.name,
             address,
@@ -334,7 +334,7 @@ async fn latency_stage(ep: &Endpoint, env: &Env, slot: &Shared, carry: &mut Carr
         )
         .await;
         (c, Some(()))
-    };
+    });
     let _ = stage(
         slot,
         env,
