@@ -349,12 +349,16 @@ fn out_of_time(
 /// its [`Bound`], and records its check if the stage is reported. The stage yields its check and,
 /// on success, what the next stage needs; the result carries that value or the code of the
 /// failure, for the skip reasons of the stages after it.
+///
+/// The probe's future comes boxed from where it is made: it then moves into the timeout as a
+/// pointer. Passed by value it was copied at each move (into this call, into the timeout, into
+/// the caller's state), and a stage's future is kilobytes.
 async fn stage<T>(
     slot: &Shared,
     env: &Env,
     ep: &Endpoint,
     (probe, bound): (Probe, Bound),
-    fut: impl Future<Output = (Check, Option<T>)>,
+    fut: std::pin::Pin<Box<impl Future<Output = (Check, Option<T>)>>>,
     address: Option<SocketAddr>,
 ) -> Result<T, String> {
     slot.lock().running.insert(probe, Instant::now());
