@@ -170,14 +170,15 @@ pub(super) fn was_cut_off(modern: &Attempt) -> bool {
 /// A control's state: `None` still waiting, `Some(None)` no connection, else its attempt.
 type Slot = Option<Option<Attempt>>;
 
-/// The modern handshake was reset: a classic hello with the same name, and when that is reset
-/// too, the same hello with a control name; each until `until`. A reset of the name and any
-/// TLS answer to the control (a certificate, or an alert of the server's) tell a filter.
+/// The modern handshake to `peer` was cut off ([`was_cut_off`]): a classic hello with the same
+/// name, and when that is reset too, the same hello with a control name; each until `until`. A
+/// reset of the name and any TLS answer to the control (a certificate, or an alert of the
+/// server's) tell a filter.
 pub(super) async fn after_reset(
     setup: &TlsSetup,
     alpn: &[&[u8]],
     host: &str,
-    (peer, until): (Option<SocketAddr>, Instant),
+    (peer, until): (SocketAddr, Instant),
     modern: Attempt,
 ) -> Outcome {
     let bounded = |f| async move {
@@ -185,9 +186,6 @@ pub(super) async fn after_reset(
             .await
             .ok()
             .flatten()
-    };
-    let Some(peer) = peer.filter(|_| was_cut_off(&modern)) else {
-        return Outcome::Own(modern);
     };
     let classic = bounded(fresh(setup, alpn, host, peer, None)).await;
     match classic {

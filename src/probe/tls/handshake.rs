@@ -200,17 +200,19 @@ async fn after_done(
     (peer, until): (Option<std::net::SocketAddr>, Instant),
     done: Attempt,
 ) -> Outcome {
-    if peer.is_none() || !controls::was_cut_off(&done) {
-        return Outcome::Own(done);
+    match peer {
+        Some(peer) if controls::was_cut_off(&done) => {
+            Box::pin(controls::after_reset(
+                setup,
+                alpn,
+                host,
+                (peer, until),
+                done,
+            ))
+            .await
+        }
+        _ => Outcome::Own(done),
     }
-    Box::pin(controls::after_reset(
-        setup,
-        alpn,
-        host,
-        (peer, until),
-        done,
-    ))
-    .await
 }
 
 /// A server that refused before showing a certificate, for want of a version or a suite, is
@@ -234,7 +236,7 @@ pub(super) async fn second_looks(
         && let Some(addr) = peer
     {
         let left = policy.timeout.saturating_sub(started.elapsed());
-        if let Some(answer) = Box::pin(legacy::probe(addr, host, left)).await {
+        if let Some(answer) = legacy::probe(addr, host, left).await {
             check = legacy(check, &answer);
         }
     }
@@ -243,7 +245,7 @@ pub(super) async fn second_looks(
         && let Some(addr) = peer
     {
         let left = policy.timeout.saturating_sub(started.elapsed());
-        if let Some(bytes) = Box::pin(legacy::chain_bytes(addr, host, left)).await {
+        if let Some(bytes) = legacy::chain_bytes(addr, host, left).await {
             check.summary = format!(
                 "the server's certificate chain is {} KB, larger than the 64 KiB a TLS client accepts",
                 bytes / 1000
