@@ -117,10 +117,9 @@ fn pem_stream(mut r: impl std::io::Read, chunk: usize) -> Vec<CertificateDer<'st
     let mut buf = Vec::with_capacity(2 * chunk);
     let mut out = Vec::new();
     loop {
-        let read = match (&mut r).take(chunk as u64).read_to_end(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return Vec::new(),
+        // `read_to_end` asks again after an interrupted read itself.
+        let Ok(read) = (&mut r).take(chunk as u64).read_to_end(&mut buf) else {
+            return Vec::new();
         };
         // Everything up to the last complete certificate is read now; a certificate cut by the
         // chunk's end waits at the buffer's start for the rest of its text.
