@@ -45,20 +45,24 @@ impl Hello {
             ],
             Hello::Classic => vec![kx_group::X25519],
         };
-        let mut cipher_suites = base.cipher_suites.clone();
-        // A stable sort: suites this order does not name keep the provider's order, after it.
-        cipher_suites.sort_by_key(|s| {
-            APP_SUITE_ORDER
-                .iter()
-                .position(|&x| x == s.suite())
-                .unwrap_or(APP_SUITE_ORDER.len())
-        });
         CryptoProvider {
             kx_groups,
-            cipher_suites,
             ..base.clone()
         }
     }
+}
+
+/// `provider` with its cipher suites in [`APP_SUITE_ORDER`] (a stable sort: suites the order
+/// does not name keep the provider's order, after it). Done once, for the run's base provider
+/// ([`TlsSetup::load`]); every hello starts from it.
+pub(super) fn in_app_order(mut provider: CryptoProvider) -> CryptoProvider {
+    provider.cipher_suites.sort_by_key(|s| {
+        APP_SUITE_ORDER
+            .iter()
+            .position(|&x| x == s.suite())
+            .unwrap_or(APP_SUITE_ORDER.len())
+    });
+    provider
 }
 
 /// The cipher suites in the order the app's platforms offer them: Android's stack (BoringSSL
@@ -414,8 +418,9 @@ mod tests {
 
     #[test]
     fn both_hellos_offer_aes_128_first_and_every_suite_of_the_provider() {
-        let base = rustls::crypto::aws_lc_rs::default_provider();
-        let mut all: Vec<_> = base.cipher_suites.iter().map(|s| s.suite()).collect();
+        let default = rustls::crypto::aws_lc_rs::default_provider();
+        let mut all: Vec<_> = default.cipher_suites.iter().map(|s| s.suite()).collect();
+        let base = in_app_order(default);
         all.sort_by_key(|s| u16::from(*s));
         for hello in [Hello::Modern, Hello::Classic] {
             let offered: Vec<_> = hello

@@ -209,7 +209,7 @@ impl TlsSetup {
             extra: Arc::new(extra),
             extra_source,
             trust: Arc::new(std::sync::OnceLock::new()),
-            provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+            provider: Arc::new(in_app_order(rustls::crypto::aws_lc_rs::default_provider())),
             ready,
             ready_tx: Arc::new(Mutex::new(Some(tx))),
         })
